@@ -1,0 +1,233 @@
+"""The ``condgen`` command: plugins, train, sample, evaluate.
+
+Every problem a user can fix is printed as one ``error:`` line (exit code 2); ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .checkpoint import CHECKPOINT_NAME, read_checkpoint
+from .config import ConditionerSpec, RunConfig, read_config_file
+from .errors import CondgenError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+
+#: ``--flag`` -> (config section, field) for the flags that override a config file.
+TRAIN_FLAGS = {
+    "latent_dim": ("model", "latent_dim"),
+    "hidden": ("model", "hidden"),
+    "decoder_hidden": ("model", "decoder_hidden"),
+    "activation": ("model", "activation"),
+    "likelihood": ("model", "likelihood"),
+    "dataset": ("data", "dataset"),
+    "data_dir": ("data", "data_dir"),
+    "train_limit": ("data", "train_limit"),
+    "test_limit": ("data", "test_limit"),
+    "epochs": ("train", "epochs"),
+    "batch_size": ("train", "batch_size"),
+    "lr": ("train", "lr"),
+    "lr_schedule": ("train", "lr_schedule"),
+    "seed": ("train", "seed"),
+    "device": ("train", "device"),
+}
+
+
+def _debug_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    debug = _debug_parent()
+    parser = argparse.ArgumentParser(
+        prog="condgen", description="Conditional VAEs with pluggable conditioners.", parents=[debug]
+    )
+    parser.add_argument("--version", action="version", version=f"condgen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("plugins", parents=[debug], help="list installed plugins and what they provide")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("train", parents=[debug], help="train a model into a run directory")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    p.add_argument("--config", metavar="FILE", help="full config (.json, .yaml, .toml); flags override it")
+    p.add_argument("--conditioner", action="append", metavar="NAME", help="condition on NAME (repeatable)")
+    p.add_argument("--latent-dim", type=int, help="latent size (seed: 2)")
+    p.add_argument("--hidden", type=int, nargs="+", metavar="W", help="encoder hidden widths (seed: 512)")
+    p.add_argument("--decoder-hidden", type=int, nargs="+", metavar="W", help="default: --hidden reversed")
+    p.add_argument("--activation", help="relu, elu, gelu, silu, tanh or leaky_relu")
+    p.add_argument("--likelihood", help="bernoulli (data in [0, 1]) or gaussian")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="Adam learning rate (seed: 1e-3)")
+    p.add_argument("--lr-schedule", help="constant or cosine")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--dataset", help="registered dataset name (default mnist)")
+    p.add_argument("--data-dir", metavar="DIR", help="directory of the data files (or $CONDGEN_DATA_DIR)")
+    p.add_argument("--train-limit", type=int, metavar="N", help="train on the first N items only")
+    p.add_argument("--test-limit", type=int, metavar="N", help="evaluate on the first N test items only")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--no-pictures", action="store_true", help="skip samples/reconstructions/latent PNGs")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", parents=[debug], help="draw samples from a trained run")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--condition", action="append", default=[], metavar="NAME=VALUE",
+                   help="e.g. label=5, label=0,1,2 or label=all (one row per value)")
+    p.add_argument("--num", type=int, default=10, help="samples per condition (default 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, metavar="FILE", help=".png grid, or .npy array (N, C, H, W)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("evaluate", parents=[debug], help="test-split negative ELBO of a trained run")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--data-dir", metavar="DIR", help="override the run's data directory")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+# -- commands ---------------------------------------------------------------------------------
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import list_plugins
+
+    plugins = list_plugins()
+    if args.json:
+        print(json.dumps([p.as_dict() for p in plugins], indent=2))
+        return 0
+    rows = [("name", "distribution", "version", "conditioners", "datasets", "status")]
+    for p in plugins:
+        rows.append((
+            p.name, p.distribution or "-", p.version or "-", ",".join(p.conditioners) or "-",
+            ",".join(p.datasets) or "-", "ok" if p.ok else f"BROKEN: {p.error}",
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5])
+    return 0
+
+
+def train_config_from_args(args: argparse.Namespace, base: dict[str, Any]) -> RunConfig:
+    """``base`` (a config file or a stored config) with the flags the user gave laid over it."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for flag, (section, key) in TRAIN_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            data.setdefault(section, {})[key] = value
+    if args.conditioner is not None:
+        known = {c["name"]: c for c in data.get("conditioners", []) if isinstance(c, dict) and "name" in c}
+        data["conditioners"] = [known.get(n, {"name": n}) for n in args.conditioner]
+    return RunConfig.parse(data)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import train
+
+    if args.resume:
+        _, meta = read_checkpoint(Path(args.out) / CHECKPOINT_NAME, load_tensors=False)
+        base = meta["config"]
+        if args.config:
+            base = read_config_file(args.config)
+    else:
+        base = read_config_file(args.config) if args.config else {}
+    config = train_config_from_args(args, base)
+    run = train(config, args.out, resume=args.resume, pictures=not args.no_pictures, log=print)
+    print(f"run directory: {run.directory} (sample with: condgen sample {run.directory} "
+          + " ".join(f"--condition {n}=..." for n in run.conditioners) + " --out samples.png)")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .pictures import is_image_shape, save_grid
+    from .run import load_run
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".npy"):
+        raise CondgenError(f"--out {args.out!r}: the file must end in .png (a picture) or .npy (an array)")
+    if args.num < 1:
+        raise CondgenError(f"--num must be at least 1, got {args.num}")
+    run = load_run(args.run_dir, device=args.device)
+    parsed = run.parse_conditions(args.condition)
+    images, labels = run.sample_rows(run.check_conditions(parsed), args.num, seed=args.seed)
+    if out.suffix.lower() == ".npy":
+        import numpy as np
+
+        try:
+            np.save(out, images.float().cpu().numpy())
+        except OSError as exc:
+            raise CondgenError(f"cannot write {args.out!r}: {exc.strerror or exc}") from None
+    else:
+        if not is_image_shape(run.model.data_shape):
+            raise CondgenError(f"this model's data {run.model.data_shape} are not images; write --out FILE.npy")
+        save_grid(images, out, per_row=args.num, row_labels=labels if run.conditioners else None)
+    print(f"wrote {images.shape[0]} samples {tuple(images.shape)} to {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data.splits import load_dataset, to_device
+    from .evaluation import evaluate_split
+    from .run import load_run
+
+    run = load_run(args.run_dir, device=args.device)
+    data_config = run.config.data
+    if args.data_dir:
+        data_config = data_config.model_copy(update={"data_dir": args.data_dir})
+    test = to_device(load_dataset(data_config).test, run.device)
+    result: dict[str, Any] = {"run": str(run.directory), "epoch": run.epoch, "test_items": len(test[data_config.x_field])}
+    result.update({f"test_{k}": v for k, v in evaluate_split(run, test, run.config.train.eval_batch_size).items()})
+    for name, cond in run.conditioners.items():
+        result.update({f"{name}_{k}": v for k, v in cond.evaluate(run, test).items()})
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:28s} {value:.4f}" if isinstance(value, float) else f"{key:28s} {value}")
+    return 0
+
+
+# -- entry point --------------------------------------------------------------------------------
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    if not debug:
+        warnings.showwarning = _show_warning
+    try:
+        return int(args.func(args) or 0)
+    except CondgenError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted; a run continues from its last complete epoch with: condgen train --resume --out RUN_DIR",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            raise
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        print(f"internal error: {type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno}; "
+              "rerun with --debug for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -1,0 +1,160 @@
+"""The ``Conditioner`` base class: the API a plugin author writes against.
+
+A conditioner turns a batch of data into a condition tensor ``c`` and supplies the
+network that embeds ``c`` into a vector. The engine concatenates the embeddings of all
+of a model's conditioners (in the order the config lists them) into the input of the
+encoder q(z|x, c) and of the decoder p(x|z, c), as in Sohn et al. (NeurIPS 2015).
+
+Shapes use ``B`` for the batch and ``K`` for a number of conditions typed by a user.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
+from torch import Tensor, nn
+
+from .errors import ConditionError, config_error
+
+if TYPE_CHECKING:
+    from .run import Run
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class ConditionerConfig(BaseModel):
+    """Base of a conditioner's config. Subclass it and add fields; unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Conditioner(ABC):
+    """One kind of condition. Subclass, set ``name`` and ``Config``, implement the abstract methods.
+
+    Lifecycle: the engine builds the conditioner from its config, calls :meth:`fit` once on the
+    training split of a new run (or :meth:`load_state` when loading a checkpoint), then calls
+    :meth:`condition_from_batch` on every batch and :meth:`build_embedding` once for the model.
+    """
+
+    #: Unique name, used as ``--conditioner NAME`` and ``--condition NAME=VALUE`` (``[a-z][a-z0-9_]*``).
+    name: ClassVar[str]
+    #: The pydantic config model of this conditioner.
+    Config: ClassVar[type[ConditionerConfig]] = ConditionerConfig
+
+    def __init__(self, config: ConditionerConfig | Mapping[str, Any] | None = None) -> None:
+        if config is None or isinstance(config, Mapping):
+            try:
+                config = self.Config.model_validate(dict(config or {}))
+            except ValidationError as err:
+                raise config_error(err, prefix=f"conditioner {self.name!r} config") from None
+        elif not isinstance(config, self.Config):
+            raise TypeError(f"{type(self).__name__} takes a {self.Config.__name__}, got {type(config).__name__}")
+        self.config = config
+
+    # -- data ---------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def condition_shape(self) -> tuple[int, ...]:
+        """Shape of one condition without the batch dimension: ``()`` for a class index."""
+
+    def fit(self, train: Mapping[str, Tensor]) -> None:
+        """Learn whatever the conditioner needs from the whole training split (e.g. statistics).
+
+        ``train`` maps field names to tensors with the same first dimension N. Default: nothing.
+        """
+
+    @abstractmethod
+    def condition_from_batch(self, batch: Mapping[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
+        """The condition of each item in a batch: a tensor ``(B, ...)`` that :meth:`check_condition` accepts.
+
+        ``batch`` maps field names (e.g. ``"image"`` ``(B, 1, 28, 28)``, ``"label"`` ``(B,)``) to tensors
+        on the training device. A conditioner that draws anything at random (a mask, say) must draw
+        it from ``generator``, which the engine seeds, so runs stay reproducible.
+        Raise :class:`condgen.ConditionError` naming the field if the data lacks what is needed.
+        """
+
+    @abstractmethod
+    def check_condition(self, c: Tensor) -> Tensor:
+        """Validate a condition tensor ``(B, ...)`` given from Python and return it in canonical dtype.
+
+        Raise :class:`condgen.ConditionError` naming the bad value, its shape, and what is allowed.
+        """
+
+    @abstractmethod
+    def parse_condition(self, text: str) -> Tensor:
+        """Parse what a user typed after ``NAME=`` on the command line into ``K`` conditions ``(K, ...)``.
+
+        Several conditions (e.g. ``label=0,1,2``) give one row each in a sample grid.
+        Raise :class:`condgen.ConditionError` naming the text and the allowed form.
+        """
+
+    def example_conditions(self) -> Tensor | None:
+        """Conditions ``(K, ...)`` to draw in a run's ``samples.png`` (one row each); None for none."""
+        return None
+
+    def describe_condition(self, c: Tensor) -> str:
+        """A short human label of one condition ``(...)``, for picture rows and logs."""
+        return ",".join(f"{v:g}" for v in c.flatten().tolist())
+
+    def evaluate(self, run: Run, test: Mapping[str, Tensor]) -> dict[str, float]:
+        """Extra figures for ``condgen evaluate`` on the test split (``{field: (N, ...)}``). Default: none."""
+        return {}
+
+    # -- embedding ----------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def embed_dim(self) -> int:
+        """Width E of the embedding vector this conditioner contributes."""
+
+    @abstractmethod
+    def build_embedding(self) -> nn.Module:
+        """A fresh module mapping a condition tensor ``(B, ...)`` to a float tensor ``(B, embed_dim)``.
+
+        Its parameters (if any) are trained with the model and saved in its checkpoint.
+        """
+
+    # -- checkpoint ---------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """JSON-serialisable state learnt by :meth:`fit`, stored in the checkpoint. Default: none."""
+        return {}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state` returned."""
+
+    # -- helpers for subclasses ---------------------------------------------------------
+    def require_field(self, batch: Mapping[str, Tensor], field: str) -> Tensor:
+        """``batch[field]``, or a ConditionError that lists the fields the data does have."""
+        if field not in batch:
+            raise ConditionError(
+                f"conditioner {self.name!r} needs data field {field!r}, but the data has "
+                f"{sorted(batch)}; set its config field to one of those"
+            )
+        return batch[field]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+
+def check_conditioner_class(obj: object) -> type[Conditioner]:
+    """Raise TypeError saying what is wrong if ``obj`` is not a usable Conditioner subclass."""
+    if not (isinstance(obj, type) and issubclass(obj, Conditioner)):
+        raise TypeError(f"registered {obj!r}, which is not a subclass of condgen.Conditioner")
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise TypeError(f"{obj.__name__}.name must match {NAME_PATTERN.pattern}, got {name!r}")
+    if not (isinstance(obj.Config, type) and issubclass(obj.Config, BaseModel)):
+        raise TypeError(f"{obj.__name__}.Config must be a pydantic model, got {obj.Config!r}")
+    abstract = sorted(getattr(obj, "__abstractmethods__", ()))
+    if abstract:
+        raise TypeError(f"{obj.__name__} does not implement {', '.join(abstract)}")
+    return obj
+
+
+def as_tensor(value: Any) -> Tensor:
+    """Turn a Python number or list into a tensor; leave tensors alone."""
+    return value if isinstance(value, Tensor) else torch.as_tensor(value)

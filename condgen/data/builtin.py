@@ -1,0 +1,14 @@
+"""The toolkit's own data sets, registered through the same hook as any plugin's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..hookspecs import hookimpl
+from .mnist import load_mnist_splits
+from .splits import DatasetLoader
+
+
+@hookimpl
+def condgen_register_datasets(register: Callable[[str, DatasetLoader], None]) -> None:
+    register("mnist", load_mnist_splits)

@@ -1,0 +1,53 @@
+"""The toolkit's own error types.
+
+Everything a user can get wrong (a flag, a config value, a condition, a data file)
+raises :class:`CondgenError` with one line that names the bad value and what is
+allowed. The CLI prints that line and exits non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+
+class CondgenError(Exception):
+    """A problem the user can fix; the message says what was wrong and what to do."""
+
+
+class ConditionError(CondgenError, ValueError):
+    """A condition (from the CLI or a tensor from Python) is malformed or out of range."""
+
+
+class PluginError(CondgenError):
+    """A plugin is missing, broken, or clashes with another one."""
+
+
+class DataError(CondgenError):
+    """A data set cannot be found or read."""
+
+
+class ConfigError(CondgenError, ValueError):
+    """A configuration value failed validation."""
+
+
+def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
+    """One line per failing field: ``model.latent_dim = 0: Input should be greater than 0``."""
+    parts = []
+    for item in err.errors():
+        loc = ".".join(str(p) for p in item["loc"])
+        if prefix:
+            loc = f"{prefix}.{loc}" if loc else prefix
+        shown: Any = item.get("input")
+        if item["type"] == "extra_forbidden":
+            parts.append(f"{loc}: unknown field (remove it or check its spelling)")
+        elif item["type"] == "missing":
+            parts.append(f"{loc}: required field is missing")
+        else:
+            parts.append(f"{loc} = {shown!r}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def config_error(err: ValidationError, prefix: str = "") -> ConfigError:
+    return ConfigError(f"invalid config: {describe_validation_error(err, prefix)}")

@@ -1,0 +1,245 @@
+"""Finding plugins, isolating broken ones, and the registry of what they provide.
+
+Plugins come from the entry-point group ``condgen``. The toolkit's own data sets are
+registered through the same hooks by a default plugin, just as third-party ones are.
+A plugin that fails to import, raises in a hook, or registers something that is not a
+valid conditioner is reported with a :class:`PluginWarning` and listed as broken; the
+rest of the toolkit keeps working.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .conditioner import Conditioner, check_conditioner_class
+from .errors import PluginError
+
+ENTRY_POINT_GROUP = "condgen"
+#: Comma-separated entry-point (or distribution) names to load; empty loads none; unset loads all.
+PLUGINS_ENV = "CONDGEN_PLUGINS"
+#: The toolkit's own plugins, registered on every plugin manager.
+DEFAULT_PLUGINS = ("condgen.data.builtin",)
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be loaded or misbehaved; it was skipped."""
+
+
+@dataclass
+class PluginInfo:
+    """One row of ``condgen plugins``."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    conditioners: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def describe(self) -> str:
+        dist = f"{self.distribution} {self.version}" if self.distribution else "not from a distribution"
+        return f"plugin {self.name!r} ({dist})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "conditioners": self.conditioners,
+            "datasets": self.datasets,
+            "ok": self.ok,
+            "error": self.error,
+        }
+
+
+_pm: pluggy.PluginManager | None = None
+_infos: dict[str, PluginInfo] = {}
+
+
+def _warn(info: PluginInfo, problem: str) -> None:
+    warnings.warn(f"{info.describe()} {problem}; skipped", PluginWarning, stacklevel=3)
+
+
+def _wanted(env: str | None) -> set[str] | None:
+    if env is None:
+        return None
+    return {n.strip() for n in env.split(",") if n.strip()}
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    wanted = _wanted(os.environ.get(PLUGINS_ENV))
+    seen: set[str] = set()
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.name if dist is not None else None
+        if wanted is not None and ep.name not in wanted and dist_name not in wanted:
+            continue
+        seen.update({ep.name, dist_name or ""})
+        info = PluginInfo(ep.name, dist_name, dist.version if dist is not None else None)
+        _infos[ep.name] = info
+        if pm.get_plugin(ep.name) is not None:
+            continue
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except Exception as exc:  # a broken plugin must not take the toolkit down
+            info.error = f"failed to load: {type(exc).__name__}: {exc}"
+            _warn(info, info.error)
+    for missing in sorted((wanted or set()) - seen):
+        warnings.warn(
+            f"{PLUGINS_ENV} names {missing!r}, but no installed plugin has that name", PluginWarning, stacklevel=2
+        )
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, loading entry points on first use.
+
+    Tests and applications may ``register(obj, name=...)`` extra plugins on it and
+    ``unregister(name=...)`` them afterwards; the registry is rebuilt on every lookup.
+    """
+    global _pm
+    if _pm is None:
+        pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        pm.add_hookspecs(hookspecs)
+        for mod_name in DEFAULT_PLUGINS:
+            pm.register(importlib.import_module(mod_name), name=mod_name)
+            _infos[mod_name] = PluginInfo(mod_name, "condgen", _core_version())
+        _load_entry_points(pm)
+        _pm = pm
+    return _pm
+
+
+def reset_plugin_manager() -> None:
+    """Forget the plugin manager so the next use reloads entry points (after ``pip install``)."""
+    global _pm
+    _pm = None
+    _infos.clear()
+
+
+def _core_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+@dataclass
+class Registry:
+    """What the loaded plugins provide, built fresh from the hooks on each call of :func:`registry`."""
+
+    plugins: dict[str, PluginInfo]
+    conditioners: dict[str, type[Conditioner]] = field(default_factory=dict)
+    conditioner_plugin: dict[str, str] = field(default_factory=dict)
+    conflicts: dict[str, list[str]] = field(default_factory=dict)
+    datasets: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    dataset_plugin: dict[str, str] = field(default_factory=dict)
+
+    def conditioner_class(self, name: str) -> type[Conditioner]:
+        """The class registered under ``name``; PluginError if unknown or claimed twice."""
+        if name in self.conflicts:
+            owners = " and ".join(self.plugins[p].describe() for p in self.conflicts[name])
+            raise PluginError(
+                f"conditioner {name!r} is registered by both {owners}; uninstall one, "
+                f"or load only one with {PLUGINS_ENV}=..."
+            )
+        if name not in self.conditioners:
+            known = ", ".join(sorted(self.conditioners)) or "none"
+            raise PluginError(
+                f"unknown conditioner {name!r}; installed conditioners: {known} "
+                f"(`condgen plugins` lists plugins; `pip install` one that provides {name!r})"
+            )
+        return self.conditioners[name]
+
+    def plugin_of(self, conditioner: str) -> PluginInfo:
+        return self.plugins[self.conditioner_plugin[conditioner]]
+
+    def dataset_loader(self, name: str) -> Callable[..., Any]:
+        if name not in self.datasets:
+            known = ", ".join(sorted(self.datasets)) or "none"
+            raise PluginError(f"unknown dataset {name!r}; registered datasets: {known}")
+        return self.datasets[name]
+
+
+def _call_each(
+    pm: pluggy.PluginManager,
+    hook_name: str,
+    infos: dict[str, PluginInfo],
+    make_register: Callable[[str], Callable[..., None]],
+) -> None:
+    """Call one hook plugin by plugin, so an exception is pinned on the plugin that raised it.
+
+    ``make_register(plugin_name)`` builds the ``register`` callback handed to that plugin.
+    """
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        info = infos[impl.plugin_name]
+        kwargs = {"register": make_register(impl.plugin_name)}
+        try:
+            impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+        except Exception as exc:
+            info.error = f"{hook_name} raised {type(exc).__name__}: {exc}"
+            _warn(info, info.error)
+
+
+def registry() -> Registry:
+    """Collect conditioners and datasets from every loaded plugin."""
+    pm = get_plugin_manager()
+    infos: dict[str, PluginInfo] = {}
+    for name, plugin in pm.list_name_plugin():
+        known = _infos.get(name)
+        infos[name] = PluginInfo(name, known.distribution, known.version) if known else PluginInfo(name)
+    for name, known in _infos.items():  # entry points that failed to import
+        if name not in infos:
+            infos[name] = PluginInfo(name, known.distribution, known.version, error=known.error)
+    reg = Registry(plugins=infos)
+
+    def register_conditioner(owner: str, cls: Any) -> None:
+        try:
+            cls = check_conditioner_class(cls)
+        except TypeError as exc:
+            infos[owner].error = f"registered an invalid conditioner: {exc}"
+            _warn(infos[owner], infos[owner].error)
+            return
+        infos[owner].conditioners.append(cls.name)
+        if cls.name in reg.conditioners or cls.name in reg.conflicts:
+            first = reg.conflicts.get(cls.name, [reg.conditioner_plugin.get(cls.name, owner)])
+            reg.conflicts[cls.name] = first + [owner]
+            reg.conditioners.pop(cls.name, None)
+            message = f"conditioner {cls.name!r} is registered by both " + " and ".join(
+                infos[p].describe() for p in reg.conflicts[cls.name]
+            )
+            for p in reg.conflicts[cls.name]:
+                infos[p].error = message
+            warnings.warn(message, PluginWarning, stacklevel=2)
+            return
+        reg.conditioners[cls.name] = cls
+        reg.conditioner_plugin[cls.name] = owner
+
+    def register_dataset(owner: str, name: str, loader: Callable[..., Any]) -> None:
+        if not isinstance(name, str) or not callable(loader):
+            infos[owner].error = f"registered an invalid dataset {name!r} -> {loader!r}"
+            _warn(infos[owner], infos[owner].error)
+            return
+        infos[owner].datasets.append(name)
+        reg.datasets.setdefault(name, loader)
+        reg.dataset_plugin.setdefault(name, owner)
+
+    _call_each(pm, "condgen_register_conditioners", infos, lambda owner: partial(register_conditioner, owner))
+    _call_each(pm, "condgen_register_datasets", infos, lambda owner: partial(register_dataset, owner))
+    return reg
+
+
+def list_plugins() -> list[PluginInfo]:
+    """Every plugin, loaded or broken, sorted by name."""
+    return sorted(registry().plugins.values(), key=lambda p: p.name)

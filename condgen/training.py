@@ -1,0 +1,208 @@
+"""ELBO training: in-memory batches, per-epoch test evaluation, metrics, atomic checkpoints, resume.
+
+A run directory holds ``config.json``, ``checkpoint.safetensors`` (weights, optimizer and
+random-generator state, written after every epoch), ``metrics.jsonl`` (one line per
+epoch) and, at the end, the pictures. An interrupted run loses at most the epoch it was
+in: ``--resume`` restores the generator and optimizer and continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import CHECKPOINT_NAME, optimizer_from_flat, optimizer_to_flat, read_checkpoint
+from .config import RunConfig
+from .data.splits import load_dataset, split_size, to_device
+from .device import resolve_device
+from .errors import CondgenError
+from .evaluation import evaluate_split
+from .run import Run
+
+METRICS_NAME = "metrics.jsonl"
+CONFIG_NAME = "config.json"
+#: Fields of a stored config that ``--resume`` may change.
+RESUMABLE_CHANGES = {"train.epochs", "train.device"}
+
+
+class NumericalError(CondgenError):
+    """The loss became NaN or infinite."""
+
+
+def make_optimizer(config: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    cls = torch.optim.AdamW if config.train.optimizer == "adamw" else torch.optim.Adam
+    return cls(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
+
+
+def learning_rate(config: RunConfig, step: int, total_steps: int) -> float:
+    if config.train.lr_schedule == "cosine":
+        return config.train.lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+    return config.train.lr
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _resume_config(stored: RunConfig, given: RunConfig | None, out: Path) -> RunConfig:
+    """The stored config, with only the changes that ``--resume`` allows taken from ``given``."""
+    if given is None:
+        return stored
+    old, new = _flatten(stored.model_dump()), _flatten(given.model_dump())
+    for field in sorted(set(old) | set(new)):
+        if old.get(field) != new.get(field) and field not in RESUMABLE_CHANGES:
+            raise CondgenError(
+                f"--resume continues the run in {str(out)!r}, whose {field} is {old.get(field)!r}, not "
+                f"{new.get(field)!r}; only train.epochs and train.device may change (or start a new run "
+                "with another --out)"
+            )
+    return given
+
+
+def _prepare_run_dir(out: Path, resume: bool) -> Path:
+    ckpt = out / CHECKPOINT_NAME
+    if resume and not ckpt.is_file():
+        raise CondgenError(f"--resume: there is no {CHECKPOINT_NAME} in {str(out)!r} to continue from")
+    if not resume and ckpt.exists():
+        raise CondgenError(
+            f"{str(out)!r} already holds a run; continue it with --resume, or choose another --out"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CondgenError(f"cannot create run directory {str(out)!r}: {exc.strerror}") from None
+    return ckpt
+
+
+def _keep_metrics_up_to(path: Path, epoch: int) -> None:
+    """Drop metric lines of epochs after the checkpoint's, so every epoch appears exactly once."""
+    if not path.exists():
+        return
+    kept = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= epoch]
+    path.write_text("".join(ln + "\n" for ln in kept))
+
+
+def train(
+    config: RunConfig | None,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool | None = None,
+    pictures: bool = True,
+    log: Callable[[str], None] = tqdm.write,
+) -> Run:
+    """Train a CVAE described by ``config`` into ``out_dir`` and return the trained :class:`Run`.
+
+    With ``resume=True`` the config comes from the checkpoint in ``out_dir``; a ``config`` given
+    too may only raise ``train.epochs`` or change ``train.device``. ``progress=None`` shows a
+    progress bar only on a terminal.
+    """
+    out = Path(out_dir)
+    ckpt = _prepare_run_dir(out, resume)
+    meta: dict[str, Any] = {}
+    tensors: dict[str, torch.Tensor] = {}
+    if resume:
+        tensors, meta = read_checkpoint(ckpt)
+        config = _resume_config(RunConfig.parse(meta["config"]), config, out)
+    if config is None:
+        raise CondgenError("train() needs a config unless resume=True")
+    device = resolve_device(config.train.device)
+    (out / CONFIG_NAME).write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
+
+    data = load_dataset(config.data)
+    train_split, test_split = to_device(data.train, device), to_device(data.test, device)
+    x_field = config.data.x_field
+
+    if resume:
+        run = Run.from_meta({**meta, "config": config.model_dump(mode="json")}, device, str(ckpt))
+        run.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    else:
+        run = Run.create(config, data.train, device)
+    run.directory = out
+    model = run.model
+    opt = make_optimizer(config, model)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(config.train.seed)
+    if resume:
+        optimizer_from_flat(opt, {k: v for k, v in tensors.items() if k.startswith("optim.")}, meta["optimizer"])
+        gen.set_state(tensors["rng.train"])
+    metrics_path = out / METRICS_NAME
+    _keep_metrics_up_to(metrics_path, run.epoch)
+
+    n = split_size(train_split)
+    bs = config.train.batch_size
+    steps = math.ceil(n / bs)
+    total_steps = steps * config.train.epochs
+    if run.epoch >= config.train.epochs:
+        log(f"{out}: already trained for {run.epoch} epochs (config asks {config.train.epochs}); nothing to do")
+    for epoch in range(run.epoch + 1, config.train.epochs + 1):
+        model.train()
+        start = time.perf_counter()
+        perm = torch.randperm(n, generator=gen, device=device)
+        loss_sum = torch.zeros((), device=device)
+        bar = tqdm(total=steps, desc=f"epoch {epoch}/{config.train.epochs}", unit="batch", leave=False,
+                   disable=None if progress is None else not progress)
+        for step in range(steps):
+            lr = learning_rate(config, (epoch - 1) * steps + step, total_steps)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = perm[step * bs : (step + 1) * bs]
+            batch = {k: v[idx] for k, v in train_split.items()}
+            terms = model(batch[x_field], run.conditions_from_batch(batch, gen), generator=gen)
+            loss = terms.neg_elbo.mean()
+            if not torch.isfinite(loss):
+                raise NumericalError(
+                    f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}; the checkpoint of "
+                    f"epoch {epoch - 1} in {str(out)!r} is intact (try a lower --lr)"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * idx.numel()
+            if step % 100 == 0:
+                bar.set_postfix(loss=f"{float(loss.detach()):.2f}", refresh=False)
+            bar.update()
+        bar.close()
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        test = evaluate_split(run, test_split, config.train.eval_batch_size)
+        record = {
+            "epoch": epoch,
+            "train_seconds": round(train_seconds, 4),
+            "train_loss": float(loss_sum) / n,
+            "test_neg_elbo": test["neg_elbo"],
+            "test_recon_nll": test["recon_nll"],
+            "test_kl": test["kl"],
+            "eval_seconds": round(time.perf_counter() - start, 4),
+            "lr": lr,
+        }
+        # metrics first: a crash before the checkpoint lands leaves a line that resume drops
+        with metrics_path.open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        run.epoch = epoch
+        optim_tensors, optim_meta = optimizer_to_flat(opt)
+        run.save(ckpt, {**optim_tensors, "rng.train": gen.get_state()}, optimizer=optim_meta,
+                 complete=epoch == config.train.epochs)
+        log(
+            f"epoch {epoch}/{config.train.epochs}  train_loss {record['train_loss']:.2f}  "
+            f"test_neg_elbo {record['test_neg_elbo']:.2f} nats  ({train_seconds:.1f} s)"
+        )
+    model.eval()
+    if pictures:
+        from .pictures import write_run_pictures
+
+        write_run_pictures(run, test_split, out)
+    return run
