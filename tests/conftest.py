@@ -1,0 +1,57 @@
+"""Shared fixtures. Plugin objects are registered on the process-wide plugin manager and
+unregistered after each test, the way a third-party plugin would be seen by the toolkit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from condgen.plugins import get_plugin_manager
+from helpers import SignPlugin, ToyData
+
+# The in-process models here are tiny: one thread is faster than two fighting over them.
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+
+
+@pytest.fixture
+def register_plugin() -> Iterator:
+    """``register_plugin(obj, name)`` registers a plugin object for the duration of one test."""
+    pm = get_plugin_manager()
+    names: list[str] = []
+
+    def register(obj: object, name: str) -> None:
+        pm.register(obj, name=name)
+        names.append(name)
+
+    yield register
+    for name in names:
+        pm.unregister(name=name)
+
+
+@pytest.fixture
+def toy(register_plugin) -> None:
+    """The ``toy`` data set and the ``sign`` conditioner, registered as plugins."""
+    register_plugin(ToyData(), "toy-data")
+    register_plugin(SignPlugin(), "sign-plugin")
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    """The real MNIST files: $CONDGEN_DATA_DIR, else ../shared/data/mnist beside the repo.
+
+    Skipped where neither exists, unless CONDGEN_REQUIRE_MNIST=1 (as CI sets), where it fails.
+    """
+    path = Path(os.environ.get("CONDGEN_DATA_DIR") or SHARED_MNIST)
+    if not (path / "train-images-idx3-ubyte.gz").is_file():
+        if os.environ.get("CONDGEN_REQUIRE_MNIST") == "1":
+            pytest.fail(f"real MNIST is required but not found at {path}")
+        pytest.skip(f"real MNIST not found at {path}")
+    return path

@@ -1,0 +1,83 @@
+"""Test helpers: a tiny synthetic data set and conditioner, provided as plugin objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+import condgen
+from condgen import ConditionError, Conditioner, DataSplits
+
+
+def make_toy_splits(n_train: int = 512, n_test: int = 128, seed: int = 0) -> DataSplits:
+    """Two classes of 1x6x6 images in [0, 1]: class 0 bright on the left, class 1 on the right."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def split(n: int) -> dict[str, Tensor]:
+        label = torch.randint(0, 2, (n,), generator=gen)
+        image = 0.1 * torch.rand(n, 1, 6, 6, generator=gen)
+        left = label == 0
+        image[left, :, :, :3] += 0.8
+        image[~left, :, :, 3:] += 0.8
+        return {"image": image.clamp(0, 1), "label": label, "value": label.float() * 2 - 1}
+
+    return DataSplits(train=split(n_train), test=split(n_test))
+
+
+class ToyData:
+    """A plugin that provides the ``toy`` data set."""
+
+    @condgen.hookimpl
+    def condgen_register_datasets(self, register):
+        register("toy", lambda config: make_toy_splits())
+
+
+class SignConditioner(Conditioner):
+    """A minimal test conditioner over the toy data's real-valued ``value`` field: ``(B, 1)`` floats."""
+
+    name = "sign"
+
+    @property
+    def condition_shape(self) -> tuple[int, ...]:
+        return (1,)
+
+    def condition_from_batch(self, batch: Mapping[str, Tensor], generator=None) -> Tensor:
+        return self.require_field(batch, "value").float().unsqueeze(1)
+
+    def check_condition(self, c: Tensor) -> Tensor:
+        if c.dim() != 2 or c.shape[1] != 1:
+            raise ConditionError(f"sign condition must have shape (B, 1), got {tuple(c.shape)}")
+        return c.float()
+
+    def parse_condition(self, text: str) -> Tensor:
+        try:
+            return torch.tensor([[float(v)] for v in text.split(",")])
+        except ValueError:
+            raise ConditionError(f"sign={text!r} must be numbers") from None
+
+    @property
+    def embed_dim(self) -> int:
+        return 3
+
+    def build_embedding(self) -> nn.Module:
+        return nn.Linear(1, 3)
+
+
+class SignPlugin:
+    @condgen.hookimpl
+    def condgen_register_conditioners(self, register):
+        register(SignConditioner)
+
+
+def toy_config(**train: object) -> condgen.RunConfig:
+    """A small, fast config over the toy data, conditioned on the toy label."""
+    return condgen.RunConfig.parse(
+        {
+            "conditioners": [{"name": "label", "config": {"num_classes": 2}}],
+            "model": {"latent_dim": 2, "hidden": [32]},
+            "data": {"dataset": "toy"},
+            "train": {"epochs": 3, "batch_size": 32, "device": "cpu", **train},
+        }
+    )
