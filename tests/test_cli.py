@@ -136,3 +136,35 @@ def test_debug_shows_the_traceback(capsys, tmp_path):
 
     with pytest.raises(CondgenError):
         main(["sample", str(tmp_path), "--condition", "label=1", "--out", "x.png", "--debug"])
+
+
+def test_plain_vae_without_conditioners(capsys, tmp_path):
+    code, _, err = cli(capsys, "train", "--dataset", "toy", "--hidden", "16", "--epochs", "2", "--device", "cpu",
+                       "--out", str(tmp_path / "vae"))
+    assert code == 0, err
+    assert (tmp_path / "vae" / "samples.png").exists()
+    code, out, err = cli(capsys, "sample", str(tmp_path / "vae"), "--num", "5", "--out", str(tmp_path / "v.npy"))
+    assert code == 0, err
+    assert np.load(tmp_path / "v.npy").shape == (5, 1, 6, 6)
+
+
+def test_two_conditioners_compose_in_config_order(capsys, tmp_path):
+    config = tmp_path / "two.json"
+    config.write_text(json.dumps({"conditioners": [{"name": "sign"}, {"name": "label", "config": {"num_classes": 2}}]}))
+    code, _, err = cli(capsys, "train", "--dataset", "toy", "--config", str(config), "--hidden", "16",
+                       "--epochs", "2", "--device", "cpu", "--no-pictures", "--out", str(tmp_path / "two"))
+    assert code == 0, err
+    from condgen import load_run
+
+    run = load_run(tmp_path / "two", device="cpu")
+    assert run.model.order == ["sign", "label"] and run.model.e_dim == 3 + 2
+    # every combination of the given values is one row: 2 signs x 2 labels, 3 samples each
+    code, out, err = cli(capsys, "sample", str(tmp_path / "two"), "--condition", "label=0,1",
+                         "--condition", "sign=-1,1", "--num", "3", "--out", str(tmp_path / "t.npy"))
+    assert code == 0, err
+    assert np.load(tmp_path / "t.npy").shape == (12, 1, 6, 6)
+    grid, labels = run.condition_grid(run.parse_conditions(["label=0,1", "sign=-1,1"]))
+    assert labels == ["sign=-1 label=0", "sign=-1 label=1", "sign=1 label=0", "sign=1 label=1"]
+    code, _, err = cli(capsys, "sample", str(tmp_path / "two"), "--condition", "label=0",
+                       "--out", str(tmp_path / "x.png"))
+    assert code == 2 and "a condition for 'sign' is needed" in one_error_line(err)
