@@ -95,6 +95,49 @@ def _keep_metrics_up_to(path: Path, epoch: int) -> None:
     path.write_text("".join(ln + "\n" for ln in kept))
 
 
+def _train_epoch(
+    run: Run,
+    opt: torch.optim.Optimizer,
+    train_split: dict[str, torch.Tensor],
+    gen: torch.Generator,
+    epoch: int,
+    steps: int,
+    progress: bool | None,
+    out: Path,
+) -> tuple[float, float]:
+    """One pass over the shuffled training split; returns the mean loss per item and the last lr."""
+    config, model = run.config, run.model
+    model.train()
+    n, bs = split_size(train_split), config.train.batch_size
+    perm = torch.randperm(n, generator=gen, device=gen.device)
+    loss_sum = torch.zeros((), device=perm.device)  # summed on the device: no host sync per step
+    bar = tqdm(total=steps, desc=f"epoch {epoch}/{config.train.epochs}", unit="batch", leave=False,
+               disable=None if progress is None else not progress)
+    lr = config.train.lr
+    for step in range(steps):
+        lr = learning_rate(config, (epoch - 1) * steps + step, steps * config.train.epochs)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        idx = perm[step * bs : (step + 1) * bs]
+        batch = {k: v[idx] for k, v in train_split.items()}
+        terms = model(batch[config.data.x_field], run.conditions_from_batch(batch, gen), generator=gen)
+        loss = terms.neg_elbo.mean()
+        if not torch.isfinite(loss):
+            raise NumericalError(
+                f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}; the checkpoint of "
+                f"epoch {epoch - 1} in {str(out)!r} is intact (try a lower --lr)"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.detach() * idx.numel()
+        if step % 100 == 0:
+            bar.set_postfix(loss=f"{float(loss.detach()):.2f}", refresh=False)
+        bar.update()
+    bar.close()
+    return float(loss_sum) / n, lr
+
+
 def train(
     config: RunConfig | None,
     out_dir: str | Path,
@@ -124,7 +167,6 @@ def train(
 
     data = load_dataset(config.data)
     train_split, test_split = to_device(data.train, device), to_device(data.test, device)
-    x_field = config.data.x_field
 
     if resume:
         run = Run.from_meta({**meta, "config": config.model_dump(mode="json")}, device, str(ckpt))
@@ -132,8 +174,7 @@ def train(
     else:
         run = Run.create(config, data.train, device)
     run.directory = out
-    model = run.model
-    opt = make_optimizer(config, model)
+    opt = make_optimizer(config, run.model)
     gen = torch.Generator(device=device)
     gen.manual_seed(config.train.seed)
     if resume:
@@ -142,47 +183,19 @@ def train(
     metrics_path = out / METRICS_NAME
     _keep_metrics_up_to(metrics_path, run.epoch)
 
-    n = split_size(train_split)
-    bs = config.train.batch_size
-    steps = math.ceil(n / bs)
-    total_steps = steps * config.train.epochs
+    steps = math.ceil(split_size(train_split) / config.train.batch_size)
     if run.epoch >= config.train.epochs:
         log(f"{out}: already trained for {run.epoch} epochs (config asks {config.train.epochs}); nothing to do")
     for epoch in range(run.epoch + 1, config.train.epochs + 1):
-        model.train()
         start = time.perf_counter()
-        perm = torch.randperm(n, generator=gen, device=device)
-        loss_sum = torch.zeros((), device=device)
-        bar = tqdm(total=steps, desc=f"epoch {epoch}/{config.train.epochs}", unit="batch", leave=False,
-                   disable=None if progress is None else not progress)
-        for step in range(steps):
-            lr = learning_rate(config, (epoch - 1) * steps + step, total_steps)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            idx = perm[step * bs : (step + 1) * bs]
-            batch = {k: v[idx] for k, v in train_split.items()}
-            terms = model(batch[x_field], run.conditions_from_batch(batch, gen), generator=gen)
-            loss = terms.neg_elbo.mean()
-            if not torch.isfinite(loss):
-                raise NumericalError(
-                    f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}; the checkpoint of "
-                    f"epoch {epoch - 1} in {str(out)!r} is intact (try a lower --lr)"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.detach() * idx.numel()
-            if step % 100 == 0:
-                bar.set_postfix(loss=f"{float(loss.detach()):.2f}", refresh=False)
-            bar.update()
-        bar.close()
+        train_loss, lr = _train_epoch(run, opt, train_split, gen, epoch, steps, progress, out)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
         test = evaluate_split(run, test_split, config.train.eval_batch_size)
         record = {
             "epoch": epoch,
             "train_seconds": round(train_seconds, 4),
-            "train_loss": float(loss_sum) / n,
+            "train_loss": train_loss,
             "test_neg_elbo": test["neg_elbo"],
             "test_recon_nll": test["recon_nll"],
             "test_kl": test["kl"],
@@ -200,7 +213,7 @@ def train(
             f"epoch {epoch}/{config.train.epochs}  train_loss {record['train_loss']:.2f}  "
             f"test_neg_elbo {record['test_neg_elbo']:.2f} nats  ({train_seconds:.1f} s)"
         )
-    model.eval()
+    run.model.eval()
     if pictures:
         from .pictures import write_run_pictures
 
