@@ -37,6 +37,8 @@ TRAIN_FLAGS = {
     "epochs": ("train", "epochs"),
     "batch_size": ("train", "batch_size"),
     "lr": ("train", "lr"),
+    "optimizer": ("train", "optimizer"),
+    "weight_decay": ("train", "weight_decay"),
     "lr_schedule": ("train", "lr_schedule"),
     "seed": ("train", "seed"),
     "device": ("train", "device"),
@@ -72,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--likelihood", help="bernoulli (data in [0, 1]) or gaussian")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="Adam learning rate (seed: 1e-3)")
+    p.add_argument("--lr", type=float, help="learning rate (seed: 1e-3)")
+    p.add_argument("--optimizer", help="adam (the seed) or adamw")
+    p.add_argument("--weight-decay", type=float)
     p.add_argument("--lr-schedule", help="constant or cosine")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto")

@@ -61,9 +61,10 @@ class Run:
         conditioners = build_conditioners(config)
         for cond in conditioners.values():
             cond.fit(train)
-        torch.manual_seed(config.train.seed)
         data_shape = train[config.data.x_field].shape[1:]
-        model = build_model(config, data_shape, conditioners).to(device)
+        with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG
+            torch.manual_seed(config.train.seed)
+            model = build_model(config, data_shape, conditioners).to(device)
         return cls(config, conditioners, model, device)
 
     def checkpoint_meta(self, **extra: Any) -> dict[str, Any]:

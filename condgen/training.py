@@ -184,6 +184,9 @@ def train(
     _keep_metrics_up_to(metrics_path, run.epoch)
 
     steps = math.ceil(split_size(train_split) / config.train.batch_size)
+    if resume and config.train.lr_schedule != "constant" and meta["config"]["train"]["epochs"] != config.train.epochs:
+        log(f"note: the {config.train.lr_schedule} learning-rate schedule now spans {config.train.epochs} epochs "
+            f"instead of {meta['config']['train']['epochs']}, so the rate changes from epoch {run.epoch + 1} on")
     if run.epoch >= config.train.epochs:
         log(f"{out}: already trained for {run.epoch} epochs (config asks {config.train.epochs}); nothing to do")
     for epoch in range(run.epoch + 1, config.train.epochs + 1):

@@ -60,9 +60,12 @@ def test_conditioner_config_errors_name_the_conditioner_and_field():
 def test_config_files_in_three_formats_and_flags_override(tmp_path, name, text):
     path = tmp_path / name
     path.write_text(text)
-    args = build_parser().parse_args(["train", "--config", str(path), "--epochs", "5", "--out", "x"])
+    args = build_parser().parse_args(
+        ["train", "--config", str(path), "--epochs", "5", "--optimizer", "adamw", "--weight-decay", "0.01", "--out", "x"]
+    )
     config = train_config_from_args(args, read_config_file(path))
     assert config.model.latent_dim == 8 and config.train.epochs == 5
+    assert config.train.optimizer == "adamw" and config.train.weight_decay == 0.01
 
 
 def test_config_file_errors(tmp_path):

@@ -142,3 +142,11 @@ def test_loading_a_pickle_never_runs_its_code(tmp_path):
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
         condgen.load_run(run_dir)
     assert not marker.exists()
+
+
+def test_training_leaves_the_callers_random_state_alone(toy, tmp_path):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    condgen.train(toy_config(epochs=1), tmp_path / "run", pictures=True)
+    assert torch.equal(torch.rand(3), expected)

@@ -146,12 +146,13 @@ class LabelConditioner(Conditioner):
         y_all = self.condition_from_batch(test)
         n = y_all.shape[0]
         correct = 0
-        gen = torch.Generator(device=run.device).manual_seed(EVAL_SEED)
         for start in range(0, n, 1000):
             batch = {f: v[start : start + 1000] for f, v in test.items()}
-            conds = run.conditions_from_batch(batch, gen)
+            conds = run.conditions_from_batch(batch, torch.Generator(device=run.device).manual_seed(EVAL_SEED))
             scores = []
             for cls in range(self.config.num_classes):
+                # the same noise for every class, so the classes differ only by the label
+                gen = torch.Generator(device=run.device).manual_seed(EVAL_SEED + start)
                 conds[self.name] = torch.full_like(conds[self.name], cls)
                 scores.append(run.model(batch[x_field], conds, generator=gen).neg_elbo)
             correct += int((torch.stack(scores, 1).argmin(1) == y_all[start : start + 1000]).sum())
