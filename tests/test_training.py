@@ -150,3 +150,20 @@ def test_training_leaves_the_callers_random_state_alone(toy, tmp_path):
     torch.manual_seed(123)
     condgen.train(toy_config(epochs=1), tmp_path / "run", pictures=True)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_result(toy, tmp_path):
+    config = toy_config(epochs=4, lr_schedule="cosine")
+    full = condgen.train(config, tmp_path / "full", pictures=False)
+
+    def interrupt_after_epoch_2(line: str) -> None:
+        if line.startswith("epoch 2/4"):  # logged once epoch 2's checkpoint is on disk
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        condgen.train(config, tmp_path / "cut", pictures=False, log=interrupt_after_epoch_2)
+    assert [r["epoch"] for r in metrics(tmp_path / "cut")] == [1, 2]
+    resumed = condgen.train(None, tmp_path / "cut", resume=True, pictures=False)
+    wf, wr = weights(full), weights(resumed)
+    assert all(torch.equal(wf[k], wr[k]) for k in wf)
+    assert [r["lr"] for r in metrics(tmp_path / "cut")] == [r["lr"] for r in metrics(tmp_path / "full")]
