@@ -35,9 +35,10 @@ def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequen
     grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=per_row, padding=2, pad_value=1.0)
     plt = _plt()
     h, w = grid.shape[1:]
-    label_width = 1.4 if row_labels else 0.0
-    fig = plt.figure(figsize=(w / 56 + label_width, h / 56), dpi=100)
-    ax = fig.add_axes((label_width / (w / 56 + label_width), 0, 1 - label_width / (w / 56 + label_width), 1))
+    label_width = 1.4 if row_labels else 0.0  # inches kept left of the images for the row labels
+    width = w / 56 + label_width  # 56 grid pixels an inch: about two screen pixels per image pixel
+    fig = plt.figure(figsize=(width, h / 56), dpi=100)
+    ax = fig.add_axes((label_width / width, 0, 1 - label_width / width, 1))
     ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])
     if row_labels:

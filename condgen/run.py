@@ -100,18 +100,25 @@ class Run:
         """Load a run directory (or a checkpoint file) onto ``device``."""
         path = Path(path)
         file = path / CHECKPOINT_NAME if path.is_dir() else path
+        target = resolve_device(device)
         tensors, meta = read_checkpoint(file, prefix="model.")
-        run = cls.from_meta(meta, torch.device("cpu"), str(file))
-        run.model.load_state_dict({k[len("model.") :]: v for k, v in tensors.items()})
-        run.device = resolve_device(device)
-        run.model.to(run.device)
+        run = cls.from_meta(meta, target, str(file), tensors)
         run.model.eval()
         run.directory = file.parent
         return run
 
     @classmethod
-    def from_meta(cls, meta: Mapping[str, Any], device: torch.device, source: str = "checkpoint") -> "Run":
-        """Rebuild config, conditioners (with their fitted state) and an untrained model from metadata."""
+    def from_meta(
+        cls,
+        meta: Mapping[str, Any],
+        device: torch.device,
+        source: str = "checkpoint",
+        tensors: Mapping[str, Tensor] | None = None,
+    ) -> "Run":
+        """Rebuild config, conditioners (with their fitted state) and the model from checkpoint metadata.
+
+        The model's weights come from the ``model.*`` entries of ``tensors`` when given.
+        """
         config = RunConfig.parse(meta["config"])
         reg = registry()
         for cmeta in meta["conditioners"]:
@@ -135,6 +142,8 @@ class Run:
         for cmeta in meta["conditioners"]:
             conditioners[cmeta["name"]].load_state(cmeta.get("state") or {})
         model = build_model(config, meta["data_shape"], conditioners).to(device)
+        if tensors is not None:
+            model.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
         return cls(config, conditioners, model, device, epoch=int(meta.get("epoch", 0)))
 
     # -- conditions -----------------------------------------------------------------------
