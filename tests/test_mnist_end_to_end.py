@@ -43,3 +43,26 @@ def test_train_sample_evaluate_on_a_subset_of_real_mnist(mnist_dir, tmp_path):
     assert result["test_items"] == 1000
     assert abs(result["test_neg_elbo"] - rows[-1]["test_neg_elbo"]) < 1e-3  # same figure as training logged
     assert result["label_elbo_accuracy"] > 0.5  # the label is used: chance would be 0.1
+
+
+def test_ctrl_c_keeps_the_last_epoch_and_resume_finishes(mnist_dir, tmp_path):
+    import signal
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "condgen", "train", "--conditioner", "label", "--epochs", "50", "--seed", "0",
+           "--data-dir", str(mnist_dir), "--train-limit", "2000", "--test-limit", "200", "--no-pictures",
+           "--out", str(run)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # wait until an epoch's checkpoint is on disk
+        if line.startswith("epoch 2/50"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted; a run continues from its last complete epoch" in err and "Traceback" not in err
+    done = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert 2 <= len(done) < 50 and done == list(range(1, len(done) + 1))
+
+    condgen("train", "--resume", "--epochs", str(len(done) + 1), "--no-pictures", "--out", str(run))
+    resumed = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert resumed == list(range(1, len(done) + 2))
