@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from .data.splits import index_batch, split_size
-from .run import Run, _generator
+from .data.splits import iter_batches, split_size
+from .run import Run, seeded_generator
 
 #: Evaluation draws its own z's from this seed, so a run's figures do not depend on training randomness.
 EVAL_SEED = 1234
@@ -18,13 +18,11 @@ EVAL_SEED = 1234
 def evaluate_split(run: Run, split: Mapping[str, Tensor], batch_size: int = 1000) -> dict[str, float]:
     """Mean negative ELBO, reconstruction NLL and KL over ``split`` (one z sample per item)."""
     run.model.eval()
-    gen = _generator(run.device, EVAL_SEED)
+    gen = seeded_generator(run.device, EVAL_SEED)
     n = split_size(split)
     totals = {"neg_elbo": 0.0, "recon_nll": 0.0, "kl": 0.0}
     x_field = run.config.data.x_field
-    for start in range(0, n, batch_size):
-        idx = torch.arange(start, min(start + batch_size, n), device=next(iter(split.values())).device)
-        batch = index_batch(split, idx)
+    for _, batch in iter_batches(split, batch_size):
         terms = run.model(batch[x_field], run.conditions_from_batch(batch, gen), generator=gen)
         totals["recon_nll"] += float(terms.recon_nll.sum())
         totals["kl"] += float(terms.kl.sum())

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .data.splits import index_batch, split_size
+from .data.splits import iter_batches, split_size
 from .errors import CondgenError
 
 #: At most this many rows in a run's samples.png (several conditioners multiply their examples).
@@ -81,7 +81,7 @@ def write_samples(run, path: Path, per_row: int = 10, seed: int = 0) -> None:
 def write_reconstructions(run, test: Mapping[str, Tensor], path: Path, count: int = 16) -> None:
     """``reconstructions.png``: rows of test images, each followed by a row of their reconstructions."""
     n = min(count * 2, split_size(test))
-    batch = index_batch(test, torch.arange(n, device=next(iter(test.values())).device))
+    _, batch = next(iter_batches(test, n))
     x = batch[run.config.data.x_field]
     recon = run.model.reconstruct(x, run.conditions_from_batch(batch))
     per_row = min(count, n)
@@ -97,11 +97,8 @@ def write_reconstructions(run, test: Mapping[str, Tensor], path: Path, count: in
 @torch.no_grad()
 def latent_means(run, split: Mapping[str, Tensor], limit: int = 10000, batch_size: int = 1000) -> Tensor:
     """Means of q(z|x, c) for the first ``limit`` items: ``(N, L)`` on the CPU."""
-    n = min(limit, split_size(split))
-    device = next(iter(split.values())).device
     out = []
-    for start in range(0, n, batch_size):
-        batch = index_batch(split, torch.arange(start, min(start + batch_size, n), device=device))
+    for _, batch in iter_batches(split, batch_size, limit):
         e = run.model.embed(run.conditions_from_batch(batch), batch[run.config.data.x_field].shape[0])
         out.append(run.model.encode(batch[run.config.data.x_field], e)[0].cpu())
     return torch.cat(out)

@@ -215,7 +215,7 @@ class Run:
         if num < 1:
             raise ConditionError(f"num must be at least 1, got {num}")
         conds = self.check_conditions(conditions or {}, num)
-        gen = _generator(self.device, seed)
+        gen = seeded_generator(self.device, seed)
         self.model.eval()
         return self.model.generate(conds, num, generator=gen)
 
@@ -236,7 +236,8 @@ def load_run(path: str | Path, device: str = "auto") -> Run:
     return Run.load(path, device)
 
 
-def _generator(device: torch.device, seed: int | None) -> torch.Generator:
+def seeded_generator(device: torch.device, seed: int | None) -> torch.Generator:
+    """A generator on ``device`` seeded with ``seed`` (or from the OS when None)."""
     gen = torch.Generator(device=device)
     if seed is None:
         gen.seed()

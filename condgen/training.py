@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import CHECKPOINT_NAME, optimizer_from_flat, optimizer_to_flat, read_checkpoint
 from .config import RunConfig
-from .data.splits import load_dataset, split_size, to_device
+from .data.splits import index_batch, load_dataset, split_size, to_device
 from .device import resolve_device
 from .errors import CondgenError
 from .evaluation import evaluate_split
@@ -125,7 +125,7 @@ def _train_epoch(
         for group in opt.param_groups:
             group["lr"] = lr
         idx = perm[step * bs : (step + 1) * bs]
-        batch = {k: v[idx] for k, v in train_split.items()}
+        batch = index_batch(train_split, idx)
         terms = model(batch[config.data.x_field], run.conditions_from_batch(batch, gen), generator=gen)
         loss = terms.neg_elbo.mean()
         if not torch.isfinite(loss):

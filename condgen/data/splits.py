@@ -6,7 +6,7 @@ per-item Python work of a DataLoader, which dominates the time of a small MLP.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -49,6 +49,16 @@ def split_size(split: Mapping[str, Tensor]) -> int:
 def index_batch(split: Mapping[str, Tensor], idx: Tensor) -> dict[str, Tensor]:
     """Rows ``idx`` of every field: a batch ``{field: (B, ...)}``."""
     return {k: v[idx] for k, v in split.items()}
+
+
+def iter_batches(
+    split: Mapping[str, Tensor], batch_size: int, limit: int | None = None
+) -> Iterator[tuple[int, dict[str, Tensor]]]:
+    """``(start, batch)`` for consecutive slices of the first ``limit`` (default: all) items, in order."""
+    n = split_size(split) if limit is None else min(limit, split_size(split))
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        yield start, {k: v[start:stop] for k, v in split.items()}
 
 
 def to_device(split: Mapping[str, Tensor], device: torch.device) -> dict[str, Tensor]:

@@ -22,6 +22,9 @@ from torch import Tensor, nn
 
 import condgen
 from condgen import ConditionError, Conditioner, ConditionerConfig
+from condgen.data.splits import iter_batches, split_size
+from condgen.evaluation import EVAL_SEED
+from condgen.run import seeded_generator
 
 try:
     __version__ = version("condgen-label")
@@ -140,22 +143,17 @@ class LabelConditioner(Conditioner):
 
         High means the model really uses the label; a model that ignores it scores 1/num_classes.
         """
-        from condgen.evaluation import EVAL_SEED
-
         x_field = run.config.data.x_field
-        y_all = self.condition_from_batch(test)
-        n = y_all.shape[0]
-        correct = 0
-        for start in range(0, n, 1000):
-            batch = {f: v[start : start + 1000] for f, v in test.items()}
-            conds = run.conditions_from_batch(batch, torch.Generator(device=run.device).manual_seed(EVAL_SEED))
+        correct, n = 0, split_size(test)
+        for start, batch in iter_batches(test, 1000):
+            conds = run.conditions_from_batch(batch, seeded_generator(run.device, EVAL_SEED))
             scores = []
             for cls in range(self.config.num_classes):
                 # the same noise for every class, so the classes differ only by the label
-                gen = torch.Generator(device=run.device).manual_seed(EVAL_SEED + start)
+                gen = seeded_generator(run.device, EVAL_SEED + start)
                 conds[self.name] = torch.full_like(conds[self.name], cls)
                 scores.append(run.model(batch[x_field], conds, generator=gen).neg_elbo)
-            correct += int((torch.stack(scores, 1).argmin(1) == y_all[start : start + 1000]).sum())
+            correct += int((torch.stack(scores, 1).argmin(1) == self.condition_from_batch(batch)).sum())
         return {"elbo_accuracy": correct / max(n, 1)}
 
 
