@@ -125,10 +125,11 @@ class Run:
             name = cmeta["name"]
             if name not in reg.conditioners and name not in reg.conflicts:
                 dist = cmeta.get("distribution")
+                origin = f"distribution {dist} {cmeta.get('version')}" if dist else "no distribution"
                 hint = f"; install it: pip install {dist}" if dist else ""
                 raise PluginError(
-                    f"{source} needs conditioner {name!r} (plugin {cmeta.get('plugin')!r} from distribution "
-                    f"{dist!r} {cmeta.get('version')}), which is not installed{hint}"
+                    f"{source} needs conditioner {name!r} from plugin {cmeta.get('plugin')!r} ({origin}), "
+                    f"which is not installed{hint}"
                 )
             have = reg.plugin_of(name) if name in reg.conditioner_plugin else None
             if have is not None and cmeta.get("version") and have.version != cmeta["version"]:

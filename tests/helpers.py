@@ -38,13 +38,23 @@ class SignConditioner(Conditioner):
     """A minimal test conditioner over the toy data's real-valued ``value`` field: ``(B, 1)`` floats."""
 
     name = "sign"
+    scale = 1.0  # learnt by fit(): the largest |value| in the training split
 
     @property
     def condition_shape(self) -> tuple[int, ...]:
         return (1,)
 
+    def fit(self, train: Mapping[str, Tensor]) -> None:
+        self.scale = float(self.require_field(train, "value").abs().max()) * 4.0
+
+    def state(self) -> dict:
+        return {"scale": self.scale}
+
+    def load_state(self, state) -> None:
+        self.scale = state["scale"]
+
     def condition_from_batch(self, batch: Mapping[str, Tensor], generator=None) -> Tensor:
-        return self.require_field(batch, "value").float().unsqueeze(1)
+        return self.require_field(batch, "value").float().unsqueeze(1) / self.scale
 
     def check_condition(self, c: Tensor) -> Tensor:
         if c.dim() != 2 or c.shape[1] != 1:

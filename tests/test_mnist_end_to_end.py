@@ -44,6 +44,14 @@ def test_train_sample_evaluate_on_a_subset_of_real_mnist(mnist_dir, tmp_path):
     assert abs(result["test_neg_elbo"] - rows[-1]["test_neg_elbo"]) < 1e-3  # same figure as training logged
     assert result["label_elbo_accuracy"] > 0.5  # the label is used: chance would be 0.1
 
+    # the same run where the label plugin is not loaded: one line naming what to install
+    missing = subprocess.run([sys.executable, "-m", "condgen", "sample", str(run), "--condition", "label=1",
+                              "--out", str(tmp_path / "x.png")], capture_output=True, text=True,
+                             env={**os.environ, "CONDGEN_PLUGINS": ""}, timeout=300)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert ("needs conditioner 'label' from plugin 'label' (distribution condgen-label 0.1.0), which is not "
+            "installed; install it: pip install condgen-label") in missing.stderr
+
 
 def test_ctrl_c_keeps_the_last_epoch_and_resume_finishes(mnist_dir, tmp_path):
     import signal

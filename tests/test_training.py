@@ -167,3 +167,41 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(toy, tmp_path):
     wf, wr = weights(full), weights(resumed)
     assert all(torch.equal(wf[k], wr[k]) for k in wf)
     assert [r["lr"] for r in metrics(tmp_path / "cut")] == [r["lr"] for r in metrics(tmp_path / "full")]
+
+
+def test_conditioner_state_and_learned_embeddings_round_trip(toy, tmp_path):
+    config = condgen.RunConfig.parse({
+        "conditioners": [{"name": "sign"}, {"name": "label", "config": {"num_classes": 2, "embedding": "learned",
+                                                                         "embed_dim": 4}}],
+        "model": {"latent_dim": 2, "hidden": [16], "likelihood": "gaussian"},
+        "data": {"dataset": "toy"},
+        "train": {"epochs": 2, "device": "cpu"},
+    })
+    run = condgen.train(config, tmp_path / "run", pictures=False)
+    assert run.conditioners["sign"].scale == 4.0  # |value| is 1 in the toy data
+    loaded = condgen.load_run(tmp_path / "run", device="cpu")
+    assert loaded.conditioners["sign"].scale == 4.0
+    # the learnt label embedding and the learnt Gaussian std were trained and come back as trained
+    for key in ("embeddings.label.weight", "likelihood.log_std"):
+        trained = run.model.state_dict()[key]
+        assert not torch.equal(trained, torch.zeros_like(trained)) and torch.equal(loaded.model.state_dict()[key], trained)
+    batch = make_toy_splits().test
+    assert torch.equal(loaded.conditions_from_batch(batch)["sign"], run.conditions_from_batch(batch)["sign"])
+
+
+def test_checkpoint_of_a_missing_plugin_names_it(toy, tmp_path):
+    from condgen.errors import PluginError
+    from condgen.plugins import get_plugin_manager
+
+    config = condgen.RunConfig.parse({"conditioners": [{"name": "sign"}], "model": {"hidden": [8]},
+                                      "data": {"dataset": "toy"}, "train": {"epochs": 1, "device": "cpu"}})
+    condgen.train(config, tmp_path / "run", pictures=False)
+    get_plugin_manager().unregister(name="sign-plugin")
+    try:
+        with pytest.raises(PluginError, match=r"needs conditioner 'sign' from plugin 'sign-plugin' "
+                                              r"\(no distribution\), which is not installed"):
+            condgen.load_run(tmp_path / "run")
+    finally:
+        from helpers import SignPlugin
+
+        get_plugin_manager().register(SignPlugin(), name="sign-plugin")  # the fixture unregisters it
