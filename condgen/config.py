@@ -73,6 +73,12 @@ class DataConfig(StrictModel):
     train_limit: Optional[int] = Field(None, ge=1, description="use only the first N training items")
     test_limit: Optional[int] = Field(None, ge=1, description="use only the first N test items")
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Optional[str]) -> Optional[str]:
+        # stored absolute, so `condgen evaluate` finds the data from any working directory
+        return str(Path(v).expanduser().absolute()) if v else v
+
 
 class TrainConfig(StrictModel):
     """Optimisation. The defaults are the seed: Adam 1e-3, batch 50, 20 epochs."""
