@@ -122,16 +122,16 @@ def write_latent(run, test: Mapping[str, Tensor], path: Path, colour_field: str 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
     colour = test.get(colour_field)
-    values = sorted(set(colour[: xy.shape[0]].tolist())) if colour is not None and colour.dim() == 1 else []
+    c = colour[: xy.shape[0]].cpu() if colour is not None and colour.dim() == 1 else None
+    values = sorted(set(c.tolist())) if c is not None else []
     if 0 < len(values) <= 20:  # a few classes: one colour and legend entry each
-        c = colour[: xy.shape[0]].cpu()
         cmap = plt.get_cmap("tab10" if len(values) <= 10 else "tab20")
         for i, v in enumerate(values):
             pts = xy[c == v]
             ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.6, color=cmap(i), label=f"{v:g}", rasterized=True)
         ax.legend(title=colour_field, markerscale=4, loc="best", fontsize=8)
     elif values:
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour[: xy.shape[0]].cpu(), s=3, alpha=0.7, rasterized=True)
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=c, s=3, alpha=0.7, rasterized=True)
         fig.colorbar(sc, ax=ax, label=colour_field)
     else:
         ax.scatter(xy[:, 0], xy[:, 1], s=3, alpha=0.7, rasterized=True)

@@ -107,7 +107,6 @@ def _train_epoch(
     train_split: dict[str, torch.Tensor],
     gen: torch.Generator,
     epoch: int,
-    steps: int,
     progress: bool | None,
     out: Path,
 ) -> tuple[float, float]:
@@ -115,8 +114,9 @@ def _train_epoch(
     config, model = run.config, run.model
     model.train()
     n, bs = split_size(train_split), config.train.batch_size
+    steps = math.ceil(n / bs)
     perm = torch.randperm(n, generator=gen, device=gen.device)
-    loss_sum = torch.zeros((), device=perm.device)  # summed on the device: no host sync per step
+    loss_sum = torch.zeros((), device=perm.device)
     bar = tqdm(total=steps, desc=f"epoch {epoch}/{config.train.epochs}", unit="batch", leave=False,
                disable=None if progress is None else not progress)
     lr = config.train.lr
@@ -188,7 +188,6 @@ def train(
     metrics_path = out / METRICS_NAME
     _keep_metrics_up_to(metrics_path, run.epoch)
 
-    steps = math.ceil(split_size(train_split) / config.train.batch_size)
     if resume and config.train.lr_schedule != "constant" and meta["config"]["train"]["epochs"] != config.train.epochs:
         log(f"note: the {config.train.lr_schedule} learning-rate schedule now spans {config.train.epochs} epochs "
             f"instead of {meta['config']['train']['epochs']}, so the rate changes from epoch {run.epoch + 1} on")
@@ -196,7 +195,7 @@ def train(
         log(f"{out}: already trained for {run.epoch} epochs (config asks {config.train.epochs}); nothing to do")
     for epoch in range(run.epoch + 1, config.train.epochs + 1):
         start = time.perf_counter()
-        train_loss, lr = _train_epoch(run, opt, train_split, gen, epoch, steps, progress, out)
+        train_loss, lr = _train_epoch(run, opt, train_split, gen, epoch, progress, out)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
         test = evaluate_split(run, test_split, config.train.eval_batch_size)

@@ -147,13 +147,14 @@ class LabelConditioner(Conditioner):
         correct, n = 0, split_size(test)
         for start, batch in iter_batches(test, 1000):
             conds = run.conditions_from_batch(batch, seeded_generator(run.device, EVAL_SEED))
+            truth = conds[self.name]
             scores = []
             for cls in range(self.config.num_classes):
                 # the same noise for every class, so the classes differ only by the label
                 gen = seeded_generator(run.device, EVAL_SEED + start)
                 conds[self.name] = torch.full_like(conds[self.name], cls)
                 scores.append(run.model(batch[x_field], conds, generator=gen).neg_elbo)
-            correct += int((torch.stack(scores, 1).argmin(1) == self.condition_from_batch(batch)).sum())
+            correct += int((torch.stack(scores, 1).argmin(1) == truth).sum())
         return {"elbo_accuracy": correct / max(n, 1)}
 
 
