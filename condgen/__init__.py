@@ -4,23 +4,31 @@ The pieces, one module each:
 
 - ``hookspecs`` / ``plugins``: the plugin boundary and how plugins are found;
 - ``conditioner``: the ``Conditioner`` base class plugins implement;
-- ``engine``: the CVAE itself; ``training`` / ``evaluation``: the ELBO loop;
-- ``run``: a trained model with its conditioners (load, sample); ``checkpoint``: safe files;
-- ``data``: in-memory data sets and the MNIST reader; ``pictures``; ``cli``.
+- ``engine``: the CVAE itself (priors, likelihoods, objective, likelihood estimate);
+- ``config``: validated run configs; ``build``: a run from its config;
+- ``training`` / ``evaluation``: the training loop, test figures;
+- ``run``: a model with its conditioners (score, sample); ``conditions``: user values into conditions;
+- ``store`` / ``checkpoint``: saving and loading runs, in safe files;
+- ``data``: in-memory data sets and the MNIST reader; ``pictures``; ``rng``; ``cli``.
+
+What a plugin may use is exported here; everything else is internal.
 """
 
-__version__ = "0.1.0"
-
-from .conditioner import Conditioner, ConditionerConfig  # noqa: E402
-from .config import ConditionerSpec, DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from .data import DataSplits  # noqa: E402
-from .errors import CondgenError, ConditionError, ConfigError, DataError, PluginError  # noqa: E402
-from .hookspecs import hookimpl  # noqa: E402
-from .run import Run, load_run  # noqa: E402
-from .training import train  # noqa: E402
+from ._version import __version__
+from .conditioner import Conditioner, ConditionerConfig
+from .config import ConditionerSpec, DataConfig, ModelConfig, RunConfig, TrainConfig
+from .data import DataSplits, iter_batches
+from .errors import CondgenError, ConditionError, ConfigError, DataError, PluginError
+from .evaluation import evaluate
+from .hookspecs import hookimpl
+from .rng import EVAL_SEED, seeded_generator
+from .run import Run
+from .store import load_run
+from .training import train
 
 __all__ = [
     "__version__",
+    "EVAL_SEED",
     "Conditioner",
     "ConditionerConfig",
     "ConditionerSpec",
@@ -35,7 +43,10 @@ __all__ = [
     "Run",
     "RunConfig",
     "TrainConfig",
+    "evaluate",
     "hookimpl",
+    "iter_batches",
     "load_run",
+    "seeded_generator",
     "train",
 ]

@@ -14,9 +14,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .checkpoint import CHECKPOINT_NAME, read_checkpoint
-from .config import ConditionerSpec, RunConfig, read_config_file
+from ._version import __version__
+from .checkpoint import CHECKPOINT_NAME
+from .config import RunConfig, parse_conditioner_option, read_config_file
 from .errors import CondgenError
 
 EXIT_USER_ERROR = 2
@@ -30,6 +30,8 @@ TRAIN_FLAGS = {
     "decoder_hidden": ("model", "decoder_hidden"),
     "activation": ("model", "activation"),
     "likelihood": ("model", "likelihood"),
+    "prior": ("model", "prior"),
+    "prior_hidden": ("model", "prior_hidden"),
     "dataset": ("data", "dataset"),
     "data_dir": ("data", "data_dir"),
     "train_limit": ("data", "train_limit"),
@@ -40,6 +42,8 @@ TRAIN_FLAGS = {
     "optimizer": ("train", "optimizer"),
     "weight_decay": ("train", "weight_decay"),
     "lr_schedule": ("train", "lr_schedule"),
+    "objective": ("train", "objective"),
+    "gsnn_weight": ("train", "gsnn_weight"),
     "seed": ("train", "seed"),
     "device": ("train", "device"),
 }
@@ -59,25 +63,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"condgen {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("plugins", parents=[debug], help="list installed plugins and what they provide")
+    p = sub.add_parser("plugins", parents=[debug], help="list installed plugins, or one conditioner's settings")
+    p.add_argument("conditioner", nargs="?", metavar="NAME", help="show this conditioner's settings")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_plugins)
 
     p = sub.add_parser("train", parents=[debug], help="train a model into a run directory")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     p.add_argument("--config", metavar="FILE", help="full config (.json, .yaml, .toml); flags override it")
-    p.add_argument("--conditioner", action="append", metavar="NAME", help="condition on NAME (repeatable)")
-    p.add_argument("--latent-dim", type=int, help="latent size (seed: 2)")
+    p.add_argument("--conditioner", action="append", metavar="NAME[:KEY=VALUE,...]",
+                   help="condition on NAME (repeatable), with settings, e.g. label:embedding=learned,embed_dim=16")
+    p.add_argument("--latent-dim", type=int, help="latent size (seed: 2); 0 is the deterministic baseline p(x|c)")
     p.add_argument("--hidden", type=int, nargs="+", metavar="W", help="encoder hidden widths (seed: 512)")
     p.add_argument("--decoder-hidden", type=int, nargs="+", metavar="W", help="default: --hidden reversed")
     p.add_argument("--activation", help="relu, elu, gelu, silu, tanh or leaky_relu")
     p.add_argument("--likelihood", help="bernoulli (data in [0, 1]) or gaussian")
+    p.add_argument("--prior", help="standard (N(0, I), the seed) or conditional (a prior network p(z|c))")
+    p.add_argument("--prior-hidden", type=int, nargs="+", metavar="W", help="conditional prior widths (default --hidden)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="learning rate (seed: 1e-3)")
     p.add_argument("--optimizer", help="adam (the seed) or adamw")
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--lr-schedule", help="constant or cosine")
+    p.add_argument("--objective", help="elbo (the seed) or hybrid (Sohn et al.'s CVAE + GSNN)")
+    p.add_argument("--gsnn-weight", type=float, help="weight of the GSNN term in the hybrid objective (default 0.5)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--dataset", help="registered dataset name (default mnist)")
@@ -98,8 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("evaluate", parents=[debug], help="test-split negative ELBO of a trained run")
+    p = sub.add_parser("evaluate", parents=[debug], help="test-split -ELBO and importance-sampled NLL of a run")
     p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--samples", type=int, default=100, metavar="S",
+                   help="importance samples per item for -log p(x|c) (default 100; 0 skips it)")
     p.add_argument("--data-dir", metavar="DIR", help="override the run's data directory")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -111,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import list_plugins
 
+    if args.conditioner:
+        return _show_conditioner(args.conditioner, args.json)
     plugins = list_plugins()
     if args.json:
         print(json.dumps([p.as_dict() for p in plugins], indent=2))
@@ -127,6 +141,43 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_conditioner(name: str, as_json: bool) -> int:
+    """``condgen plugins NAME``: a conditioner's plugin and its settings with defaults and descriptions."""
+    from .plugins import registry
+
+    reg = registry()
+    cls = reg.conditioner_class(name)
+    plugin = reg.plugin_of(name)
+    settings = []
+    for field, info in cls.Config.model_fields.items():
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        settings.append({"name": field, "type": _type_name(info.annotation), "default": default,
+                         "required": info.is_required(), "description": info.description or ""})
+    doc = (cls.__doc__ or "").strip().splitlines()
+    summary = doc[0] if doc else ""
+    if as_json:
+        print(json.dumps({"conditioner": name, "plugin": plugin.name, "distribution": plugin.distribution,
+                          "version": plugin.version, "summary": summary, "settings": settings}, indent=2))
+        return 0
+    print(f"conditioner {name!r} from {plugin.describe()}")
+    if summary:
+        print(f"  {summary}")
+    if not settings:
+        print("  no settings")
+        return 0
+    print(f"settings (--conditioner {name}:KEY=VALUE,... or conditioners[].config in a config file):")
+    width = max(len(s["name"]) for s in settings)
+    for s in settings:
+        default = "required" if s["required"] else f"default {json.dumps(s['default'])}"
+        print(f"  {s['name'].ljust(width)}  {s['type']}, {default}" + (f": {s['description']}" if s["description"] else ""))
+    return 0
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) if getattr(annotation, "__args__", None) is None else None
+    return text or str(annotation).replace("typing.", "")
+
+
 def train_config_from_args(args: argparse.Namespace, base: dict[str, Any]) -> RunConfig:
     """``base`` (a config file or a stored config) with the flags the user gave laid over it."""
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
@@ -136,22 +187,33 @@ def train_config_from_args(args: argparse.Namespace, base: dict[str, Any]) -> Ru
             data.setdefault(section, {})[key] = value
     if args.conditioner is not None:
         known = {c["name"]: c for c in data.get("conditioners", []) if isinstance(c, dict) and "name" in c}
-        data["conditioners"] = [known.get(n, {"name": n}) for n in args.conditioner]
+        specs = []
+        for text in args.conditioner:
+            given = parse_conditioner_option(text)
+            base_config = known.get(given["name"], {}).get("config") or {}
+            specs.append({"name": given["name"], "config": {**base_config, **given["config"]}})
+        data["conditioners"] = specs
     return RunConfig.parse(data)
 
 
+def _flags_given(args: argparse.Namespace) -> bool:
+    return args.conditioner is not None or any(getattr(args, flag) is not None for flag in TRAIN_FLAGS)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from .store import read_run
     from .training import train
 
-    if args.resume:
-        _, meta = read_checkpoint(Path(args.out) / CHECKPOINT_NAME, load_tensors=False)
-        base = meta["config"]
-        if args.config:
-            base = read_config_file(args.config)
+    checkpoint = Path(args.out) / CHECKPOINT_NAME
+    # --resume reads the checkpoint once, here, and hands it to train() with its RunConfig as it is
+    stored = read_run(checkpoint) if args.resume and checkpoint.is_file() else None
+    if args.config:
+        config = train_config_from_args(args, read_config_file(args.config))
+    elif stored is not None:
+        config = train_config_from_args(args, stored.config.model_dump(mode="json")) if _flags_given(args) else stored.config
     else:
-        base = read_config_file(args.config) if args.config else {}
-    config = train_config_from_args(args, base)
-    run = train(config, args.out, resume=args.resume, pictures=not args.no_pictures, log=print)
+        config = train_config_from_args(args, {})
+    run = train(config, args.out, resume=stored or args.resume, pictures=not args.no_pictures, log=print)
     print(f"run directory: {run.directory} (sample with: condgen sample {run.directory} "
           + " ".join(f"--condition {n}=..." for n in run.conditioners) + " --out samples.png)")
     return 0
@@ -159,7 +221,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from .pictures import is_image_shape, save_grid
-    from .run import load_run
+    from .store import load_run
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".npy"):
@@ -185,19 +247,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data.splits import load_dataset, to_device
-    from .evaluation import evaluate_split
-    from .run import load_run
+    from .evaluation import evaluate
+    from .store import load_run
 
+    if args.samples < 0:
+        raise CondgenError(f"--samples must be 0 (skip the likelihood estimate) or more, got {args.samples}")
     run = load_run(args.run_dir, device=args.device)
-    data_config = run.config.data
-    if args.data_dir:
-        data_config = data_config.model_copy(update={"data_dir": args.data_dir})
-    test = to_device(load_dataset(data_config).test, run.device)
-    result: dict[str, Any] = {"run": str(run.directory), "epoch": run.epoch, "test_items": len(test[data_config.x_field])}
-    result.update({f"test_{k}": v for k, v in evaluate_split(run, test, run.config.train.eval_batch_size).items()})
-    for name, cond in run.conditioners.items():
-        result.update({f"{name}_{k}": v for k, v in cond.evaluate(run, test).items()})
+    result = evaluate(run, samples=args.samples, data_dir=args.data_dir, progress=None)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -5,7 +5,15 @@ network that embeds ``c`` into a vector. The engine concatenates the embeddings 
 of a model's conditioners (in the order the config lists them) into the input of the
 encoder q(z|x, c) and of the decoder p(x|z, c), as in Sohn et al. (NeurIPS 2015).
 
-Shapes use ``B`` for the batch and ``K`` for a number of conditions typed by a user.
+**Units.** A condition is always in the user's units, whether it was read from data
+(:meth:`Conditioner.condition_from_batch`), typed on the command line
+(:meth:`Conditioner.parse_condition`) or given from Python
+(:meth:`Conditioner.conditions_from_value`): a digit is its class number, a regression
+target is its raw value. Any standardisation or encoding the network wants happens inside
+the module from :meth:`Conditioner.build_embedding`, using what :meth:`Conditioner.fit`
+learnt; so the three ways in always mean the same thing.
+
+Shapes use ``B`` for the batch and ``K`` for a number of conditions given by a user.
 """
 
 from __future__ import annotations
@@ -37,8 +45,9 @@ class Conditioner(ABC):
     """One kind of condition. Subclass, set ``name`` and ``Config``, implement the abstract methods.
 
     Lifecycle: the engine builds the conditioner from its config, calls :meth:`fit` once on the
-    training split of a new run (or :meth:`load_state` when loading a checkpoint), then calls
-    :meth:`condition_from_batch` on every batch and :meth:`build_embedding` once for the model.
+    training split of a new run (or :meth:`load_state` when loading a checkpoint), then
+    :meth:`build_embedding` once for the model, then :meth:`condition_from_batch` on every batch.
+    Conditions are in the user's units throughout (see the module docstring).
     """
 
     #: Unique name, used as ``--conditioner NAME`` and ``--condition NAME=VALUE`` (``[a-z][a-z0-9_]*``).
@@ -80,7 +89,7 @@ class Conditioner(ABC):
 
     @abstractmethod
     def check_condition(self, c: Tensor) -> Tensor:
-        """Validate a condition tensor ``(B, ...)`` given from Python and return it in canonical dtype.
+        """Validate a batch of conditions ``(B, ...)`` and return it in canonical dtype.
 
         Raise :class:`condgen.ConditionError` naming the bad value, its shape, and what is allowed.
         """
@@ -93,16 +102,65 @@ class Conditioner(ABC):
         Raise :class:`condgen.ConditionError` naming the text and the allowed form.
         """
 
-    def example_conditions(self) -> Tensor | None:
-        """Conditions ``(K, ...)`` to draw in a run's ``samples.png`` (one row each); None for none."""
+    def conditions_from_value(self, value: Any) -> Tensor:
+        """Turn a Python value (``run.sample({NAME: value})``) into ``K`` conditions ``(K, ...)``.
+
+        The default: a ``str`` is parsed as on the command line (:meth:`parse_condition`); anything
+        else (a number, a list, an array, a tensor) becomes a tensor, which is one condition if it
+        has exactly the dimensions of :attr:`condition_shape` and a batch ``(K, ...)`` if it has one
+        more; then :meth:`check_condition`. Override it where a condition may come in several
+        shapes (an image, or a stack of them). Raise :class:`condgen.ConditionError` naming the value.
+        """
+        if isinstance(value, str):
+            return self.parse_condition(value)
+        try:
+            c = as_tensor(value)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ConditionError(
+                f"condition {self.name!r} cannot be made from {value!r} ({type(value).__name__}): {exc}"
+            ) from None
+        if c.dim() == len(self.condition_shape):
+            c = c.unsqueeze(0)
+        return self.check_condition(c)
+
+    def given_part(self, c: Tensor) -> Tensor | None:
+        """Which elements of x the conditions ``(B, ...)`` already give: ``(B, *data_shape)``, 1 = given.
+
+        The engine scores only the rest: the likelihood terms, the training loss and evaluation
+        leave given elements out (an inpainting conditioner gives the observed pixels). Default:
+        None, nothing is given and all of x is scored.
+        """
+        return None
+
+    def example_conditions(self, test: Mapping[str, Tensor], generator: torch.Generator) -> Tensor | None:
+        """Conditions ``(K, ...)`` for the rows of a run's ``samples.png``; None for none.
+
+        ``test`` is the test split (``{field: (N, ...)}``), for conditions that are drawn from data
+        (a masked test image); draw any randomness from ``generator``.
+        """
         return None
 
     def describe_condition(self, c: Tensor) -> str:
         """A short human label of one condition ``(...)``, for picture rows and logs."""
         return ",".join(f"{v:g}" for v in c.flatten().tolist())
 
+    def condition_picture(self, c: Tensor) -> Tensor | None:
+        """One condition ``(...)`` as an image ``(C, H, W)`` in [0, 1], shown at the head of its row
+        of samples (the observed part of an image, say); None for a text label only."""
+        return None
+
+    def latent_colour(self, c: Tensor) -> Tensor | None:
+        """A value per item ``(B,)`` to colour ``latent.png`` by, from conditions ``(B, ...)``: an
+        integer tensor for categories (a class), a float one for a colour scale; None for none."""
+        return None
+
     def evaluate(self, run: Run, test: Mapping[str, Tensor]) -> dict[str, float]:
-        """Extra figures for ``condgen evaluate`` on the test split (``{field: (N, ...)}``). Default: none."""
+        """Extra figures for ``condgen evaluate`` on the test split (``{field: (N, ...)}``). Default: none.
+
+        Use the run's public methods (``run.conditions_from_batch``, ``run.terms``,
+        ``run.log_likelihood``) and the helpers ``condgen.iter_batches``,
+        ``condgen.seeded_generator`` and ``condgen.EVAL_SEED``.
+        """
         return {}
 
     # -- embedding ----------------------------------------------------------------------

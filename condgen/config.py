@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, config_error
+from .plugins import registry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,7 +38,9 @@ class ConditionerSpec(StrictModel):
 class ModelConfig(StrictModel):
     """Shape of the CVAE. The defaults are the seed: latent 2, one hidden layer of 512 ReLU units."""
 
-    latent_dim: int = Field(2, ge=1, le=4096)
+    latent_dim: int = Field(
+        2, ge=0, le=4096, description="latent size; 0 is the deterministic baseline p(x|c): no latent, no KL"
+    )
     hidden: list[int] = Field(default_factory=lambda: [512], description="encoder hidden widths")
     decoder_hidden: Optional[list[int]] = Field(
         None, description="decoder hidden widths; default: the encoder's, reversed"
@@ -49,17 +52,38 @@ class ModelConfig(StrictModel):
     gaussian_std: Optional[float] = Field(
         None, gt=0, description="fixed observation std for gaussian; None learns one per feature"
     )
+    prior: Literal["standard", "conditional"] = Field(
+        "standard", description="standard: p(z|c) = N(0, I); conditional: Sohn et al.'s prior network p(z|c)"
+    )
+    prior_hidden: Optional[list[int]] = Field(
+        None, description="hidden widths of the conditional prior network; default: the encoder's"
+    )
 
-    @field_validator("hidden", "decoder_hidden")
+    @field_validator("hidden", "decoder_hidden", "prior_hidden")
     @classmethod
     def _positive_widths(cls, v: Optional[list[int]]) -> Optional[list[int]]:
         if v is not None and any(w < 1 for w in v):
             raise ValueError(f"every hidden width must be >= 1, got {v}")
         return v
 
+    @model_validator(mode="after")
+    def _prior_needs_a_latent(self) -> "ModelConfig":
+        if self.latent_dim == 0 and self.prior != "standard":
+            raise ValueError(
+                f"model.prior = {self.prior!r} needs a latent, but model.latent_dim = 0 (the deterministic "
+                "baseline has no z); use model.prior: standard or a latent_dim >= 1"
+            )
+        if self.prior_hidden is not None and self.prior != "conditional":
+            raise ValueError("model.prior_hidden applies only to model.prior: conditional; remove it")
+        return self
+
     @property
     def decoder_widths(self) -> list[int]:
         return list(self.decoder_hidden) if self.decoder_hidden is not None else self.hidden[::-1]
+
+    @property
+    def prior_widths(self) -> list[int]:
+        return list(self.prior_hidden) if self.prior_hidden is not None else list(self.hidden)
 
 
 class DataConfig(StrictModel):
@@ -89,6 +113,12 @@ class TrainConfig(StrictModel):
     optimizer: Literal["adam", "adamw"] = "adam"
     weight_decay: float = Field(0.0, ge=0)
     lr_schedule: Literal["constant", "cosine"] = "constant"
+    objective: Literal["elbo", "hybrid"] = Field(
+        "elbo", description="elbo: the CVAE bound; hybrid: (1 - gsnn_weight) * bound + gsnn_weight * GSNN term"
+    )
+    gsnn_weight: Optional[float] = Field(
+        None, gt=0, le=1, description="weight of the GSNN term in the hybrid objective (default 0.5)"
+    )
     seed: int = 0
     device: str = Field("auto", description="cpu, cuda, cuda:N or auto")
     eval_batch_size: int = Field(1000, ge=1)
@@ -99,6 +129,17 @@ class TrainConfig(StrictModel):
         if v in ("cpu", "cuda", "auto") or (v.startswith("cuda:") and v[5:].isdigit()):
             return v
         raise ValueError("device must be cpu, cuda, cuda:N or auto")
+
+    @model_validator(mode="after")
+    def _weight_with_hybrid(self) -> "TrainConfig":
+        if self.objective == "hybrid" and self.gsnn_weight is None:
+            self.__dict__["gsnn_weight"] = 0.5  # stored filled in, like every other default
+        elif self.objective != "hybrid" and self.gsnn_weight is not None:
+            raise ValueError(
+                f"train.gsnn_weight = {self.gsnn_weight} applies only to train.objective: hybrid "
+                f"(it is {self.objective!r}); remove it or set objective: hybrid"
+            )
+        return self
 
 
 class RunConfig(StrictModel):
@@ -118,13 +159,93 @@ class RunConfig(StrictModel):
             raise ValueError(f"conditioner {dup[0]!r} is listed more than once")
         return v
 
+    @model_validator(mode="after")
+    def _engine_features_fit_together(self) -> "RunConfig":
+        if self.model.prior == "conditional" and not self.conditioners:
+            raise ValueError(
+                "model.prior = 'conditional' needs at least one conditioner: the prior network p(z|c) is "
+                "computed from the condition; add one (--conditioner NAME) or use model.prior: standard"
+            )
+        if self.train.objective == "hybrid" and self.model.latent_dim == 0:
+            raise ValueError(
+                "train.objective = 'hybrid' needs a latent: with model.latent_dim = 0 the GSNN term is the "
+                "reconstruction term itself; use train.objective: elbo or a latent_dim >= 1"
+            )
+        return self
+
     @classmethod
     def parse(cls, data: Any) -> "RunConfig":
-        """Validate a plain dict, turning pydantic's error into one ``ConfigError`` line."""
+        """Validate a plain dict, turning pydantic's error into one ``ConfigError`` line.
+
+        Each conditioner's own config is validated too, by its plugin, and stored with its
+        defaults filled in (see :meth:`with_conditioner_defaults`).
+        """
         try:
-            return cls.model_validate(data)
+            config = cls.model_validate(data)
         except ValidationError as err:
             raise config_error(err) from None
+        return config.with_conditioner_defaults()
+
+    def with_conditioner_defaults(self) -> "RunConfig":
+        """This config with every conditioner's config validated by its plugin and its defaults filled in.
+
+        So a stored run keeps working when a later plugin release changes a default. Raises
+        :class:`condgen.PluginError` for a conditioner that is not installed and
+        :class:`condgen.ConfigError` naming the conditioner and field for a bad value.
+        """
+        reg = registry()
+        specs = []
+        for spec in self.conditioners:
+            cls = reg.conditioner_class(spec.name)
+            try:
+                validated = cls.Config.model_validate(spec.config)
+            except ValidationError as err:
+                raise config_error(err, prefix=f"conditioner {spec.name!r} config") from None
+            specs.append(ConditionerSpec(name=spec.name, config=validated.model_dump(mode="json")))
+        return self.model_copy(update={"conditioners": specs})
+
+
+def _split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split at ``sep`` outside brackets, so ``hidden=[64,64],x=1`` is two settings."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch in "[{(" 
+        depth -= ch in "]})"
+        if ch == sep and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return parts
+
+
+def parse_conditioner_option(text: str) -> dict[str, Any]:
+    """``--conditioner NAME[:KEY=VALUE,...]`` -> ``{"name": NAME, "config": {KEY: VALUE, ...}}``.
+
+    A value is read as JSON where it is JSON (``16``, ``0.5``, ``true``, ``[64, 64]``, ``"x"``) and as
+    a string otherwise (``learned``), e.g. ``label:embedding=learned,embed_dim=16``.
+    """
+    name, _, settings = text.partition(":")
+    name = name.strip()
+    if not name:
+        raise ConfigError(f"--conditioner {text!r}: give a conditioner name, e.g. label or label:embed_dim=16")
+    config: dict[str, Any] = {}
+    for item in _split_top_level(settings) if settings.strip() else []:
+        key, eq, raw = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ConfigError(
+                f"--conditioner {text!r}: setting {item.strip()!r} must look like KEY=VALUE "
+                f"(e.g. {name}:embedding=learned,embed_dim=16; `condgen plugins {name}` lists the settings)"
+            )
+        if key in config:
+            raise ConfigError(f"--conditioner {text!r}: setting {key!r} is given twice")
+        try:
+            config[key] = json.loads(raw)
+        except ValueError:
+            config[key] = raw.strip()
+    return {"name": name, "config": config}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -40,12 +40,15 @@ def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
         if prefix:
             loc = f"{prefix}.{loc}" if loc else prefix
         shown: Any = item.get("input")
-        if item["type"] == "extra_forbidden":
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "value_error" and isinstance(shown, dict):  # a check across fields names them itself
+            parts.append(f"{loc}: {message}" if loc and not message.startswith(loc) else message)
+        elif item["type"] == "extra_forbidden":
             parts.append(f"{loc}: unknown field (remove it or check its spelling)")
         elif item["type"] == "missing":
             parts.append(f"{loc}: required field is missing")
         else:
-            parts.append(f"{loc} = {shown!r}: {item['msg']}")
+            parts.append(f"{loc} = {shown!r}: {message}")
     return "; ".join(parts)
 
 

@@ -1,30 +1,89 @@
-"""Test-split evaluation: the negative ELBO in nats per item and its two terms."""
+"""Test-split evaluation: the objective's terms, the -ELBO bound and the importance-sampled NLL.
+
+Every figure is in nats per item, on the scored part of x (all of x unless a conditioner
+gives part of it), averaged over the split.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
-from .data.splits import iter_batches, split_size
-from .run import Run, seeded_generator
+from .data.loading import load_dataset
+from .data.splits import iter_batches, split_size, to_device
+from .errors import CondgenError
+from .rng import EVAL_SEED, seeded_generator
+from .run import Run
 
-#: Evaluation draws its own z's from this seed, so a run's figures do not depend on training randomness.
-EVAL_SEED = 1234
+#: Importance samples per item for ``condgen evaluate`` (Sohn et al. use 100).
+DEFAULT_IS_SAMPLES = 100
 
 
 @torch.no_grad()
-def evaluate_split(run: Run, split: Mapping[str, Tensor], batch_size: int = 1000) -> dict[str, float]:
-    """Mean negative ELBO, reconstruction NLL and KL over ``split`` (one z sample per item)."""
+def evaluate_split(
+    run: Run,
+    split: Mapping[str, Tensor],
+    batch_size: int = 1000,
+    samples: int = 0,
+    progress: bool | None = False,
+) -> dict[str, float]:
+    """Mean per-item terms over ``split``: ``neg_elbo``, ``recon_nll``, ``kl``, ``loss`` (and
+    ``gsnn_nll`` for the hybrid objective) with one z per item, and with ``samples`` > 0 the
+    importance-sampled ``is_nll`` = -log p(x | c) from that many z's per item."""
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
+        raise CondgenError(f"samples must be a whole number >= 0, got {samples!r}")
     run.model.eval()
     gen = seeded_generator(run.device, EVAL_SEED)
+    is_gen = seeded_generator(run.device, EVAL_SEED + 1)  # its own stream: the bound does not depend on S
     n = split_size(split)
-    totals = {"neg_elbo": 0.0, "recon_nll": 0.0, "kl": 0.0}
-    x_field = run.config.data.x_field
+    totals: dict[str, float] = {}
+    bar = tqdm(total=n, desc="evaluate", unit="item", leave=False, disable=None if progress is None else not progress)
     for _, batch in iter_batches(split, batch_size):
-        terms = run.model(batch[x_field], run.conditions_from_batch(batch, gen), generator=gen)
-        totals["recon_nll"] += float(terms.recon_nll.sum())
-        totals["kl"] += float(terms.kl.sum())
+        conds = run.conditions_from_batch(batch, gen)
+        terms = run.terms(batch, conds, gen)
+        if samples:
+            terms["is_nll"] = -run.log_likelihood(batch, conds, samples, is_gen)
+        for name, value in terms.items():
+            if name != "neg_elbo":  # summed from its parts below, as the seed's figures were
+                totals[name] = totals.get(name, 0.0) + float(value.sum())
+        bar.update(next(iter(batch.values())).shape[0])
+    bar.close()
     totals["neg_elbo"] = totals["recon_nll"] + totals["kl"]
-    return {k: v / n for k, v in totals.items()}
+    order = ["neg_elbo", "recon_nll", "kl", "gsnn_nll", "loss", "is_nll"]
+    return {k: totals[k] / n for k in order if k in totals}
+
+
+def evaluate(
+    run: Run,
+    test: Mapping[str, Tensor] | None = None,
+    *,
+    samples: int = DEFAULT_IS_SAMPLES,
+    data_dir: str | None = None,
+    progress: bool | None = False,
+) -> dict[str, Any]:
+    """What ``condgen evaluate`` reports: test-split figures (``test_neg_elbo``, ``test_is_nll``
+    with ``samples`` importance samples, 0 for none, ...) and each conditioner's own.
+
+    ``test`` defaults to the test split of the run's data set (from ``data_dir`` if given).
+    """
+    if test is None:
+        data_config = run.config.data
+        if data_dir:
+            data_config = data_config.model_copy(update={"data_dir": data_dir})
+        test = load_dataset(data_config).test
+    test = to_device(test, run.device)
+    result: dict[str, Any] = {
+        "run": str(run.directory) if run.directory else None,
+        "epoch": run.epoch,
+        "test_items": split_size(test),
+        "is_samples": samples,
+    }
+    figures = evaluate_split(run, test, run.config.train.eval_batch_size, samples, progress)
+    result.update({f"test_{k}": v for k, v in figures.items()})
+    for name, cond in run.conditioners.items():
+        result.update({f"{name}_{k}": v for k, v in cond.evaluate(run, test).items()})
+    return result

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from .conditions import describe
 from .data.splits import iter_batches, split_size
 from .errors import CondgenError
+from .rng import EVAL_SEED, seeded_generator
 
-#: At most this many rows in a run's samples.png (several conditioners multiply their examples).
+#: At most this many rows in a run's samples.png.
 MAX_ROWS = 20
+#: Rows (test items) in the samples.png of a model with several conditioners.
+COMPOSED_ROWS = 10
+Log = Callable[[str], None]
 
 
 def is_image_shape(shape: Sequence[int]) -> bool:
@@ -28,6 +33,11 @@ def _plt():
     return plt
 
 
+#: Font size of row labels, and the width of one of their characters in inches (DejaVu Sans, generous).
+LABEL_FONTSIZE = 9
+_CHAR_INCHES = LABEL_FONTSIZE * 0.62 / 72
+
+
 def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequence[str] | None = None) -> None:
     """Write ``images`` ``(N, C, H, W)`` in [0, 1] as a PNG grid of ``per_row`` columns, rows labelled."""
     from torchvision.utils import make_grid
@@ -35,7 +45,8 @@ def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequen
     grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=per_row, padding=2, pad_value=1.0)
     plt = _plt()
     h, w = grid.shape[1:]
-    label_width = 1.4 if row_labels else 0.0  # inches kept left of the images for the row labels
+    # room left of the images for the longest row label, so no label is cut off
+    label_width = (max(len(s) for s in row_labels) * _CHAR_INCHES + 0.2) if row_labels else 0.0
     width = w / 56 + label_width  # 56 grid pixels an inch: about two screen pixels per image pixel
     fig = plt.figure(figsize=(width, h / 56), dpi=100)
     ax = fig.add_axes((label_width / width, 0, 1 - label_width / width, 1))
@@ -44,7 +55,7 @@ def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequen
     if row_labels:
         cell = images.shape[2] + 2
         ax.set_yticks([2 + cell * i + images.shape[2] / 2 for i in range(len(row_labels))])
-        ax.set_yticklabels(row_labels, fontsize=9)
+        ax.set_yticklabels(row_labels, fontsize=LABEL_FONTSIZE)
         ax.tick_params(length=0)
     else:
         ax.set_yticks([])
@@ -62,20 +73,64 @@ def _save(fig, path: str | Path) -> None:
         _plt().close(fig)
 
 
-def write_samples(run, path: Path, per_row: int = 10, seed: int = 0) -> None:
-    """``samples.png``: one row per example condition (e.g. per digit); a plain VAE gets an 8x8 grid."""
-    examples = {n: c.example_conditions() for n, c in run.conditioners.items()}
-    if any(v is None for v in examples.values()):
-        return
-    if not examples:
+def _sample_rows(run, test: Mapping[str, Tensor], gen: torch.Generator, log: Log) -> tuple[dict[str, Tensor], list[str]] | None:
+    """The conditions ``{name: (R, ...)}`` and labels of samples.png's rows; None (said why) for none."""
+    if len(run.conditioners) == 1:
+        (name, cond), = run.conditioners.items()
+        examples = cond.example_conditions(test, gen)
+        if examples is None:
+            log(f"samples.png skipped: conditioner {name!r} offers no example conditions "
+                "(draw samples with: condgen sample RUN_DIR --condition ...)")
+            return None
+        if examples.shape[0] > MAX_ROWS:
+            log(f"samples.png shows the first {MAX_ROWS} of {name!r}'s {examples.shape[0]} example conditions")
+            examples = examples[:MAX_ROWS]
+        return run.condition_grid({name: examples})
+    # Several conditioners: their examples' product could pair conditions that contradict each other
+    # (a label with another digit's image), so the rows are the joint conditions of test items.
+    rows = min(COMPOSED_ROWS, split_size(test))
+    _, batch = next(iter_batches(test, rows))
+    conds = run.conditions_from_batch(batch, gen)
+    labels = [describe(run.conditioners, {n: c[i] for n, c in conds.items()}) for i in range(rows)]
+    log(f"samples.png: {rows} rows, each with the conditions of one test item, which agree with each other "
+        f"(a product of the {len(run.conditioners)} conditioners' examples could mix contradicting ones)")
+    return conds, labels
+
+
+def _row_picture(run, conds: Mapping[str, Tensor], row: int, shape: Sequence[int]) -> Tensor | None:
+    """The first conditioner's picture of row ``row``'s condition, as an image of ``shape``; None if none fits."""
+    for name, cond in run.conditioners.items():
+        pic = cond.condition_picture(conds[name][row])
+        if pic is None:
+            continue
+        pic = pic.detach().float().cpu()
+        if pic.dim() == 3 and pic.shape[1:] == tuple(shape[1:]) and pic.shape[0] in (1, shape[0]):
+            return pic.expand(shape[0], *pic.shape[1:])
+    return None
+
+
+def write_samples(run, test: Mapping[str, Tensor], path: Path, per_row: int = 10, seed: int = 0,
+                  log: Log = print) -> bool:
+    """``samples.png``: one row per example condition (a digit, a masked test image), headed by the
+    condition's picture when its conditioner draws one; a plain VAE gets an 8x8 grid. False if skipped."""
+    if not run.conditioners:
         save_grid(run.sample({}, num=64, seed=seed), path, per_row=8)
-        return
-    grid, labels = run.condition_grid(examples)
-    grid = {n: v[:MAX_ROWS] for n, v in grid.items()}
-    labels = labels[:MAX_ROWS]
+        return True
+    chosen = _sample_rows(run, test, seeded_generator(run.device, seed), log)
+    if chosen is None:
+        return False
+    grid, labels = chosen
     conds = {n: v.repeat_interleave(per_row, dim=0) for n, v in grid.items()}
-    images = run.sample(conds, num=len(labels) * per_row, seed=seed)
+    images = run.sample(conds, num=len(labels) * per_row, seed=seed).cpu()
+    shape = images.shape[1:]
+    pictures = [_row_picture(run, grid, r, shape) for r in range(len(labels))]
+    if all(p is not None for p in pictures):  # the condition heads its row, then a blank, then samples
+        rows = images.reshape(len(labels), per_row, *shape)
+        blank = torch.ones(len(labels), 1, *shape)
+        images = torch.cat([torch.stack(pictures).unsqueeze(1), blank, rows], dim=1).flatten(0, 1)
+        per_row += 2
     save_grid(images, path, per_row, labels)
+    return True
 
 
 def write_reconstructions(run, test: Mapping[str, Tensor], path: Path, count: int = 16) -> None:
@@ -83,7 +138,7 @@ def write_reconstructions(run, test: Mapping[str, Tensor], path: Path, count: in
     n = min(count * 2, split_size(test))
     _, batch = next(iter_batches(test, n))
     x = batch[run.config.data.x_field]
-    recon = run.model.reconstruct(x, run.conditions_from_batch(batch))
+    recon = run.model.reconstruct(x, run.conditions_from_batch(batch, seeded_generator(run.device, EVAL_SEED)))
     per_row = min(count, n)
     rows, labels = [], []
     for start in range(0, n, per_row):
@@ -94,14 +149,32 @@ def write_reconstructions(run, test: Mapping[str, Tensor], path: Path, count: in
     save_grid(torch.cat(rows), path, per_row, labels)
 
 
+def _colour(run, conds: Mapping[str, Tensor]) -> tuple[Tensor, str] | None:
+    """The first conditioner's :meth:`latent_colour` of a batch's conditions ``(B,)``, with its name."""
+    for name, cond in run.conditioners.items():
+        colour = cond.latent_colour(conds[name])
+        if colour is not None:
+            return colour.detach().cpu(), name
+    return None
+
+
 @torch.no_grad()
-def latent_means(run, split: Mapping[str, Tensor], limit: int = 10000, batch_size: int = 1000) -> Tensor:
-    """Means of q(z|x, c) for the first ``limit`` items: ``(N, L)`` on the CPU."""
-    out = []
+def latent_means(
+    run, split: Mapping[str, Tensor], limit: int = 10000, batch_size: int = 1000
+) -> tuple[Tensor, Tensor | None, str]:
+    """Means of q(z|x, c) for the first ``limit`` items ``(N, L)`` on the CPU, with their colours ``(N,)``
+    from the first conditioner that offers one (None if none does) and that conditioner's name."""
+    gen = seeded_generator(run.device, EVAL_SEED)
+    means, colours, colour_name = [], [], ""
     for _, batch in iter_batches(split, batch_size, limit):
-        e = run.model.embed(run.conditions_from_batch(batch), batch[run.config.data.x_field].shape[0])
-        out.append(run.model.encode(batch[run.config.data.x_field], e)[0].cpu())
-    return torch.cat(out)
+        conds = run.conditions_from_batch(batch, gen)
+        e = run.model.embed(conds, batch[run.config.data.x_field].shape[0])
+        means.append(run.model.encode(batch[run.config.data.x_field], e)[0].cpu())
+        coloured = _colour(run, conds)
+        if coloured is not None:
+            colours.append(coloured[0])
+            colour_name = coloured[1]
+    return torch.cat(means), (torch.cat(colours) if colours else None), colour_name
 
 
 def project_2d(z: Tensor) -> tuple[Tensor, str]:
@@ -115,23 +188,26 @@ def project_2d(z: Tensor) -> tuple[Tensor, str]:
     return centred @ v[:2].T, "principal component"
 
 
-def write_latent(run, test: Mapping[str, Tensor], path: Path, colour_field: str = "label") -> None:
-    """``latent.png``: posterior means on the test set, coloured by ``colour_field`` when the data has it."""
-    z = latent_means(run, test)
+def write_latent(run, test: Mapping[str, Tensor], path: Path, log: Log = print) -> bool:
+    """``latent.png``: posterior means on the test set, coloured by a conditioner's :meth:`latent_colour`.
+    False (and said why) for a model without a latent."""
+    if run.model.latent_dim == 0:
+        log("latent.png skipped: this model has no latent (model.latent_dim = 0)")
+        return False
+    z, c, colour_field = latent_means(run, test)
     xy, axis = project_2d(z)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
-    colour = test.get(colour_field)
-    c = colour[: xy.shape[0]].cpu() if colour is not None and colour.dim() == 1 else None
-    values = sorted(set(c.tolist())) if c is not None else []
+    categorical = c is not None and not c.is_floating_point()
+    values = sorted(set(c.tolist())) if categorical else []
     if 0 < len(values) <= 20:  # a few classes: one colour and legend entry each
         cmap = plt.get_cmap("tab10" if len(values) <= 10 else "tab20")
         for i, v in enumerate(values):
             pts = xy[c == v]
             ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.6, color=cmap(i), label=f"{v:g}", rasterized=True)
         ax.legend(title=colour_field, markerscale=4, loc="best", fontsize=8)
-    elif values:
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=c, s=3, alpha=0.7, rasterized=True)
+    elif c is not None:
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=c.float(), s=3, alpha=0.7, rasterized=True)
         fig.colorbar(sc, ax=ax, label=colour_field)
     else:
         ax.scatter(xy[:, 0], xy[:, 1], s=3, alpha=0.7, rasterized=True)
@@ -141,15 +217,19 @@ def write_latent(run, test: Mapping[str, Tensor], path: Path, colour_field: str 
     ax.set_title(title if z.shape[1] <= 2 else title + " (PCA)", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
+    return True
 
 
-def write_run_pictures(run, test: Mapping[str, Tensor], out: Path) -> list[Path]:
-    """Write samples.png, reconstructions.png and latent.png (image data) into ``out``."""
+def write_run_pictures(run, test: Mapping[str, Tensor], out: Path, log: Log = print) -> list[Path]:
+    """Write samples.png, reconstructions.png (image data) and latent.png into ``out``; say what is skipped."""
     written = []
     if is_image_shape(run.model.data_shape):
-        write_samples(run, out / "samples.png")
+        if write_samples(run, test, out / "samples.png", log=log):
+            written.append(out / "samples.png")
         write_reconstructions(run, test, out / "reconstructions.png")
-        written += [out / "samples.png", out / "reconstructions.png"]
-    write_latent(run, test, out / "latent.png")
-    written.append(out / "latent.png")
-    return [p for p in written if p.exists()]
+        written.append(out / "reconstructions.png")
+    else:
+        log(f"samples.png and reconstructions.png skipped: data of shape {run.model.data_shape} are not images")
+    if write_latent(run, test, out / "latent.png", log=log):
+        written.append(out / "latent.png")
+    return written

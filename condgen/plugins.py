@@ -21,6 +21,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from ._version import __version__
 from .conditioner import Conditioner, check_conditioner_class
 from .errors import PluginError
 
@@ -68,6 +69,8 @@ class PluginInfo:
 
 _pm: pluggy.PluginManager | None = None
 _infos: dict[str, PluginInfo] = {}
+#: The registry built from the plugins, and which plugin objects it was built from.
+_registry: tuple[tuple[tuple[str, int], ...], "Registry"] | None = None
 
 
 def _warn(info: PluginInfo, problem: str) -> None:
@@ -108,7 +111,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager, loading entry points on first use.
 
     Tests and applications may ``register(obj, name=...)`` extra plugins on it and
-    ``unregister(name=...)`` them afterwards; the registry is rebuilt on every lookup.
+    ``unregister(name=...)`` them afterwards; :func:`registry` notices and runs the hooks again.
     """
     global _pm
     if _pm is None:
@@ -116,28 +119,23 @@ def get_plugin_manager() -> pluggy.PluginManager:
         pm.add_hookspecs(hookspecs)
         for mod_name in DEFAULT_PLUGINS:
             pm.register(importlib.import_module(mod_name), name=mod_name)
-            _infos[mod_name] = PluginInfo(mod_name, "condgen", _core_version())
+            _infos[mod_name] = PluginInfo(mod_name, "condgen", __version__)
         _load_entry_points(pm)
         _pm = pm
     return _pm
 
 
-def reset_plugin_manager() -> None:
-    """Forget the plugin manager so the next use reloads entry points (after ``pip install``)."""
-    global _pm
+def reload_plugins() -> None:
+    """Forget the loaded plugins, so the next use loads the entry points again (after ``pip install``)."""
+    global _pm, _registry
     _pm = None
+    _registry = None
     _infos.clear()
-
-
-def _core_version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 @dataclass
 class Registry:
-    """What the loaded plugins provide, built fresh from the hooks on each call of :func:`registry`."""
+    """What the loaded plugins provide: the result of calling every plugin's hooks once."""
 
     plugins: dict[str, PluginInfo]
     conditioners: dict[str, type[Conditioner]] = field(default_factory=dict)
@@ -193,8 +191,21 @@ def _call_each(
 
 
 def registry() -> Registry:
-    """Collect conditioners and datasets from every loaded plugin."""
+    """What the loaded plugins provide.
+
+    The hooks run once per process; again only when the set of registered plugin objects
+    changes (a test registers one) or after :func:`reload_plugins`.
+    """
+    global _registry
     pm = get_plugin_manager()
+    key = tuple((name, id(plugin)) for name, plugin in pm.list_name_plugin())
+    if _registry is None or _registry[0] != key:
+        _registry = (key, _build_registry(pm))
+    return _registry[1]
+
+
+def _build_registry(pm: pluggy.PluginManager) -> Registry:
+    """Call every plugin's hooks and collect the conditioners and datasets they register."""
     infos: dict[str, PluginInfo] = {}
     for name, plugin in pm.list_name_plugin():
         known = _infos.get(name)

@@ -18,13 +18,17 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import CHECKPOINT_NAME, optimizer_from_flat, optimizer_to_flat, read_checkpoint
+from .build import create_run
+from .checkpoint import CHECKPOINT_NAME, optimizer_from_flat, optimizer_to_flat
 from .config import RunConfig
-from .data.splits import index_batch, load_dataset, split_size, to_device
+from .data.loading import load_dataset
+from .data.splits import index_batch, split_size, to_device
 from .device import resolve_device
 from .errors import CondgenError
 from .evaluation import evaluate_split
+from .pictures import write_run_pictures
 from .run import Run
+from .store import StoredRun, read_run, run_from_stored, save_run
 
 METRICS_NAME = "metrics.jsonl"
 CONFIG_NAME = "config.json"
@@ -109,14 +113,16 @@ def _train_epoch(
     epoch: int,
     progress: bool | None,
     out: Path,
-) -> tuple[float, float]:
-    """One pass over the shuffled training split; returns the mean loss per item and the last lr."""
+) -> tuple[dict[str, float], float]:
+    """One pass over the shuffled training split; returns the mean of each term per item and the last lr."""
     config, model = run.config, run.model
     model.train()
     n, bs = split_size(train_split), config.train.batch_size
     steps = math.ceil(n / bs)
     perm = torch.randperm(n, generator=gen, device=gen.device)
     loss_sum = torch.zeros((), device=perm.device)
+    term_sums: torch.Tensor | None = None
+    names: list[str] = []
     bar = tqdm(total=steps, desc=f"epoch {epoch}/{config.train.epochs}", unit="batch", leave=False,
                disable=None if progress is None else not progress)
     lr = config.train.lr
@@ -126,29 +132,37 @@ def _train_epoch(
             group["lr"] = lr
         idx = perm[step * bs : (step + 1) * bs]
         batch = index_batch(train_split, idx)
-        terms = model(batch[config.data.x_field], run.conditions_from_batch(batch, gen), generator=gen)
-        loss = terms.neg_elbo.mean()
+        terms = run.terms(batch, generator=gen)
+        loss = terms.pop("loss").mean()
         if not torch.isfinite(loss):
+            saved = (f"the checkpoint of epoch {epoch - 1} in {str(out)!r} is intact" if epoch > 1
+                     else "no epoch had finished, so no checkpoint was written")
             raise NumericalError(
-                f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}; the checkpoint of "
-                f"epoch {epoch - 1} in {str(out)!r} is intact (try a lower --lr)"
+                f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}; {saved} (try a lower --lr)"
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        # summed on the device, read once an epoch: no host sync per step
         loss_sum += loss.detach() * idx.numel()
+        names = list(terms)
+        sums = torch.stack([t.detach().sum() for t in terms.values()])
+        term_sums = sums if term_sums is None else term_sums + sums
         if step % 100 == 0:
             bar.set_postfix(loss=f"{float(loss.detach()):.2f}", refresh=False)
         bar.update()
     bar.close()
-    return float(loss_sum) / n, lr
+    means = {"loss": float(loss_sum) / n}
+    if term_sums is not None:
+        means.update({name: float(v) / n for name, v in zip(names, term_sums.tolist())})
+    return means, lr
 
 
 def train(
     config: RunConfig | None,
     out_dir: str | Path,
     *,
-    resume: bool = False,
+    resume: bool | StoredRun = False,
     progress: bool | None = None,
     pictures: bool = True,
     log: Callable[[str], None] = tqdm.write,
@@ -156,56 +170,54 @@ def train(
     """Train a CVAE described by ``config`` into ``out_dir`` and return the trained :class:`Run`.
 
     With ``resume=True`` the config comes from the checkpoint in ``out_dir``; a ``config`` given
-    too may only raise ``train.epochs`` or change ``train.device``. ``progress=None`` shows a
-    progress bar only on a terminal.
+    too may only raise ``train.epochs`` or change ``train.device``. ``resume`` may also be the
+    checkpoint already read (:func:`condgen.store.read_run`), so it is read once. ``progress=None``
+    shows a progress bar only on a terminal.
     """
     out = Path(out_dir)
-    ckpt = _prepare_run_dir(out, resume)
-    meta: dict[str, Any] = {}
-    tensors: dict[str, torch.Tensor] = {}
+    ckpt = _prepare_run_dir(out, bool(resume))
+    stored: StoredRun | None = None
     if resume:
-        tensors, meta = read_checkpoint(ckpt)
-        config = _resume_config(RunConfig.parse(meta["config"]), config, out)
+        stored = resume if isinstance(resume, StoredRun) else read_run(ckpt)
+        config = _resume_config(stored.config, config, out)
     if config is None:
         raise CondgenError("train() needs a config unless resume=True")
+    config = config.with_conditioner_defaults()
     device = resolve_device(config.train.device)
     (out / CONFIG_NAME).write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
 
     data = load_dataset(config.data)
     train_split, test_split = to_device(data.train, device), to_device(data.test, device)
 
-    if resume:
-        run = Run.from_meta({**meta, "config": config.model_dump(mode="json")}, device, str(ckpt), tensors)
-    else:
-        run = Run.create(config, data.train, device)
+    run = run_from_stored(stored, device, config) if stored else create_run(config, data.train, device)
     run.directory = out
     opt = make_optimizer(config, run.model)
     gen = torch.Generator(device=device)
     gen.manual_seed(config.train.seed)
-    if resume:
-        optimizer_from_flat(opt, {k: v for k, v in tensors.items() if k.startswith("optim.")}, meta["optimizer"])
-        gen.set_state(tensors["rng.train"])
+    if stored:
+        optimizer_from_flat(opt, {k: v for k, v in stored.tensors.items() if k.startswith("optim.")},
+                            stored.meta["optimizer"])
+        gen.set_state(stored.tensors["rng.train"])
+        stored_epochs = stored.config.train.epochs
+        if config.train.lr_schedule != "constant" and stored_epochs != config.train.epochs:
+            log(f"note: the {config.train.lr_schedule} learning-rate schedule now spans {config.train.epochs} "
+                f"epochs instead of {stored_epochs}, so the rate changes from epoch {run.epoch + 1} on")
     metrics_path = out / METRICS_NAME
     _keep_metrics_up_to(metrics_path, run.epoch)
 
-    if resume and config.train.lr_schedule != "constant" and meta["config"]["train"]["epochs"] != config.train.epochs:
-        log(f"note: the {config.train.lr_schedule} learning-rate schedule now spans {config.train.epochs} epochs "
-            f"instead of {meta['config']['train']['epochs']}, so the rate changes from epoch {run.epoch + 1} on")
     if run.epoch >= config.train.epochs:
         log(f"{out}: already trained for {run.epoch} epochs (config asks {config.train.epochs}); nothing to do")
     for epoch in range(run.epoch + 1, config.train.epochs + 1):
         start = time.perf_counter()
-        train_loss, lr = _train_epoch(run, opt, train_split, gen, epoch, progress, out)
+        train_terms, lr = _train_epoch(run, opt, train_split, gen, epoch, progress, out)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
         test = evaluate_split(run, test_split, config.train.eval_batch_size)
         record = {
             "epoch": epoch,
             "train_seconds": round(train_seconds, 4),
-            "train_loss": train_loss,
-            "test_neg_elbo": test["neg_elbo"],
-            "test_recon_nll": test["recon_nll"],
-            "test_kl": test["kl"],
+            **{f"train_{k}": v for k, v in train_terms.items()},
+            **{f"test_{k}": v for k, v in test.items()},
             "eval_seconds": round(time.perf_counter() - start, 4),
             "lr": lr,
         }
@@ -214,7 +226,7 @@ def train(
             fh.write(json.dumps(record) + "\n")
         run.epoch = epoch
         optim_tensors, optim_meta = optimizer_to_flat(opt)
-        run.save(ckpt, {**optim_tensors, "rng.train": gen.get_state()}, optimizer=optim_meta,
+        save_run(run, ckpt, {**optim_tensors, "rng.train": gen.get_state()}, optimizer=optim_meta,
                  complete=epoch == config.train.epochs)
         log(
             f"epoch {epoch}/{config.train.epochs}  train_loss {record['train_loss']:.2f}  "
@@ -222,7 +234,5 @@ def train(
         )
     run.model.eval()
     if pictures:
-        from .pictures import write_run_pictures
-
-        write_run_pictures(run, test_split, out)
+        write_run_pictures(run, test_split, out, log=log)
     return run

@@ -34,8 +34,20 @@ class ToyData:
         register("toy", lambda config: make_toy_splits())
 
 
+class Scale(nn.Module):
+    """Divides by a fitted scale: the standardisation lives in the embedding, not in the conditions."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, c: Tensor) -> Tensor:
+        return c / self.scale
+
+
 class SignConditioner(Conditioner):
-    """A minimal test conditioner over the toy data's real-valued ``value`` field: ``(B, 1)`` floats."""
+    """A minimal test conditioner over the toy data's real-valued ``value`` field: ``(B, 1)`` floats,
+    in the data's own units whether read from data, typed or given from Python."""
 
     name = "sign"
     scale = 1.0  # learnt by fit(): the largest |value| in the training split
@@ -54,7 +66,7 @@ class SignConditioner(Conditioner):
         self.scale = state["scale"]
 
     def condition_from_batch(self, batch: Mapping[str, Tensor], generator=None) -> Tensor:
-        return self.require_field(batch, "value").float().unsqueeze(1) / self.scale
+        return self.require_field(batch, "value").float().unsqueeze(1)
 
     def check_condition(self, c: Tensor) -> Tensor:
         if c.dim() != 2 or c.shape[1] != 1:
@@ -72,7 +84,7 @@ class SignConditioner(Conditioner):
         return 3
 
     def build_embedding(self) -> nn.Module:
-        return nn.Linear(1, 3)
+        return nn.Sequential(Scale(self.scale), nn.Linear(1, 3))
 
 
 class SignPlugin:

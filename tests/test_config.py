@@ -43,12 +43,11 @@ def test_bad_value_is_named_with_the_value():
         condgen.RunConfig.parse({"conditioners": [{"name": "label"}, {"name": "label"}]})
 
 
-def test_conditioner_config_errors_name_the_conditioner_and_field():
-    from condgen.run import build_conditioners
-
-    config = condgen.RunConfig.parse({"conditioners": [{"name": "label", "config": {"num_clases": 3}}]})
+def test_conditioner_config_errors_name_the_conditioner_and_field_when_parsed():
     with pytest.raises(ConfigError, match=r"conditioner 'label' config.num_clases: unknown field"):
-        build_conditioners(config)
+        condgen.RunConfig.parse({"conditioners": [{"name": "label", "config": {"num_clases": 3}}]})
+    with pytest.raises(ConfigError, match=r"conditioner 'label' config.num_classes = 1: Input should be greater"):
+        condgen.RunConfig.parse({"conditioners": [{"name": "label", "config": {"num_classes": 1}}]})
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""Data sets: in-memory splits of tensors, and the built-in MNIST reader."""
+"""Data sets: in-memory splits of tensors, the built-in MNIST reader, loading by name (``loading``)."""
 
-from .splits import DataSplits, DatasetLoader, load_dataset
+from .splits import DataSplits, DatasetLoader, iter_batches
 
-__all__ = ["DataSplits", "DatasetLoader", "load_dataset"]
+__all__ = ["DataSplits", "DatasetLoader", "iter_batches"]

@@ -12,13 +12,16 @@ import gzip
 import os
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from ..config import DataConfig
 from ..errors import DataError
 from .splits import DataSplits
+
+if TYPE_CHECKING:
+    from ..config import DataConfig
 
 DATA_DIR_ENV = "CONDGEN_DATA_DIR"
 FILES = {

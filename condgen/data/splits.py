@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from ..config import DataConfig
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from ..config import DataConfig
 
 
 @dataclass
@@ -35,7 +38,8 @@ class DataSplits:
         return DataSplits(_head(self.train, train_limit), _head(self.test, test_limit))
 
 
-DatasetLoader = Callable[[DataConfig], DataSplits]
+#: ``loader(config: condgen.DataConfig) -> DataSplits``, registered by a plugin under a dataset name.
+DatasetLoader = Callable[["DataConfig"], DataSplits]
 
 
 def _head(split: Mapping[str, Tensor], n: int | None) -> dict[str, Tensor]:
@@ -63,19 +67,3 @@ def iter_batches(
 
 def to_device(split: Mapping[str, Tensor], device: torch.device) -> dict[str, Tensor]:
     return {k: v.to(device) for k, v in split.items()}
-
-
-def load_dataset(config: DataConfig) -> DataSplits:
-    """Load the data set named in ``config`` through its registered loader, with limits applied."""
-    from ..plugins import registry
-
-    loader = registry().dataset_loader(config.dataset)
-    splits = loader(config)
-    if not isinstance(splits, DataSplits):
-        raise DataError(f"dataset {config.dataset!r} loader returned {type(splits).__name__}, not DataSplits")
-    if config.x_field not in splits.train:
-        raise DataError(
-            f"data.x_field = {config.x_field!r} is not a field of dataset {config.dataset!r}; "
-            f"its fields are {sorted(splits.train)}"
-        )
-    return splits.limited(config.train_limit, config.test_limit)

@@ -1,4 +1,9 @@
-"""Observation models p(x | z, c): the decoder outputs their parameters."""
+"""Observation models p(x | z, c): the decoder outputs their parameters.
+
+``nll`` scores ``x`` element by element and sums over the last dimension. ``scored`` (same
+shape as ``x``, 1 = score, 0 = skip) restricts the sum to the part of x that the condition
+does not already give, e.g. the missing pixels of an inpainting condition; ``None`` scores all.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,9 @@ from torch import Tensor, nn
 class Bernoulli(nn.Module):
     """For data in [0, 1] (MNIST pixels): binary cross-entropy on logits, as the seed uses."""
 
-    def nll(self, params: Tensor, x: Tensor) -> Tensor:
-        """``params`` logits ``(B, D)``, ``x`` ``(B, D)`` -> negative log-likelihood ``(B,)`` in nats."""
-        return F.binary_cross_entropy_with_logits(params, x, reduction="none").sum(dim=1)
+    def nll(self, params: Tensor, x: Tensor, scored: Tensor | None = None) -> Tensor:
+        """``params`` logits ``(..., D)``, ``x`` ``(..., D)`` -> negative log-likelihood ``(...)`` in nats."""
+        return F.binary_cross_entropy_with_logits(params, x, weight=scored, reduction="none").sum(dim=-1)
 
     def mean(self, params: Tensor) -> Tensor:
         return torch.sigmoid(params)
@@ -34,11 +39,14 @@ class Gaussian(nn.Module):
             return torch.full_like(self.log_std, self.fixed_log_std)
         return self.log_std
 
-    def nll(self, params: Tensor, x: Tensor) -> Tensor:
-        """``params`` means ``(B, D)``, ``x`` ``(B, D)`` -> negative log-likelihood ``(B,)`` in nats."""
+    def nll(self, params: Tensor, x: Tensor, scored: Tensor | None = None) -> Tensor:
+        """``params`` means ``(..., D)``, ``x`` ``(..., D)`` -> negative log-likelihood ``(...)`` in nats."""
         log_std = self._log_std()
         z = (x - params) * torch.exp(-log_std)
-        return (0.5 * z.pow(2) + log_std + 0.5 * math.log(2 * math.pi)).sum(dim=1)
+        elements = 0.5 * z.pow(2) + log_std + 0.5 * math.log(2 * math.pi)
+        if scored is not None:
+            elements = elements * scored
+        return elements.sum(dim=-1)
 
     def mean(self, params: Tensor) -> Tensor:
         return params

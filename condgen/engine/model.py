@@ -1,11 +1,14 @@
-"""The conditional VAE of Sohn et al. (2015) with MLP encoder and decoder.
+"""The conditional VAE of Sohn et al. (2015) with MLP encoder, decoder and prior network.
 
 Shapes: ``B`` batch, ``D`` flattened data size, ``E`` total embedding width (sum over
-conditioners, in config order), ``L`` latent size.
+conditioners, in config order), ``L`` latent size, ``S`` importance samples.
+With ``L = 0`` there is no latent: the model is the deterministic decoder p(x | c), the
+baseline Sohn et al. compare against, with no encoder and no KL.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -13,48 +16,42 @@ import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig
+from .gaussian import gaussian_log_prob
 from .likelihood import make_likelihood
+from .networks import mlp
+from .prior import make_prior
 
-_ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "tanh": nn.Tanh,
-    "leaky_relu": nn.LeakyReLU,
-}
-
-
-def mlp(in_dim: int, widths: Sequence[int], out_dim: int, activation: str) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for width in widths:
-        layers += [nn.Linear(in_dim, width), _ACTIVATIONS[activation]()]
-        in_dim = width
-    layers.append(nn.Linear(in_dim, out_dim))
-    return nn.Sequential(*layers)
-
-
-def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL( N(mu, exp(logvar)) || N(0, I) ) per row: ``(B, L)`` -> ``(B,)``, closed form."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+#: Rows (items x importance samples) decoded at once by :meth:`CVAE.log_likelihood`.
+IS_CHUNK_ROWS = 10_000
 
 
 @dataclass
 class ELBOTerms:
-    """Per-item terms of the negative ELBO, each ``(B,)`` in nats, and the posterior ``(B, L)``."""
+    """Per-item terms ``(B,)`` in nats and the posterior ``(B, L)`` (see :mod:`condgen.engine.objective`).
+
+    ``gsnn_nll`` is computed only when asked for; ``mu`` and ``logvar`` are ``(B, 0)`` without a latent.
+    """
 
     recon_nll: Tensor
     kl: Tensor
     mu: Tensor
     logvar: Tensor
+    gsnn_nll: Tensor | None = None
 
     @property
     def neg_elbo(self) -> Tensor:
         return self.recon_nll + self.kl
 
+    def named(self) -> dict[str, Tensor]:
+        """``{"recon_nll", "kl", "neg_elbo"[, "gsnn_nll"]}``, each ``(B,)``."""
+        out = {"recon_nll": self.recon_nll, "kl": self.kl, "neg_elbo": self.neg_elbo}
+        if self.gsnn_nll is not None:
+            out["gsnn_nll"] = self.gsnn_nll
+        return out
+
 
 class CVAE(nn.Module):
-    """Encoder q(z|x, c), decoder p(x|z, c), reparameterised diagonal Gaussian latent.
+    """Encoder q(z|x, c), decoder p(x|z, c), prior p(z|c), reparameterised diagonal Gaussian latent.
 
     ``embeddings`` maps each conditioner's name to its embedding module, in the order their
     outputs are concatenated; with none, this is a plain VAE.
@@ -76,12 +73,17 @@ class CVAE(nn.Module):
         self.config = config
         self.order = list(embeddings)
         self.embeddings = nn.ModuleDict(embeddings)
-        x_dim = int(torch.tensor(self.data_shape).prod())
+        x_dim = math.prod(self.data_shape)
         e_dim = sum(embed_dims.values())
         self.x_dim, self.e_dim, self.latent_dim = x_dim, e_dim, config.latent_dim
-        self.encoder = mlp(x_dim + e_dim, config.hidden, 2 * config.latent_dim, config.activation)
-        self.decoder = mlp(config.latent_dim + e_dim, config.decoder_widths, x_dim, config.activation)
+        latent = config.latent_dim
+        self.encoder = mlp(x_dim + e_dim, config.hidden, 2 * latent, config.activation) if latent else None
+        self.decoder = mlp(latent + e_dim, config.decoder_widths, x_dim, config.activation)
         self.likelihood = make_likelihood(config.likelihood, x_dim, config.gaussian_std)
+        # built after the decoder, so the seed's weights draw the same initial values as before priors existed
+        self.prior = (
+            make_prior(config.prior, e_dim, latent, config.prior_widths, config.activation) if latent else None
+        )
 
     def embed(self, conditions: Mapping[str, Tensor], batch_size: int) -> Tensor:
         """Concatenated embeddings ``(B, E)`` of ``conditions`` (name -> ``(B, ...)``)."""
@@ -94,32 +96,99 @@ class CVAE(nn.Module):
 
     def encode(self, x: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
         """``x`` ``(B, *data_shape)``, ``e`` ``(B, E)`` -> posterior mean and log-variance ``(B, L)`` each."""
+        if self.encoder is None:
+            empty = e.new_zeros(x.shape[0], 0)
+            return empty, empty
         h = self.encoder(torch.cat([x.flatten(1), e], dim=1))
         mu, logvar = h.chunk(2, dim=1)
         return mu, logvar
 
     def decode(self, z: Tensor, e: Tensor) -> Tensor:
-        """``z`` ``(B, L)``, ``e`` ``(B, E)`` -> likelihood parameters ``(B, D)`` (logits or means)."""
-        return self.decoder(torch.cat([z, e], dim=1))
+        """``z`` ``(..., B, L)``, ``e`` ``(B, E)`` -> likelihood parameters ``(..., B, D)`` (logits or means)."""
+        if z.dim() > e.dim():
+            e = e.expand(*z.shape[:-1], e.shape[-1])
+        return self.decoder(torch.cat([z, e], dim=-1))
+
+    def sample_prior(self, e: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ p(z | c) for each row of ``e`` ``(B, E)``: ``(B, L)`` (``(B, 0)`` without a latent)."""
+        if self.prior is None:
+            return e.new_zeros(e.shape[0], 0)
+        return self.prior.sample(e, generator)
 
     def forward(
-        self, x: Tensor, conditions: Mapping[str, Tensor], generator: torch.Generator | None = None
+        self,
+        x: Tensor,
+        conditions: Mapping[str, Tensor],
+        generator: torch.Generator | None = None,
+        *,
+        scored: Tensor | None = None,
+        gsnn: bool = False,
     ) -> ELBOTerms:
-        """Negative-ELBO terms for a batch ``x`` ``(B, *data_shape)`` with one reparameterised z each."""
+        """Per-item terms for a batch ``x`` ``(B, *data_shape)`` with one reparameterised z each.
+
+        ``scored`` ``(B, D)`` (1 = score) limits the likelihood terms to part of x; ``gsnn`` adds
+        the GSNN term, for which z is drawn from the prior.
+        """
         e = self.embed(conditions, x.shape[0])
+        target = x.flatten(1)
         mu, logvar = self.encode(x, e)
+        if self.prior is None:
+            recon = self.likelihood.nll(self.decode(mu, e), target, scored)
+            return ELBOTerms(recon, torch.zeros_like(recon), mu, logvar, recon if gsnn else None)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + eps * torch.exp(0.5 * logvar)
-        params = self.decode(z, e)
-        return ELBOTerms(self.likelihood.nll(params, x.flatten(1)), gaussian_kl(mu, logvar), mu, logvar)
+        recon = self.likelihood.nll(self.decode(z, e), target, scored)
+        terms = ELBOTerms(recon, self.prior.kl(mu, logvar, e), mu, logvar)
+        if gsnn:
+            terms.gsnn_nll = self.likelihood.nll(self.decode(self.prior.sample(e, generator), e), target, scored)
+        return terms
+
+    @torch.no_grad()
+    def log_likelihood(
+        self,
+        x: Tensor,
+        conditions: Mapping[str, Tensor],
+        samples: int,
+        generator: torch.Generator | None = None,
+        *,
+        scored: Tensor | None = None,
+    ) -> Tensor:
+        """Importance-sampled log p(x | c) per item ``(B,)``, in nats, with q(z | x, c) as the proposal.
+
+        log p(x|c) ~= logsumexp_s [log p(x|z_s,c) + log p(z_s|c) - log q(z_s|x,c)] - log S, z_s ~ q(z|x,c).
+        It is a stochastic lower bound on log p(x|c) that tightens as ``samples`` (S) grows; S = 1 is the
+        ELBO. Without a latent it is exact: -log p(x|c). ``scored`` restricts it to part of x.
+        """
+        if samples < 1:
+            raise ValueError(f"samples must be at least 1, got {samples}")
+        e = self.embed(conditions, x.shape[0])
+        target = x.flatten(1)
+        mu, logvar = self.encode(x, e)
+        if self.prior is None:
+            return -self.likelihood.nll(self.decode(mu, e), target, scored)
+        out = []
+        step = max(1, IS_CHUNK_ROWS // samples)
+        for start in range(0, x.shape[0], step):
+            sl = slice(start, start + step)
+            m, lv, ei, t = mu[sl], logvar[sl], e[sl], target[sl]
+            eps = torch.randn((samples, *m.shape), generator=generator, device=m.device, dtype=m.dtype)
+            z = m + eps * torch.exp(0.5 * lv)  # (S, b, L)
+            log_w = (
+                -self.likelihood.nll(self.decode(z, ei), t.expand(samples, *t.shape),
+                                     None if scored is None else scored[sl])
+                + self.prior.log_prob(z, ei)
+                - gaussian_log_prob(z, m, lv)
+            )
+            out.append(torch.logsumexp(log_w, dim=0) - math.log(samples))
+        return torch.cat(out)
 
     @torch.no_grad()
     def generate(
         self, conditions: Mapping[str, Tensor], num: int, generator: torch.Generator | None = None
     ) -> Tensor:
-        """Mean of p(x|z, c) for ``z ~ N(0, I)``: ``(num, *data_shape)``; conditions are ``(num, ...)``."""
+        """Mean of p(x|z, c) for ``z ~ p(z|c)``: ``(num, *data_shape)``; conditions are ``(num, ...)``."""
         e = self.embed(conditions, num)
-        z = torch.randn(num, self.latent_dim, generator=generator, device=self._device())
+        z = self.sample_prior(e, generator)
         return self.likelihood.mean(self.decode(z, e)).reshape(num, *self.data_shape)
 
     @torch.no_grad()

@@ -21,10 +21,7 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 import condgen
-from condgen import ConditionError, Conditioner, ConditionerConfig
-from condgen.data.splits import iter_batches, split_size
-from condgen.evaluation import EVAL_SEED
-from condgen.run import seeded_generator
+from condgen import EVAL_SEED, ConditionError, Conditioner, ConditionerConfig, iter_batches, seeded_generator
 
 try:
     __version__ = version("condgen-label")
@@ -118,11 +115,14 @@ class LabelConditioner(Conditioner):
             values.append(value)
         return torch.tensor(values, dtype=torch.long)
 
-    def example_conditions(self) -> Tensor:
+    def example_conditions(self, test: Mapping[str, Tensor], generator: torch.Generator) -> Tensor:
         return torch.arange(self.config.num_classes)
 
     def describe_condition(self, c: Tensor) -> str:
         return str(int(c))
+
+    def latent_colour(self, c: Tensor) -> Tensor:
+        return c
 
     # -- embedding ----------------------------------------------------------------------
     @property
@@ -143,8 +143,7 @@ class LabelConditioner(Conditioner):
 
         High means the model really uses the label; a model that ignores it scores 1/num_classes.
         """
-        x_field = run.config.data.x_field
-        correct, n = 0, split_size(test)
+        correct, n = 0, 0
         for start, batch in iter_batches(test, 1000):
             conds = run.conditions_from_batch(batch, seeded_generator(run.device, EVAL_SEED))
             truth = conds[self.name]
@@ -153,8 +152,9 @@ class LabelConditioner(Conditioner):
                 # the same noise for every class, so the classes differ only by the label
                 gen = seeded_generator(run.device, EVAL_SEED + start)
                 conds[self.name] = torch.full_like(conds[self.name], cls)
-                scores.append(run.model(batch[x_field], conds, generator=gen).neg_elbo)
+                scores.append(run.terms(batch, conds, gen)["neg_elbo"])
             correct += int((torch.stack(scores, 1).argmin(1) == truth).sum())
+            n += truth.shape[0]
         return {"elbo_accuracy": correct / max(n, 1)}
 
 

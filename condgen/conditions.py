@@ -1,0 +1,88 @@
+"""Conditions given by a user: Python values and command-line text into tensors, and sample grids.
+
+The batch rule, for ``run.sample({name: value, ...}, num)``: each conditioner turns its value
+into ``K`` conditions ``(K, ...)`` (:meth:`condgen.Conditioner.conditions_from_value`). ``K = 1``
+is used for all ``num`` samples; ``K = num`` gives one condition per sample; any other ``K`` is
+an error. On the command line, ``--condition NAME=TEXT`` gives ``K`` conditions
+(:meth:`condgen.Conditioner.parse_condition`) and each combination is one row of samples.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .conditioner import Conditioner
+from .errors import ConditionError
+
+
+def _check_names(conditioners: Mapping[str, Conditioner], given: Sequence[str], how: str) -> None:
+    unknown = [n for n in given if n not in conditioners]
+    if unknown:
+        raise ConditionError(
+            f"this model has no conditioner {unknown[0]!r}; its conditioners are {list(conditioners) or 'none'}"
+        )
+    missing = [n for n in conditioners if n not in given]
+    if missing:
+        raise ConditionError(
+            f"a condition for {missing[0]!r} is needed ({how}); this model is conditioned on {list(conditioners)}"
+        )
+
+
+def conditions_from_values(
+    conditioners: Mapping[str, Conditioner], values: Mapping[str, Any], num: int | None = None
+) -> dict[str, Tensor]:
+    """``{name: value}`` -> ``{name: (num, ...)}`` by the batch rule above (``(K, ...)`` when ``num`` is None)."""
+    _check_names(conditioners, list(values), "e.g. --condition NAME=... or run.sample({NAME: ...})")
+    out = {}
+    for name, cond in conditioners.items():
+        c = cond.conditions_from_value(values[name])
+        if num is not None and c.shape[0] != num:
+            if c.shape[0] != 1:
+                raise ConditionError(
+                    f"condition {name!r} gives {c.shape[0]} conditions, but num is {num}: give one condition "
+                    f"(used for every sample) or exactly num of them (one per sample)"
+                )
+            c = c.expand(num, *c.shape[1:])
+        out[name] = c
+    return out
+
+
+def parse_condition_texts(conditioners: Mapping[str, Conditioner], texts: Sequence[str]) -> dict[str, Tensor]:
+    """``["label=5", ...]`` -> ``{name: (K, ...)}``; each conditioner must be given exactly once."""
+    parsed: dict[str, Tensor] = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ConditionError(f"--condition {text!r} must look like NAME=VALUE, e.g. label=5")
+        if name not in conditioners:
+            raise ConditionError(
+                f"--condition {text!r}: this model has no conditioner {name!r}; "
+                f"its conditioners are {list(conditioners) or 'none'}"
+            )
+        if name in parsed:
+            raise ConditionError(f"--condition {name}=... is given twice; give several values as {name}=a,b")
+        parsed[name] = conditioners[name].parse_condition(value.strip())
+    _check_names(conditioners, list(parsed), "e.g. --condition NAME=...")
+    return parsed
+
+
+def condition_grid(
+    conditioners: Mapping[str, Conditioner], parsed: Mapping[str, Tensor]
+) -> tuple[dict[str, Tensor], list[str]]:
+    """Every combination of the given conditions ``{name: (K_name, ...)}``: ``({name: (R, ...)}, row labels)``."""
+    names = list(conditioners)
+    rows = list(itertools.product(*[range(parsed[n].shape[0]) for n in names])) if names else [()]
+    grid = {n: torch.stack([parsed[n][r[i]] for r in rows]) for i, n in enumerate(names)}
+    labels = [describe(conditioners, {n: parsed[n][r[i]] for i, n in enumerate(names)}) for r in rows]
+    return grid, labels
+
+
+def describe(conditioners: Mapping[str, Conditioner], one: Mapping[str, Tensor]) -> str:
+    """A row label for one combination of conditions ``{name: (...)}``: ``"label=5 ink=0.2"``."""
+    return " ".join(f"{n}={conditioners[n].describe_condition(one[n])}" for n in conditioners)

@@ -1,0 +1,22 @@
+"""Loading a registered data set by the name in a run's config."""
+
+from __future__ import annotations
+
+from ..config import DataConfig
+from ..errors import DataError
+from ..plugins import registry
+from .splits import DataSplits
+
+
+def load_dataset(config: DataConfig) -> DataSplits:
+    """Load the data set named in ``config`` through its registered loader, with limits applied."""
+    loader = registry().dataset_loader(config.dataset)
+    splits = loader(config)
+    if not isinstance(splits, DataSplits):
+        raise DataError(f"dataset {config.dataset!r} loader returned {type(splits).__name__}, not DataSplits")
+    if config.x_field not in splits.train:
+        raise DataError(
+            f"data.x_field = {config.x_field!r} is not a field of dataset {config.dataset!r}; "
+            f"its fields are {sorted(splits.train)}"
+        )
+    return splits.limited(config.train_limit, config.test_limit)
