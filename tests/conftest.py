@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from condgen.plugins import get_plugin_manager
-from helpers import SignPlugin, ToyData
+from helpers import LeftPlugin, SignPlugin, ToyData
 
 # The in-process models here are tiny: one thread is faster than two fighting over them.
 torch.set_num_threads(1)
@@ -38,9 +38,10 @@ def register_plugin() -> Iterator:
 
 @pytest.fixture
 def toy(register_plugin) -> None:
-    """The ``toy`` data set and the ``sign`` conditioner, registered as plugins."""
+    """The ``toy`` data set and the ``sign`` and ``left`` conditioners, registered as plugins."""
     register_plugin(ToyData(), "toy-data")
     register_plugin(SignPlugin(), "sign-plugin")
+    register_plugin(LeftPlugin(), "left-plugin")
 
 
 @pytest.fixture

@@ -103,3 +103,61 @@ def toy_config(**train: object) -> condgen.RunConfig:
             "train": {"epochs": 3, "batch_size": 32, "device": "cpu", **train},
         }
     )
+
+
+class LeftConditioner(Conditioner):
+    """Condition on the left half of a toy image ``(B, 1, 6, 6)`` (right half zeroed), which it gives:
+    only the right half of x is scored. A condition may be one image ``(6, 6)`` or ``(1, 6, 6)``, or a
+    stack ``(K, 1, 6, 6)``, so it turns Python values into conditions itself."""
+
+    name = "left"
+
+    @property
+    def condition_shape(self) -> tuple[int, ...]:
+        return (1, 6, 6)
+
+    @staticmethod
+    def left(like: Tensor) -> Tensor:
+        mask = torch.zeros_like(like)
+        mask[..., :3] = 1.0
+        return mask
+
+    def condition_from_batch(self, batch: Mapping[str, Tensor], generator=None) -> Tensor:
+        image = self.require_field(batch, "image")
+        return image * self.left(image)
+
+    def check_condition(self, c: Tensor) -> Tensor:
+        if c.dim() != 4 or tuple(c.shape[1:]) != (1, 6, 6):
+            raise ConditionError(f"left condition must have shape (B, 1, 6, 6), got {tuple(c.shape)}")
+        return c.float() * self.left(c.float())
+
+    def conditions_from_value(self, value) -> Tensor:
+        c = torch.as_tensor(value, dtype=torch.float32)
+        while c.dim() < 4:  # (6, 6) and (1, 6, 6) are one image
+            c = c.unsqueeze(0)
+        return self.check_condition(c)
+
+    def parse_condition(self, text: str) -> Tensor:
+        raise ConditionError("left conditions are images; give them from Python")
+
+    def given_part(self, c: Tensor) -> Tensor:
+        return self.left(c)
+
+    def condition_picture(self, c: Tensor) -> Tensor:
+        return c
+
+    def example_conditions(self, test, generator) -> Tensor:
+        return self.condition_from_batch({"image": test["image"][:3]})
+
+    @property
+    def embed_dim(self) -> int:
+        return 4
+
+    def build_embedding(self) -> nn.Module:
+        return nn.Sequential(nn.Flatten(), nn.Linear(36, 4))
+
+
+class LeftPlugin:
+    @condgen.hookimpl
+    def condgen_register_conditioners(self, register):
+        register(LeftConditioner)

@@ -11,7 +11,7 @@ import pytest
 
 from condgen.cli import main
 from condgen.plugins import get_plugin_manager
-from helpers import SignPlugin, ToyData
+from helpers import LeftPlugin, SignPlugin, ToyData
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -26,9 +26,11 @@ def toy_plugins():
     pm = get_plugin_manager()
     pm.register(ToyData(), name="toy-data")
     pm.register(SignPlugin(), name="sign-plugin")
+    pm.register(LeftPlugin(), name="left-plugin")
     yield
     pm.unregister(name="toy-data")
     pm.unregister(name="sign-plugin")
+    pm.unregister(name="left-plugin")
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +116,7 @@ def test_other_sample_errors(toy_run, capsys, tmp_path):
 
 def test_train_errors(capsys, tmp_path):
     code, _, err = cli(capsys, "train", "--conditioner", "colour", "--dataset", "toy", "--out", str(tmp_path / "r"))
-    assert code == 2 and "unknown conditioner 'colour'; installed conditioners: label, sign" in one_error_line(err)
+    assert code == 2 and "unknown conditioner 'colour'; installed conditioners: label, left, sign" in one_error_line(err)
     code, _, err = cli(capsys, "train", "--latent-dim", "-1", "--out", str(tmp_path / "r"))
     assert code == 2 and "model.latent_dim = -1: Input should be greater than or equal to 0" in one_error_line(err)
     code, _, err = cli(capsys, "train", "--dataset", "toy", "--device", "cuda", "--out", str(tmp_path / "r"))
@@ -168,3 +170,96 @@ def test_two_conditioners_compose_in_config_order(capsys, tmp_path):
     code, _, err = cli(capsys, "sample", str(tmp_path / "two"), "--condition", "label=0",
                        "--out", str(tmp_path / "x.png"))
     assert code == 2 and "a condition for 'sign' is needed" in one_error_line(err)
+
+
+TOY = ["--dataset", "toy", "--hidden", "16", "--epochs", "2", "--batch-size", "32", "--device", "cpu"]
+
+
+def test_conditioner_settings_on_the_command_line(capsys, tmp_path):
+    code, out, err = cli(capsys, "train", *TOY, "--no-pictures", "--conditioner",
+                         "label:num_classes=2,embedding=learned,embed_dim=4", "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["conditioners"]
+    assert saved == [{"name": "label", "config": {"num_classes": 2, "field": "label", "embedding": "learned",
+                                                  "embed_dim": 4}}]
+    for bad, message in [
+        ("label:embed_dim", "setting 'embed_dim' must look like KEY=VALUE"),
+        ("label:num_classes=2,num_classes=3", "setting 'num_classes' is given twice"),
+        ("label:colour=red", "conditioner 'label' config.colour: unknown field"),
+        ("label:num_classes=two", "conditioner 'label' config.num_classes = 'two'"),
+    ]:
+        code, _, err = cli(capsys, "train", *TOY, "--conditioner", bad, "--out", str(tmp_path / "bad"))
+        assert code == 2 and message in one_error_line(err), bad
+
+
+def test_plugins_name_lists_a_conditioners_settings(capsys):
+    code, out, err = cli(capsys, "plugins", "label")
+    assert code == 0, err
+    assert "conditioner 'label' from plugin 'label' (condgen-label 0.1.0)" in out
+    assert "num_classes  int, default 10: number of classes; labels are 0 .. num_classes-1" in out
+    assert "embedding" in out and "default \"onehot\"" in out
+    code, out, _ = cli(capsys, "plugins", "label", "--json")
+    settings = {s["name"]: s for s in json.loads(out)["settings"]}
+    assert settings["embed_dim"]["default"] is None and settings["field"]["default"] == "label"
+    code, _, err = cli(capsys, "plugins", "colour")
+    assert code == 2 and "unknown conditioner 'colour'" in one_error_line(err)
+
+
+def test_conditional_prior_and_hybrid_objective_train_sample_and_evaluate(capsys, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = cli(capsys, "train", *TOY, "--conditioner", "label:num_classes=2", "--prior", "conditional",
+                         "--objective", "hybrid", "--gsnn-weight", "0.4", "--out", str(run))
+    assert code == 0, err
+    row = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"train_gsnn_nll", "test_gsnn_nll", "train_loss", "test_loss", "test_kl"} <= set(row)
+    assert row["test_loss"] == pytest.approx(0.6 * row["test_neg_elbo"] + 0.4 * row["test_gsnn_nll"], rel=1e-5)
+    code, out, err = cli(capsys, "sample", str(run), "--condition", "label=all", "--num", "3",
+                         "--out", str(tmp_path / "s.npy"))
+    assert code == 0, err and np.load(tmp_path / "s.npy").shape == (6, 1, 6, 6)
+    code, out, err = cli(capsys, "evaluate", str(run), "--samples", "20", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["is_samples"] == 20 and result["test_is_nll"] < result["test_neg_elbo"]
+    assert "test_gsnn_nll" in result
+
+
+def test_deterministic_baseline_through_the_command_line(capsys, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = cli(capsys, "train", *TOY, "--conditioner", "label:num_classes=2", "--latent-dim", "0",
+                         "--out", str(run))
+    assert code == 0, err
+    assert "latent.png skipped: this model has no latent (model.latent_dim = 0)" in out
+    assert (run / "samples.png").exists() and not (run / "latent.png").exists()
+    code, out, err = cli(capsys, "evaluate", str(run), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["test_kl"] == 0.0 and result["test_is_nll"] == pytest.approx(result["test_neg_elbo"])
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--prior", "conditional"], "model.prior = 'conditional' needs at least one conditioner"),
+        (["--prior", "gaussian"], "model.prior = 'gaussian': Input should be 'standard' or 'conditional'"),
+        (["--objective", "hybrid", "--latent-dim", "0"], "train.objective = 'hybrid' needs a latent"),
+        (["--gsnn-weight", "0.3"], "train.gsnn_weight = 0.3 applies only to train.objective: hybrid"),
+    ],
+)
+def test_engine_flags_that_do_not_fit_are_one_line(capsys, tmp_path, flags, message):
+    code, _, err = cli(capsys, "train", *TOY, *flags, "--out", str(tmp_path / "run"))
+    assert code == 2 and message in one_error_line(err)
+    code, _, err = cli(capsys, "evaluate", str(tmp_path / "none"), "--samples", "-1")
+    assert code == 2 and "--samples must be 0" in one_error_line(err)
+
+
+def test_pictures_say_what_they_show_and_what_they_skip(capsys, tmp_path):
+    # a conditioner without example conditions: samples.png is skipped, and the log says why
+    code, out, err = cli(capsys, "train", *TOY, "--conditioner", "sign", "--out", str(tmp_path / "sign"))
+    assert code == 0, err
+    assert "samples.png skipped: conditioner 'sign' offers no example conditions" in out
+    assert not (tmp_path / "sign" / "samples.png").exists()
+    # a composed model: rows are test items' joint conditions, and the log says so
+    code, out, err = cli(capsys, "train", *TOY, "--conditioner", "left", "--conditioner", "label:num_classes=2",
+                         "--out", str(tmp_path / "two"))
+    assert code == 0, err
+    assert "samples.png: 10 rows, each with the conditions of one test item" in out
+    assert (tmp_path / "two" / "samples.png").stat().st_size > 2000

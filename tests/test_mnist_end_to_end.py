@@ -39,9 +39,12 @@ def test_train_sample_evaluate_on_a_subset_of_real_mnist(mnist_dir, tmp_path):
     condgen("sample", str(run), "--condition", "label=3", "--num", "16", "--out", str(tmp_path / "threes.png"))
     assert (tmp_path / "threes.png").stat().st_size > 5_000
 
-    result = json.loads(condgen("evaluate", str(run), "--data-dir", str(mnist_dir), "--json").stdout)
-    assert result["test_items"] == 1000
+    result = json.loads(condgen("evaluate", str(run), "--samples", "100", "--data-dir", str(mnist_dir),
+                                "--json").stdout)
+    assert result["test_items"] == 1000 and result["is_samples"] == 100
     assert abs(result["test_neg_elbo"] - rows[-1]["test_neg_elbo"]) < 1e-3  # same figure as training logged
+    # the importance-sampled -log p(x|c) is below the bound, by a few nats for this small latent
+    assert result["test_neg_elbo"] - 15 < result["test_is_nll"] < result["test_neg_elbo"]
     assert result["label_elbo_accuracy"] > 0.5  # the label is used: chance would be 0.1
 
     # the same run where the label plugin is not loaded: one line naming what to install
@@ -74,3 +77,22 @@ def test_ctrl_c_keeps_the_last_epoch_and_resume_finishes(mnist_dir, tmp_path):
     condgen("train", "--resume", "--epochs", str(len(done) + 1), "--no-pictures", "--out", str(run))
     resumed = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert resumed == list(range(1, len(done) + 2))
+
+
+def test_conditional_prior_with_hybrid_objective_and_the_baseline_on_real_mnist(mnist_dir, tmp_path):
+    common = ["--conditioner", "label", "--hidden", "256", "--epochs", "1", "--data-dir", str(mnist_dir),
+              "--train-limit", "3000", "--test-limit", "500"]
+    cvae, baseline = tmp_path / "cvae", tmp_path / "baseline"
+    condgen("train", *common, "--latent-dim", "8", "--prior", "conditional", "--objective", "hybrid",
+            "--out", str(cvae))
+    row = json.loads((cvae / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["test_gsnn_nll"] > row["test_recon_nll"] and 0 < row["test_kl"]
+    condgen("sample", str(cvae), "--condition", "label=0,7", "--num", "4", "--out", str(tmp_path / "s.npy"))
+    assert np.load(tmp_path / "s.npy").shape == (8, 1, 28, 28)
+    result = json.loads(condgen("evaluate", str(cvae), "--samples", "20", "--json").stdout)
+    assert result["test_is_nll"] < result["test_neg_elbo"]
+
+    condgen("train", *common, "--latent-dim", "0", "--out", str(baseline))
+    result = json.loads(condgen("evaluate", str(baseline), "--json").stdout)
+    assert result["test_kl"] == 0 and abs(result["test_is_nll"] - result["test_neg_elbo"]) < 1e-3
+    assert (baseline / "samples.png").exists() and not (baseline / "latent.png").exists()

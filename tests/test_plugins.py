@@ -131,3 +131,103 @@ def test_plugin_failing_to_import_does_not_crash_the_toolkit(tmp_path):
     # and the good plugins still work next to it
     data = json.loads(run_cli("plugins", "--json", env=env).stdout)
     assert {r["name"]: r["ok"] for r in data}["label"] is True
+
+
+class Counting:
+    """Counts how often its hook runs."""
+
+    calls = 0
+
+    @condgen.hookimpl
+    def condgen_register_conditioners(self, register):
+        Counting.calls += 1
+
+
+def test_hooks_run_once_until_the_plugins_change():
+    from condgen.plugins import get_plugin_manager, reload_plugins
+
+    pm = get_plugin_manager()
+    pm.register(Counting(), name="counting")
+    try:
+        Counting.calls = 0
+        first = registry()
+        assert registry() is first and registry() is first and Counting.calls == 1
+        pm.register(SignPlugin(), name="sign-plugin")  # a new plugin object: the hooks run again
+        assert registry().conditioner_class("sign") is SignConditioner and Counting.calls == 2
+    finally:
+        reload_plugins()  # as after pip install: entry points load again; objects registered by hand are gone
+    assert get_plugin_manager() is not pm
+    assert "counting" not in [p.name for p in list_plugins()] and registry().conditioner_class("label")
+
+
+class Reserved:
+    @condgen.hookimpl
+    def condgen_register_conditioners(self, register):
+        class Train(SignConditioner):
+            name = "train"
+
+        register(Train)
+
+
+def test_a_conditioner_name_the_model_cannot_hold_is_refused(register_plugin):
+    register_plugin(Reserved(), "reserved")
+    with pytest.warns(PluginWarning, match=r"name 'train' is reserved \(an attribute of torch.nn.Module\)"):
+        assert "train" not in registry().conditioners
+
+
+def _imports(path: Path, module: str, modules: set[str]) -> set[str]:
+    """The ``modules`` that ``module`` (the file ``path``) imports anywhere, also inside functions, but not
+    under ``if TYPE_CHECKING``. ``from P import x`` imports the module P.x where there is one, else P."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for n in ast.walk(node))
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = module if path.name == "__init__.py" else module.rpartition(".")[0]
+            for _ in range(node.level - 1):
+                base = base.rpartition(".")[0]
+            target = (f"{base}.{node.module}" if node.module else base) if node.level else node.module
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                found.add(sub if sub in modules else target)
+    return found & modules
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_core_has_no_import_loops():
+    files = {}
+    for path in sorted((REPO / "condgen").rglob("*.py")):
+        files[".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")] = path
+    graph = {m: _imports(p, m, set(files)) - {m} for m, p in files.items()}
+    loops = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        if node in stack:
+            loops.append(stack[stack.index(node):] + [node])
+            return
+        for nxt in sorted(graph[node]):
+            if not loops:
+                visit(nxt, stack + [node])
+
+    for start in sorted(graph):
+        visit(start, [])
+    assert not loops, " -> ".join(loops[0])
+
+
+def test_built_in_plugins_use_only_what_condgen_exports():
+    for path in sorted((REPO / "plugins").rglob("*.py")):
+        if "tests" in path.parts:
+            continue
+        text = path.read_text()
+        assert "from condgen." not in text and "import condgen." not in text, path

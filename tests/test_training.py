@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -205,3 +206,141 @@ def test_checkpoint_of_a_missing_plugin_names_it(toy, tmp_path):
         from helpers import SignPlugin
 
         get_plugin_manager().register(SignPlugin(), name="sign-plugin")  # the fixture unregisters it
+
+
+# -- the objective's named terms, the engine features, configs stored whole ---------------------
+def left_config(**model: object) -> condgen.RunConfig:
+    return condgen.RunConfig.parse({
+        "conditioners": [{"name": "left"}],
+        "model": {"latent_dim": 2, "hidden": [16], **model},
+        "data": {"dataset": "toy"},
+        "train": {"epochs": 2, "batch_size": 32, "device": "cpu"},
+    })
+
+
+def test_metrics_carry_each_named_term_for_train_and_test(toy, tmp_path):
+    condgen.train(toy_config(epochs=2), tmp_path / "elbo", pictures=False)
+    row = metrics(tmp_path / "elbo")[-1]
+    for split in ("train", "test"):
+        assert row[f"{split}_neg_elbo"] == pytest.approx(row[f"{split}_recon_nll"] + row[f"{split}_kl"], rel=1e-5)
+        assert row[f"{split}_loss"] == pytest.approx(row[f"{split}_neg_elbo"], rel=1e-5)  # the ELBO objective
+        assert f"{split}_gsnn_nll" not in row
+    condgen.train(toy_config(epochs=2, objective="hybrid", gsnn_weight=0.3), tmp_path / "hybrid", pictures=False)
+    row = metrics(tmp_path / "hybrid")[-1]
+    for split in ("train", "test"):
+        expected = 0.7 * row[f"{split}_neg_elbo"] + 0.3 * row[f"{split}_gsnn_nll"]
+        assert row[f"{split}_loss"] == pytest.approx(expected, rel=1e-5)
+        # decoding a z from the prior fits x worse than one from the encoder, which has seen x
+        assert row[f"{split}_gsnn_nll"] > row[f"{split}_recon_nll"]
+
+
+def test_hybrid_training_lowers_the_gsnn_term(toy, tmp_path):
+    elbo = condgen.train(toy_config(epochs=6), tmp_path / "elbo", pictures=False)
+    hybrid = condgen.train(toy_config(epochs=6, objective="hybrid", gsnn_weight=0.9), tmp_path / "hybrid",
+                           pictures=False)
+    test = make_toy_splits().test
+    gsnn = {}
+    for name, run in (("elbo", elbo), ("hybrid", hybrid)):
+        run.model.eval()
+        with torch.no_grad():
+            terms = run.model(test["image"], run.conditions_from_batch(test), torch.Generator().manual_seed(0),
+                              gsnn=True)
+        gsnn[name] = terms.gsnn_nll.mean().item()
+    assert gsnn["hybrid"] < gsnn["elbo"]  # the objective it optimises
+
+
+def test_only_the_part_no_condition_gives_is_scored(toy, tmp_path):
+    run = condgen.train(left_config(latent_dim=0), tmp_path / "run", pictures=False)
+    batch = {k: v[:8] for k, v in make_toy_splits().test.items()}
+    terms = run.terms(batch)
+    # by hand: the deterministic decoder's Bernoulli NLL over the right half of each image only
+    conds = run.conditions_from_batch(batch)
+    logits = run.model.decode(torch.zeros(8, 0), run.model.embed(conds, 8)).reshape(8, 1, 6, 6)
+    nll = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["image"], reduction="none")
+    assert torch.allclose(terms["recon_nll"], nll[..., 3:].sum((1, 2, 3)), atol=1e-5)
+    assert not torch.allclose(terms["recon_nll"], nll.sum((1, 2, 3)), atol=1e-3)
+    # given pixels do not count: changing them in x leaves the scores alone
+    changed = dict(batch, image=batch["image"].clone())
+    changed["image"][..., :3] = 0.5
+    again = run.terms(changed, conds)
+    assert torch.equal(again["recon_nll"], terms["recon_nll"])
+    row = metrics(tmp_path / "run")[-1]
+    assert row["test_neg_elbo"] < 18 * math.log(2)  # at most the 18 scored pixels' worth
+
+
+def test_importance_sampled_nll_is_below_the_bound_on_the_toy_data(toy, tmp_path):
+    run = condgen.train(toy_config(epochs=4), tmp_path / "run", pictures=False)
+    result = condgen.evaluate(run, samples=50)
+    assert result["is_samples"] == 50 and result["test_items"] == 128
+    assert result["test_is_nll"] < result["test_neg_elbo"]
+    assert result["test_is_nll"] > result["test_neg_elbo"] - 5  # a few nats tighter, not a different number
+    again = condgen.evaluate(run, samples=50)
+    assert again["test_is_nll"] == result["test_is_nll"]  # seeded: the same figure twice
+    assert "test_is_nll" not in condgen.evaluate(run, samples=0)
+
+
+def test_deterministic_baseline_trains_and_its_likelihood_is_exact(toy, tmp_path):
+    run = condgen.train(toy_config(epochs=3, lr=3e-3).model_copy(
+        update={"model": condgen.ModelConfig(latent_dim=0, hidden=[32])}), tmp_path / "run", pictures=False)
+    rows = metrics(tmp_path / "run")
+    assert all(r["test_kl"] == 0.0 and r["train_kl"] == 0.0 for r in rows)
+    assert rows[-1]["test_neg_elbo"] < rows[0]["test_neg_elbo"]
+    result = condgen.evaluate(run, samples=10)
+    assert result["test_is_nll"] == pytest.approx(result["test_neg_elbo"], rel=1e-6)
+    loaded = condgen.load_run(tmp_path / "run", device="cpu")
+    assert loaded.model.encoder is None and torch.equal(loaded.sample({"label": 1}, num=2, seed=0),
+                                                        run.sample({"label": 1}, num=2, seed=9))
+
+
+def test_conditional_prior_run_round_trips_and_samples_from_its_prior(toy, tmp_path):
+    config = toy_config(epochs=3, objective="hybrid").model_copy(
+        update={"model": condgen.ModelConfig(latent_dim=2, hidden=[32], prior="conditional")})
+    run = condgen.train(config, tmp_path / "run", pictures=False)
+    assert "prior.net.0.weight" in run.model.state_dict()
+    loaded = condgen.load_run(tmp_path / "run", device="cpu")
+    assert torch.equal(loaded.sample({"label": 0}, num=4, seed=1), run.sample({"label": 0}, num=4, seed=1))
+    # the learned prior differs by label, and generation uses it
+    mu, _ = run.model.prior.params(run.model.embed({"label": torch.tensor([0, 1])}, 2))
+    assert not torch.allclose(mu[0], mu[1])
+
+
+def test_engine_settings_that_do_not_fit_together_are_named():
+    from condgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"model.prior = 'conditional' needs at least one conditioner"):
+        condgen.RunConfig.parse({"model": {"prior": "conditional"}})
+    with pytest.raises(ConfigError, match=r"model.prior = 'conditional' needs a latent, but model.latent_dim = 0"):
+        condgen.RunConfig.parse({"conditioners": [{"name": "label"}],
+                                 "model": {"prior": "conditional", "latent_dim": 0}})
+    with pytest.raises(ConfigError, match=r"train.gsnn_weight = 0.2 applies only to train.objective: hybrid"):
+        condgen.RunConfig.parse({"train": {"gsnn_weight": 0.2}})
+    with pytest.raises(ConfigError, match=r"train.objective = 'hybrid' needs a latent"):
+        condgen.RunConfig.parse({"model": {"latent_dim": 0}, "train": {"objective": "hybrid"}})
+    with pytest.raises(ConfigError, match=r"train.gsnn_weight = 1.5: Input should be less than or equal to 1"):
+        condgen.RunConfig.parse({"train": {"objective": "hybrid", "gsnn_weight": 1.5}})
+    assert condgen.RunConfig.parse({"train": {"objective": "hybrid"}}).train.gsnn_weight == 0.5
+
+
+def test_conditioner_configs_are_stored_with_their_defaults(toy, tmp_path):
+    config = condgen.RunConfig.parse({"conditioners": [{"name": "label"}], "data": {"dataset": "toy"},
+                                      "model": {"hidden": [8]}, "train": {"epochs": 1, "device": "cpu"}})
+    assert config.conditioners[0].config == {"num_classes": 10, "field": "label", "embedding": "onehot",
+                                             "embed_dim": None}
+    condgen.train(config, tmp_path / "run", pictures=False)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    _, meta = read_checkpoint(tmp_path / "run" / CHECKPOINT_NAME, load_tensors=False)
+    assert saved["conditioners"][0]["config"]["num_classes"] == 10
+    assert meta["config"]["conditioners"][0]["config"]["num_classes"] == 10
+
+
+def test_resume_reads_the_checkpoint_once(toy, tmp_path, monkeypatch, capsys):
+    import condgen.store
+    from condgen.cli import main
+
+    condgen.train(toy_config(epochs=1), tmp_path / "run", pictures=False)
+    reads = []
+    real = condgen.store.read_checkpoint
+    monkeypatch.setattr(condgen.store, "read_checkpoint", lambda *a, **k: reads.append(a) or real(*a, **k))
+    assert main(["train", "--resume", "--epochs", "2", "--no-pictures", "--out", str(tmp_path / "run")]) == 0
+    assert len(reads) == 1
+    assert [r["epoch"] for r in metrics(tmp_path / "run")] == [1, 2]

@@ -1,12 +1,15 @@
-"""Benchmark of the label-conditioned CVAE on MNIST: the seed configuration and the recommended one.
+"""Benchmark of the label-conditioned CVAE on MNIST: the seed configuration, the recommended one, and
+the recommended one with Sohn et al.'s conditional prior network.
 
 For each configuration this trains a run through ``condgen.train`` (into ``--work``), then
-records the final test negative ELBO (nats per image, from the run's metrics.jsonl), the mean
+records the final test negative ELBO (nats per image, from the run's metrics.jsonl), the
+importance-sampled negative log-likelihood -log p(x|c) with S = 100 (``condgen.evaluate``) and
+the seconds it took, the mean
 training seconds per epoch, the total wall time, and the conditional accuracy: 1000 samples
 per label k = 0..9 from ``run.sample({"label": k}, ...)``, judged by the small CNN of
 ``classifier.py``. The figures go to ``results.json`` and ``RESULTS.md`` next to this file::
 
-    python examples/mnist_label/benchmark.py --data-dir DIR             # both, 20 epochs (~15 min)
+    python examples/mnist_label/benchmark.py --data-dir DIR             # all three, 20 epochs (~12 min)
     python examples/mnist_label/benchmark.py --only seed --epochs 1     # a quick smoke check
 
 A run with ``--epochs`` or ``--only`` writes its results into the work directory unless
@@ -47,17 +50,23 @@ SEED_CLI = (
 )
 RECOMMENDED_FILE = HERE / "recommended.json"
 RECOMMENDED_CLI = "condgen train --config examples/mnist_label/recommended.json --data-dir DIR --out RUN_DIR"
+CONDITIONAL_CLI = RECOMMENDED_CLI + " --prior conditional"
 
-TARGETS = {"seed": 131.9, "recommended": 95.0}
+TARGETS = {"seed": 131.9, "recommended": 95.0, "recommended-conditional-prior": 95.0}
+IS_SAMPLES = 100
 ACCURACY_TARGET = 0.95
 SAMPLES_PER_LABEL = 1000
 SAMPLE_SEED = 0  # label k is drawn with seed SAMPLE_SEED + k
 
 
 def configs() -> dict[str, tuple[dict[str, Any], str]]:
+    recommended = json.loads(RECOMMENDED_FILE.read_text())
+    conditional = json.loads(json.dumps(recommended))
+    conditional["model"]["prior"] = "conditional"
     return {
         "seed": (SEED_CONFIG, SEED_CLI),
-        "recommended": (json.loads(RECOMMENDED_FILE.read_text()), RECOMMENDED_CLI),
+        "recommended": (recommended, RECOMMENDED_CLI),
+        "recommended-conditional-prior": (conditional, CONDITIONAL_CLI),
     }
 
 
@@ -99,6 +108,9 @@ def benchmark_one(name: str, raw: dict[str, Any], cli: str, args: argparse.Names
     metrics = read_metrics(run_dir)
     final = metrics[-1]
     train_seconds = [m["train_seconds"] for m in metrics]
+    start = time.perf_counter()
+    figures = condgen.evaluate(run, samples=IS_SAMPLES)
+    is_seconds = time.perf_counter() - start
     cond = conditional_accuracy(run, classifier)
     recorded = config.model_dump(mode="json")
     recorded["data"]["data_dir"] = None  # machine-specific; given with --data-dir
@@ -112,6 +124,10 @@ def benchmark_one(name: str, raw: dict[str, Any], cli: str, args: argparse.Names
         "final_test_recon_nll": final["test_recon_nll"],
         "final_test_kl": final["test_kl"],
         "best_test_neg_elbo": min(m["test_neg_elbo"] for m in metrics),
+        "test_is_nll": figures["test_is_nll"],
+        "is_samples": IS_SAMPLES,
+        "is_seconds": is_seconds,
+        "evaluate": figures,
         "final_train_loss": final["train_loss"],
         "test_neg_elbo_per_epoch": [round(m["test_neg_elbo"], 3) for m in metrics],
         "mean_train_seconds_per_epoch": sum(train_seconds) / len(train_seconds),
@@ -125,6 +141,7 @@ def benchmark_one(name: str, raw: dict[str, Any], cli: str, args: argparse.Names
     }
     print(
         f"== {name}: test -ELBO {result['final_test_neg_elbo']:.2f} nats (target <= {target}), "
+        f"IS-NLL (S={IS_SAMPLES}) {result['test_is_nll']:.2f} nats in {is_seconds:.0f} s, "
         f"{result['mean_train_seconds_per_epoch']:.1f} s/epoch, wall {wall / 60:.1f} min, "
         f"conditional accuracy {cond['mean']:.4f}",
         flush=True,
@@ -166,23 +183,27 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "",
         f"Written by `benchmark.py` on {results['date']} ({m['cpu_count']} CPU cores, {m['cpu']}, "
         f"torch {m['torch']}, {m['torch_threads']} threads). Test negative ELBO is in nats per image "
-        "(Bernoulli likelihood on [0, 1] pixels, one z sample per test image); conditional accuracy is the "
+        "(Bernoulli likelihood on [0, 1] pixels, one z sample per test image); IS-NLL is the importance-sampled "
+        f"-log p(x|c) with S = {IS_SAMPLES} samples of q(z|x,c) per test image (`condgen evaluate --samples "
+        f"{IS_SAMPLES}`), with the seconds it took on all 10,000; conditional accuracy is the "
         f"fraction of {SAMPLES_PER_LABEL} samples per label that the CNN classifier "
         f"(test accuracy {pct(results['classifier']['test_accuracy'])}) assigns to the label asked for.",
         "",
-        "| config | model | test −ELBO (nats) | target | s/epoch | wall | cond. accuracy (mean / min) |",
-        "|---|---|---|---|---|---|---|",
+        "| config | model | test −ELBO (nats) | target | IS-NLL (nats) | IS time | s/epoch | wall "
+        "| cond. accuracy (mean / min) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in c.items():
         mc, tc = r["config"]["model"], r["config"]["train"]
         model = (
-            f"latent {mc['latent_dim']}, hidden {mc['hidden']} {mc['activation']}, "
+            f"latent {mc['latent_dim']}, hidden {mc['hidden']} {mc['activation']}, {mc['prior']} prior, "
             f"{tc['optimizer']} {tc['lr']:g} {tc['lr_schedule']}, batch {tc['batch_size']}, {r['epochs']} epochs"
         )
         ok = "✓" if r["meets_elbo_target"] else "✗"
         acc = r["conditional_accuracy"]
         lines.append(
             f"| {name} | {model} | **{r['final_test_neg_elbo']:.2f}** | ≤ {r['target_test_neg_elbo']} {ok} | "
+            f"**{r['test_is_nll']:.2f}** | {r['is_seconds']:.0f} s | "
             f"{r['mean_train_seconds_per_epoch']:.1f} | {r['total_wall_seconds'] / 60:.1f} min | "
             f"{pct(acc['mean'])} / {pct(acc['min'])} |"
         )
@@ -204,7 +225,7 @@ def main() -> int:
                         help="directory of the four MNIST IDX files (default $CONDGEN_DATA_DIR)")
     parser.add_argument("--work", default=None,
                         help="directory for the run dirs (must not hold them yet; default: a new temporary directory)")
-    parser.add_argument("--only", choices=["seed", "recommended"], help="benchmark one configuration only")
+    parser.add_argument("--only", choices=list(configs()), help="benchmark one configuration only")
     parser.add_argument("--epochs", type=int, help="override the number of epochs (quick smoke check)")
     parser.add_argument("--classifier-cache", default=None, help=f"classifier weights (default {default_cache_dir()})")
     parser.add_argument("--results-dir", default=None,

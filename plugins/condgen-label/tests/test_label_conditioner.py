@@ -95,3 +95,28 @@ def test_condition_from_batch_reads_the_configured_field():
 def test_fit_rejects_labels_beyond_num_classes():
     with pytest.raises(ConditionError, match="training data field 'label' holds class 9, out of range"):
         LabelConditioner({"num_classes": 5}).fit({"label": torch.tensor([0, 9])})
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [(5, [5]), ("5", [5]), ("all", list(range(10))), ("1,2", [1, 2]), ([3, 4], [3, 4]), (torch.tensor(7), [7]),
+     (torch.tensor([0, 9]), [0, 9]), (2.0, [2])],
+)
+def test_python_values_become_conditions(label, value, expected):
+    c = label.conditions_from_value(value)
+    assert c.dtype == torch.int64 and c.tolist() == expected
+
+
+@pytest.mark.parametrize("value, message", [("12", "class 12 is out of range"), (None, "cannot be made from None"),
+                                            (2.5, "must hold whole numbers"), ([[1, 2]], "shape (B,)")])
+def test_bad_python_values_are_condition_errors(label, value, message):
+    with pytest.raises(ConditionError) as err:
+        label.conditions_from_value(value)
+    assert message in str(err.value)
+
+
+def test_examples_colours_and_row_labels(label):
+    assert label.example_conditions({}, torch.Generator()).tolist() == list(range(10))
+    classes = torch.tensor([3, 1, 3])
+    assert torch.equal(label.latent_colour(classes), classes) and not label.latent_colour(classes).is_floating_point()
+    assert label.describe_condition(torch.tensor(4)) == "4"

@@ -1,0 +1,85 @@
+"""Pictures of a run: rows chosen and headed by their conditions, labels that fit, latent colours."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import condgen
+from condgen import pictures
+
+from helpers import make_toy_splits, toy_config
+
+
+def captured_grid(monkeypatch) -> dict:
+    seen: dict = {}
+
+    def fake_save_grid(images, path, per_row, row_labels=None):
+        seen.update(images=images, per_row=per_row, labels=row_labels)
+
+    monkeypatch.setattr(pictures, "save_grid", fake_save_grid)
+    return seen
+
+
+def test_rows_are_headed_by_the_conditions_picture(toy, tmp_path, monkeypatch):
+    config = condgen.RunConfig.parse({"conditioners": [{"name": "left"}], "model": {"hidden": [8]},
+                                      "data": {"dataset": "toy"}, "train": {"epochs": 1, "device": "cpu"}})
+    run = condgen.train(config, tmp_path / "run", pictures=False)
+    seen = captured_grid(monkeypatch)
+    test = make_toy_splits().test
+    assert pictures.write_samples(run, test, tmp_path / "s.png", per_row=4, log=lambda s: None)
+    assert seen["per_row"] == 6 and seen["images"].shape == (3 * 6, 1, 6, 6)  # picture, blank, 4 samples
+    rows = seen["images"].reshape(3, 6, 1, 6, 6)
+    observed = test["image"][:3].clone()
+    observed[..., 3:] = 0
+    assert torch.equal(rows[:, 0], observed) and torch.equal(rows[:, 1], torch.ones(3, 1, 6, 6))
+
+
+def test_long_row_labels_are_not_cut_off(tmp_path, monkeypatch):
+    boxes = []
+
+    def inspect(fig, path):
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        boxes.extend(t.get_window_extent() for t in ax.get_yticklabels())
+        pictures._plt().close(fig)
+
+    monkeypatch.setattr(pictures, "_save", inspect)
+    labels = ["label=1 ink=0.25 slant=-0.30 thickness=0.125", "a"]
+    pictures.save_grid(torch.rand(4, 1, 28, 28), tmp_path / "g.png", per_row=2, row_labels=labels)
+    assert len(boxes) == 2 and all(b.x0 >= 0 for b in boxes)
+
+
+def test_latent_is_coloured_by_the_conditioner(toy, tmp_path, monkeypatch):
+    run = condgen.train(toy_config(epochs=1), tmp_path / "run", pictures=False)
+    z, colours, name = pictures.latent_means(run, make_toy_splits().test)
+    assert name == "label" and colours.tolist() == make_toy_splits().test["label"].tolist()
+    legends = []
+    monkeypatch.setattr(pictures, "_save", lambda fig, path: legends.append(fig.axes[0].get_legend()))
+    assert pictures.write_latent(run, make_toy_splits().test, tmp_path / "l.png")
+    assert legends[0].get_title().get_text() == "label"
+    assert [t.get_text() for t in legends[0].get_texts()] == ["0", "1"]
+
+
+def test_samples_of_one_conditioner_are_capped_and_it_is_said(toy, tmp_path, monkeypatch):
+    config = condgen.RunConfig.parse({"conditioners": [{"name": "label", "config": {"num_classes": 25}}],
+                                      "model": {"hidden": [8]}, "data": {"dataset": "toy"},
+                                      "train": {"epochs": 1, "device": "cpu"}})
+    run = condgen.train(config, tmp_path / "run", pictures=False)
+    seen = captured_grid(monkeypatch)
+    said = []
+    assert pictures.write_samples(run, make_toy_splits().test, tmp_path / "s.png", per_row=2, log=said.append)
+    assert len(seen["labels"]) == pictures.MAX_ROWS == 20
+    assert said == ["samples.png shows the first 20 of 'label''s 25 example conditions"]
+
+
+@pytest.mark.parametrize("composed", [False, True])
+def test_run_pictures_are_written(toy, tmp_path, composed):
+    names = [{"name": "left"}, {"name": "label", "config": {"num_classes": 2}}] if composed else [{"name": "left"}]
+    config = condgen.RunConfig.parse({"conditioners": names, "model": {"hidden": [8]},
+                                      "data": {"dataset": "toy"}, "train": {"epochs": 1, "device": "cpu"}})
+    said = []
+    condgen.train(config, tmp_path / "run", pictures=True, log=said.append)
+    for name in ("samples.png", "reconstructions.png", "latent.png"):
+        assert (tmp_path / "run" / name).stat().st_size > 1000, name
+    assert any(line.startswith("samples.png: 10 rows") for line in said) == composed
