@@ -157,7 +157,8 @@ def _show_conditioner(name: str, as_json: bool) -> int:
     summary = doc[0] if doc else ""
     if as_json:
         print(json.dumps({"conditioner": name, "plugin": plugin.name, "distribution": plugin.distribution,
-                          "version": plugin.version, "summary": summary, "settings": settings}, indent=2))
+                          "version": plugin.version, "summary": summary, "settings": settings}, indent=2,
+                         default=str))
         return 0
     print(f"conditioner {name!r} from {plugin.describe()}")
     if summary:
@@ -168,7 +169,7 @@ def _show_conditioner(name: str, as_json: bool) -> int:
     print(f"settings (--conditioner {name}:KEY=VALUE,... or conditioners[].config in a config file):")
     width = max(len(s["name"]) for s in settings)
     for s in settings:
-        default = "required" if s["required"] else f"default {json.dumps(s['default'])}"
+        default = "required" if s["required"] else f"default {json.dumps(s['default'], default=str)}"
         print(f"  {s['name'].ljust(width)}  {s['type']}, {default}" + (f": {s['description']}" if s["description"] else ""))
     return 0
 

@@ -141,7 +141,12 @@ class Conditioner(ABC):
         return None
 
     def describe_condition(self, c: Tensor) -> str:
-        """A short human label of one condition ``(...)``, for picture rows and logs."""
+        """A short human label of one condition ``(...)``, for picture rows and logs.
+
+        Default: its values, up to 8 of them (``0.5,-1``); a larger one by its shape (``(1, 28, 28)``).
+        """
+        if c.numel() > 8:
+            return str(tuple(c.shape))
         return ",".join(f"{v:g}" for v in c.flatten().tolist())
 
     def condition_picture(self, c: Tensor) -> Tensor | None:

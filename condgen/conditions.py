@@ -37,6 +37,10 @@ def conditions_from_values(
     conditioners: Mapping[str, Conditioner], values: Mapping[str, Any], num: int | None = None
 ) -> dict[str, Tensor]:
     """``{name: value}`` -> ``{name: (num, ...)}`` by the batch rule above (``(K, ...)`` when ``num`` is None)."""
+    if not isinstance(values, Mapping):
+        raise ConditionError(
+            f"conditions must be a mapping of conditioner name to value, e.g. {{'label': 5}}; got {values!r}"
+        )
     _check_names(conditioners, list(values), "e.g. --condition NAME=... or run.sample({NAME: ...})")
     out = {}
     for name, cond in conditioners.items():

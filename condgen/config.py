@@ -130,11 +130,16 @@ class TrainConfig(StrictModel):
             return v
         raise ValueError("device must be cpu, cuda, cuda:N or auto")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_weight_for_hybrid(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("objective") == "hybrid" and data.get("gsnn_weight") is None:
+            data = {**data, "gsnn_weight": 0.5}  # stored filled in, like every other default
+        return data
+
     @model_validator(mode="after")
-    def _weight_with_hybrid(self) -> "TrainConfig":
-        if self.objective == "hybrid" and self.gsnn_weight is None:
-            self.__dict__["gsnn_weight"] = 0.5  # stored filled in, like every other default
-        elif self.objective != "hybrid" and self.gsnn_weight is not None:
+    def _weight_only_with_hybrid(self) -> "TrainConfig":
+        if self.objective != "hybrid" and self.gsnn_weight is not None:
             raise ValueError(
                 f"train.gsnn_weight = {self.gsnn_weight} applies only to train.objective: hybrid "
                 f"(it is {self.objective!r}); remove it or set objective: hybrid"
@@ -165,6 +170,11 @@ class RunConfig(StrictModel):
             raise ValueError(
                 "model.prior = 'conditional' needs at least one conditioner: the prior network p(z|c) is "
                 "computed from the condition; add one (--conditioner NAME) or use model.prior: standard"
+            )
+        if self.model.latent_dim == 0 and not self.conditioners:
+            raise ValueError(
+                "model.latent_dim = 0 with no conditioner leaves the decoder no input (it could only learn one "
+                "fixed image); give a conditioner (--conditioner NAME) or a latent_dim >= 1"
             )
         if self.train.objective == "hybrid" and self.model.latent_dim == 0:
             raise ValueError(
@@ -201,17 +211,19 @@ class RunConfig(StrictModel):
                 validated = cls.Config.model_validate(spec.config)
             except ValidationError as err:
                 raise config_error(err, prefix=f"conditioner {spec.name!r} config") from None
-            specs.append(ConditionerSpec(name=spec.name, config=validated.model_dump(mode="json")))
+            specs.append(ConditionerSpec(name=spec.name, config=validated.model_dump(mode="json", by_alias=True)))
         return self.model_copy(update={"conditioners": specs})
 
 
 def _split_top_level(text: str, sep: str = ",") -> list[str]:
-    """Split at ``sep`` outside brackets, so ``hidden=[64,64],x=1`` is two settings."""
+    """Split at ``sep`` outside brackets and quotes, so ``hidden=[64,64],x=1`` is two settings."""
     parts, depth, current = [], 0, ""
+    quoted = False
     for ch in text:
-        depth += ch in "[{(" 
-        depth -= ch in "]})"
-        if ch == sep and depth == 0:
+        quoted ^= ch == '"'
+        depth += ch in "[{(" and not quoted
+        depth -= ch in "]})" and not quoted
+        if ch == sep and depth == 0 and not quoted:
             parts.append(current)
             current = ""
         else:
@@ -223,8 +235,9 @@ def _split_top_level(text: str, sep: str = ",") -> list[str]:
 def parse_conditioner_option(text: str) -> dict[str, Any]:
     """``--conditioner NAME[:KEY=VALUE,...]`` -> ``{"name": NAME, "config": {KEY: VALUE, ...}}``.
 
-    A value is read as JSON where it is JSON (``16``, ``0.5``, ``true``, ``[64, 64]``, ``"x"``) and as
-    a string otherwise (``learned``), e.g. ``label:embedding=learned,embed_dim=16``.
+    A value that starts with ``[``, ``{`` or ``"`` is read as JSON (``[64, 64]``, ``"a,b"``); ``null`` is
+    None; anything else is a string that the conditioner's config converts (``16``, ``0.5``, ``true``,
+    ``learned``), e.g. ``label:embedding=learned,embed_dim=16``.
     """
     name, _, settings = text.partition(":")
     name = name.strip()
@@ -241,10 +254,14 @@ def parse_conditioner_option(text: str) -> dict[str, Any]:
             )
         if key in config:
             raise ConfigError(f"--conditioner {text!r}: setting {key!r} is given twice")
-        try:
-            config[key] = json.loads(raw)
-        except ValueError:
-            config[key] = raw.strip()
+        value = raw.strip()
+        if value[:1] in ('[', '{', '"'):
+            try:
+                config[key] = json.loads(value)
+            except ValueError as exc:
+                raise ConfigError(f"--conditioner {text!r}: setting {key!r} is not valid JSON ({exc})") from None
+        else:
+            config[key] = None if value == "null" else value
     return {"name": name, "config": config}
 
 

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .data.loading import load_dataset
 from .data.splits import iter_batches, split_size, to_device
-from .errors import CondgenError
+from .errors import CondgenError, DataError
 from .rng import EVAL_SEED, seeded_generator
 from .run import Run
 
@@ -40,6 +40,8 @@ def evaluate_split(
     gen = seeded_generator(run.device, EVAL_SEED)
     is_gen = seeded_generator(run.device, EVAL_SEED + 1)  # its own stream: the bound does not depend on S
     n = split_size(split)
+    if n == 0:
+        raise DataError("the split to evaluate has no items")
     totals: dict[str, float] = {}
     bar = tqdm(total=n, desc="evaluate", unit="item", leave=False, disable=None if progress is None else not progress)
     for _, batch in iter_batches(split, batch_size):

@@ -61,12 +61,13 @@ def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequen
         ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
-    _save(fig, path)
+    _save(fig, path, tight=bool(row_labels))
 
 
-def _save(fig, path: str | Path) -> None:
+def _save(fig, path: str | Path, tight: bool = False) -> None:
     try:
-        fig.savefig(str(path))
+        # tight: the saved picture grows to hold any label wider than the room estimated for it
+        fig.savefig(str(path), **({"bbox_inches": "tight", "pad_inches": 0.03} if tight else {}))
     except OSError as exc:
         raise CondgenError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     finally:
@@ -92,8 +93,8 @@ def _sample_rows(run, test: Mapping[str, Tensor], gen: torch.Generator, log: Log
     _, batch = next(iter_batches(test, rows))
     conds = run.conditions_from_batch(batch, gen)
     labels = [describe(run.conditioners, {n: c[i] for n, c in conds.items()}) for i in range(rows)]
-    log(f"samples.png: {rows} rows, each with the conditions of one test item, which agree with each other "
-        f"(a product of the {len(run.conditioners)} conditioners' examples could mix contradicting ones)")
+    log(f"samples.png: {rows} rows, each with the conditions of one test item, which agree with each other; "
+        f"the conditioners' own example conditions are left out, since their product could pair contradicting ones")
     return conds, labels
 
 
@@ -124,6 +125,9 @@ def write_samples(run, test: Mapping[str, Tensor], path: Path, per_row: int = 10
     images = run.sample(conds, num=len(labels) * per_row, seed=seed).cpu()
     shape = images.shape[1:]
     pictures = [_row_picture(run, grid, r, shape) for r in range(len(labels))]
+    if any(p is None for p in pictures) and any(p is not None for p in pictures):
+        log(f"samples.png: the conditions' pictures are left out, as only {sum(p is not None for p in pictures)} "
+            f"of {len(pictures)} rows have one of the samples' shape {tuple(shape)}")
     if all(p is not None for p in pictures):  # the condition heads its row, then a blank, then samples
         rows = images.reshape(len(labels), per_row, *shape)
         blank = torch.ones(len(labels), 1, *shape)
@@ -221,15 +225,28 @@ def write_latent(run, test: Mapping[str, Tensor], path: Path, log: Log = print) 
 
 
 def write_run_pictures(run, test: Mapping[str, Tensor], out: Path, log: Log = print) -> list[Path]:
-    """Write samples.png, reconstructions.png (image data) and latent.png into ``out``; say what is skipped."""
-    written = []
+    """Write samples.png, reconstructions.png (image data) and latent.png into ``out``; say what is skipped.
+
+    The run is saved before its pictures are drawn, so a picture that fails (a plugin's picture
+    method raising, say) is reported and skipped rather than failing the finished run.
+    """
+    if split_size(test) == 0:
+        log("pictures skipped: the test split is empty")
+        return []
+    jobs: list[tuple[str, Callable[[], bool]]] = []
     if is_image_shape(run.model.data_shape):
-        if write_samples(run, test, out / "samples.png", log=log):
-            written.append(out / "samples.png")
-        write_reconstructions(run, test, out / "reconstructions.png")
-        written.append(out / "reconstructions.png")
+        jobs.append(("samples.png", lambda: write_samples(run, test, out / "samples.png", log=log)))
+        jobs.append(("reconstructions.png", lambda: write_reconstructions(run, test, out / "reconstructions.png")))
     else:
         log(f"samples.png and reconstructions.png skipped: data of shape {run.model.data_shape} are not images")
-    if write_latent(run, test, out / "latent.png", log=log):
-        written.append(out / "latent.png")
+    jobs.append(("latent.png", lambda: write_latent(run, test, out / "latent.png", log=log)))
+    written = []
+    for name, job in jobs:
+        try:
+            if job() is not False:
+                written.append(out / name)
+        except CondgenError:
+            raise
+        except Exception as exc:
+            log(f"{name} skipped: drawing it raised {type(exc).__name__}: {exc}")
     return written

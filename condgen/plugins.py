@@ -69,8 +69,8 @@ class PluginInfo:
 
 _pm: pluggy.PluginManager | None = None
 _infos: dict[str, PluginInfo] = {}
-#: The registry built from the plugins, and which plugin objects it was built from.
-_registry: tuple[tuple[tuple[str, int], ...], "Registry"] | None = None
+#: The registry, and the (name, plugin object) pairs it was built from.
+_registry: tuple[list[tuple[str, object]], "Registry"] | None = None
 
 
 def _warn(info: PluginInfo, problem: str) -> None:
@@ -126,8 +126,10 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def reload_plugins() -> None:
-    """Forget the loaded plugins, so the next use loads the entry points again (after ``pip install``)."""
+    """Forget the loaded plugins, so the next use finds the entry points again: a plugin installed
+    since is loaded; one already imported keeps its loaded code until the process restarts."""
     global _pm, _registry
+    importlib.invalidate_caches()
     _pm = None
     _registry = None
     _infos.clear()
@@ -198,10 +200,15 @@ def registry() -> Registry:
     """
     global _registry
     pm = get_plugin_manager()
-    key = tuple((name, id(plugin)) for name, plugin in pm.list_name_plugin())
-    if _registry is None or _registry[0] != key:
-        _registry = (key, _build_registry(pm))
+    plugins = list(pm.list_name_plugin())
+    if _registry is None or not _same_plugins(_registry[0], plugins):
+        _registry = (plugins, _build_registry(pm))
     return _registry[1]
+
+
+def _same_plugins(old: list[tuple[str, object]], new: list[tuple[str, object]]) -> bool:
+    """The same names with the very same objects (identity, not ``id()``, which CPython reuses)."""
+    return len(old) == len(new) and all(a == c and b is d for (a, b), (c, d) in zip(old, new))
 
 
 def _build_registry(pm: pluggy.PluginManager) -> Registry:

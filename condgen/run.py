@@ -24,7 +24,7 @@ from . import conditions as _conditions
 from .conditioner import Conditioner
 from .config import RunConfig
 from .engine import CVAE, Objective, make_objective
-from .errors import ConditionError
+from .errors import CondgenError, ConditionError, PluginError
 from .rng import seeded_generator
 
 
@@ -59,6 +59,12 @@ class Run:
             given = cond.given_part(conditions[name])
             if given is None:
                 continue
+            batch = conditions[name].shape[0]
+            if tuple(given.shape) != (batch, *self.model.data_shape):
+                raise PluginError(
+                    f"conditioner {name!r} gave a given_part of shape {tuple(given.shape)}; it must be "
+                    f"{(batch, *self.model.data_shape)}, one mask per condition (a bug in its plugin)"
+                )
             rest = 1.0 - given.flatten(1).to(self.device, torch.float32)
             scored = rest if scored is None else scored * rest
         return scored
@@ -68,19 +74,22 @@ class Run:
         batch: Mapping[str, Tensor],
         conditions: Mapping[str, Tensor] | None = None,
         generator: torch.Generator | None = None,
+        *,
+        objective: bool = True,
     ) -> dict[str, Tensor]:
-        """Per-item terms ``{name: (B,)}`` in nats on the scored part of x: ``recon_nll``, ``kl``,
-        ``neg_elbo``, ``gsnn_nll`` (when the objective uses it) and ``loss`` (the objective).
+        """Per-item terms ``{name: (B,)}`` in nats on the scored part of x: ``recon_nll``, ``kl`` and
+        ``neg_elbo``; with ``objective`` also ``gsnn_nll`` (when the objective uses it) and ``loss``.
 
-        ``conditions`` default to the batch's own; z is drawn from ``generator``.
+        ``conditions`` default to the batch's own; z is drawn from ``generator``. ``objective=False``
+        spares the GSNN decoder pass when only the bound is wanted.
         """
         if conditions is None:
             conditions = self.conditions_from_batch(batch, generator)
         x = batch[self.config.data.x_field]
-        out = self.model(
-            x, conditions, generator, scored=self.scored_part(conditions), gsnn=self.objective.needs_gsnn
-        ).named()
-        out["loss"] = self.objective.loss(out)
+        gsnn = objective and self.objective.needs_gsnn
+        out = self.model(x, conditions, generator, scored=self.scored_part(conditions), gsnn=gsnn).named()
+        if objective:
+            out["loss"] = self.objective.loss(out)
         return out
 
     def log_likelihood(
@@ -95,7 +104,7 @@ class Run:
         ``samples`` z's per item from q(z|x, c) (see :meth:`condgen.engine.CVAE.log_likelihood`).
         """
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise ConditionError(f"samples must be a whole number >= 1, got {samples!r}")
+            raise CondgenError(f"samples must be a whole number >= 1, got {samples!r}")
         if conditions is None:
             conditions = self.conditions_from_batch(batch, generator)
         x = batch[self.config.data.x_field]
@@ -123,7 +132,7 @@ class Run:
         ``num`` of them, one per sample (see :mod:`condgen.conditions`).
         """
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-            raise ConditionError(f"num must be a whole number >= 1, got {num!r}")
+            raise CondgenError(f"num must be a whole number >= 1, got {num!r}")
         conds = self.check_conditions(conditions or {}, num)
         gen = seeded_generator(self.device, seed)
         self.model.eval()

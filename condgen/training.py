@@ -1,4 +1,4 @@
-"""ELBO training: in-memory batches, per-epoch test evaluation, metrics, atomic checkpoints, resume.
+"""Training: in-memory batches, the objective, per-epoch test evaluation, metrics, atomic checkpoints, resume.
 
 A run directory holds ``config.json``, ``checkpoint.safetensors`` (weights, optimizer and
 random-generator state, written after every epoch), ``metrics.jsonl`` (one line per
@@ -143,7 +143,6 @@ def _train_epoch(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        # summed on the device, read once an epoch: no host sync per step
         loss_sum += loss.detach() * idx.numel()
         names = list(terms)
         sums = torch.stack([t.detach().sum() for t in terms.values()])
@@ -176,13 +175,14 @@ def train(
     """
     out = Path(out_dir)
     ckpt = _prepare_run_dir(out, bool(resume))
+    if config is not None:  # validated whole, as parse() does, even when built or copied directly
+        config = RunConfig.parse(config.model_dump(mode="json"))
     stored: StoredRun | None = None
     if resume:
         stored = resume if isinstance(resume, StoredRun) else read_run(ckpt)
         config = _resume_config(stored.config, config, out)
     if config is None:
         raise CondgenError("train() needs a config unless resume=True")
-    config = config.with_conditioner_defaults()
     device = resolve_device(config.train.device)
     (out / CONFIG_NAME).write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
 
@@ -197,7 +197,13 @@ def train(
     if stored:
         optimizer_from_flat(opt, {k: v for k, v in stored.tensors.items() if k.startswith("optim.")},
                             stored.meta["optimizer"])
-        gen.set_state(stored.tensors["rng.train"])
+        try:
+            gen.set_state(stored.tensors["rng.train"])
+        except RuntimeError:  # a generator state of another device type (--resume --device changed it)
+            gen.manual_seed(config.train.seed + run.epoch)
+            log(f"note: resuming on {device.type} from a run trained on another device: the random stream "
+                f"restarts from seed {config.train.seed} + epoch {run.epoch}, so this run is not bit for bit "
+                "the uninterrupted one")
         stored_epochs = stored.config.train.epochs
         if config.train.lr_schedule != "constant" and stored_epochs != config.train.epochs:
             log(f"note: the {config.train.lr_schedule} learning-rate schedule now spans {config.train.epochs} "

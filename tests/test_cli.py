@@ -182,11 +182,17 @@ def test_conditioner_settings_on_the_command_line(capsys, tmp_path):
     saved = json.loads((tmp_path / "run" / "config.json").read_text())["conditioners"]
     assert saved == [{"name": "label", "config": {"num_classes": 2, "field": "label", "embedding": "learned",
                                                   "embed_dim": 4}}]
+    from condgen.config import parse_conditioner_option
+
+    # strings are converted by the conditioner's config, so a numeric-looking string field stays a string
+    assert parse_conditioner_option('label:field=123,embed_dim=null,x="a,b",y=[1, 2]') == {
+        "name": "label", "config": {"field": "123", "embed_dim": None, "x": "a,b", "y": [1, 2]}}
     for bad, message in [
         ("label:embed_dim", "setting 'embed_dim' must look like KEY=VALUE"),
         ("label:num_classes=2,num_classes=3", "setting 'num_classes' is given twice"),
         ("label:colour=red", "conditioner 'label' config.colour: unknown field"),
         ("label:num_classes=two", "conditioner 'label' config.num_classes = 'two'"),
+        ("label:hidden=[1,", "setting 'hidden' is not valid JSON"),
     ]:
         code, _, err = cli(capsys, "train", *TOY, "--conditioner", bad, "--out", str(tmp_path / "bad"))
         assert code == 2 and message in one_error_line(err), bad
@@ -195,7 +201,7 @@ def test_conditioner_settings_on_the_command_line(capsys, tmp_path):
 def test_plugins_name_lists_a_conditioners_settings(capsys):
     code, out, err = cli(capsys, "plugins", "label")
     assert code == 0, err
-    assert "conditioner 'label' from plugin 'label' (condgen-label 0.1.0)" in out
+    assert "conditioner 'label' from plugin 'label' (condgen-label 0.2.0)" in out
     assert "num_classes  int, default 10: number of classes; labels are 0 .. num_classes-1" in out
     assert "embedding" in out and "default \"onehot\"" in out
     code, out, _ = cli(capsys, "plugins", "label", "--json")
@@ -215,7 +221,8 @@ def test_conditional_prior_and_hybrid_objective_train_sample_and_evaluate(capsys
     assert row["test_loss"] == pytest.approx(0.6 * row["test_neg_elbo"] + 0.4 * row["test_gsnn_nll"], rel=1e-5)
     code, out, err = cli(capsys, "sample", str(run), "--condition", "label=all", "--num", "3",
                          "--out", str(tmp_path / "s.npy"))
-    assert code == 0, err and np.load(tmp_path / "s.npy").shape == (6, 1, 6, 6)
+    assert code == 0, err
+    assert np.load(tmp_path / "s.npy").shape == (6, 1, 6, 6)
     code, out, err = cli(capsys, "evaluate", str(run), "--samples", "20", "--json")
     assert code == 0, err
     result = json.loads(out)
@@ -240,7 +247,8 @@ def test_deterministic_baseline_through_the_command_line(capsys, tmp_path):
     [
         (["--prior", "conditional"], "model.prior = 'conditional' needs at least one conditioner"),
         (["--prior", "gaussian"], "model.prior = 'gaussian': Input should be 'standard' or 'conditional'"),
-        (["--objective", "hybrid", "--latent-dim", "0"], "train.objective = 'hybrid' needs a latent"),
+        (["--objective", "hybrid", "--latent-dim", "0", "--conditioner", "label"], "train.objective = 'hybrid' needs a latent"),
+        (["--latent-dim", "0"], "model.latent_dim = 0 with no conditioner leaves the decoder no input"),
         (["--gsnn-weight", "0.3"], "train.gsnn_weight = 0.3 applies only to train.objective: hybrid"),
     ],
 )

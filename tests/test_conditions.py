@@ -51,10 +51,14 @@ def test_bad_python_values_raise_the_toolkits_error(label_run, value, num, messa
 
 
 def test_sample_arguments_are_checked(label_run):
-    with pytest.raises(ConditionError, match="num must be a whole number >= 1, got '3'"):
+    from condgen import CondgenError
+
+    with pytest.raises(CondgenError, match="num must be a whole number >= 1, got '3'"):
         label_run.sample({"label": 1}, num="3")
-    with pytest.raises(ConditionError, match="num must be a whole number >= 1, got 0"):
+    with pytest.raises(CondgenError, match="num must be a whole number >= 1, got 0"):
         label_run.sample({"label": 1}, num=0)
+    with pytest.raises(ConditionError, match="conditions must be a mapping of conditioner name to value"):
+        label_run.sample(5)
     with pytest.raises(ConditionError, match="this model has no conditioner 'colour'"):
         label_run.sample({"label": 1, "colour": 2})
     with pytest.raises(ConditionError, match="a condition for 'label' is needed"):

@@ -52,7 +52,7 @@ def test_train_sample_evaluate_on_a_subset_of_real_mnist(mnist_dir, tmp_path):
                               "--out", str(tmp_path / "x.png")], capture_output=True, text=True,
                              env={**os.environ, "CONDGEN_PLUGINS": ""}, timeout=300)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
-    assert ("needs conditioner 'label' from plugin 'label' (distribution condgen-label 0.1.0), which is not "
+    assert ("needs conditioner 'label' from plugin 'label' (distribution condgen-label 0.2.0), which is not "
             "installed; install it: pip install condgen-label") in missing.stderr
 
 

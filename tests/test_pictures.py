@@ -36,18 +36,19 @@ def test_rows_are_headed_by_the_conditions_picture(toy, tmp_path, monkeypatch):
 
 
 def test_long_row_labels_are_not_cut_off(tmp_path, monkeypatch):
-    boxes = []
+    boxes, tights = [], []
 
-    def inspect(fig, path):
+    def inspect(fig, path, tight=False):
         fig.canvas.draw()
-        ax = fig.axes[0]
-        boxes.extend(t.get_window_extent() for t in ax.get_yticklabels())
+        boxes.extend(t.get_window_extent() for t in fig.axes[0].get_yticklabels())
+        tights.append(tight)
         pictures._plt().close(fig)
 
     monkeypatch.setattr(pictures, "_save", inspect)
-    labels = ["label=1 ink=0.25 slant=-0.30 thickness=0.125", "a"]
+    labels = ["label=1 ink=0.25 slant=-0.30 thickness=0.125 (1, 28, 28)", "a"]
     pictures.save_grid(torch.rand(4, 1, 28, 28), tmp_path / "g.png", per_row=2, row_labels=labels)
-    assert len(boxes) == 2 and all(b.x0 >= 0 for b in boxes)
+    assert len(boxes) == 2 and all(b.x0 >= 0 for b in boxes)  # the room left for labels holds them
+    assert tights == [True]  # and a wider one (capitals, say) still makes the saved picture grow
 
 
 def test_latent_is_coloured_by_the_conditioner(toy, tmp_path, monkeypatch):

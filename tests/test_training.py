@@ -62,7 +62,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(toy, tmp_path):
     assert not list(tmp_path.joinpath("run").glob("*.tmp"))  # the atomic write left nothing behind
     _, meta = read_checkpoint(tmp_path / "run" / CHECKPOINT_NAME, load_tensors=False)
     assert meta["conditioners"][0] == {
-        "name": "label", "plugin": "label", "distribution": "condgen-label", "version": "0.1.0", "state": {},
+        "name": "label", "plugin": "label", "distribution": "condgen-label", "version": "0.2.0", "state": {},
     }
     assert meta["config"]["model"]["latent_dim"] == 2 and meta["complete"] is True
 
@@ -315,10 +315,21 @@ def test_engine_settings_that_do_not_fit_together_are_named():
     with pytest.raises(ConfigError, match=r"train.gsnn_weight = 0.2 applies only to train.objective: hybrid"):
         condgen.RunConfig.parse({"train": {"gsnn_weight": 0.2}})
     with pytest.raises(ConfigError, match=r"train.objective = 'hybrid' needs a latent"):
-        condgen.RunConfig.parse({"model": {"latent_dim": 0}, "train": {"objective": "hybrid"}})
+        condgen.RunConfig.parse({"conditioners": [{"name": "label"}], "model": {"latent_dim": 0},
+                                 "train": {"objective": "hybrid"}})
+    with pytest.raises(ConfigError, match=r"model.latent_dim = 0 with no conditioner leaves the decoder no input"):
+        condgen.RunConfig.parse({"model": {"latent_dim": 0}})
     with pytest.raises(ConfigError, match=r"train.gsnn_weight = 1.5: Input should be less than or equal to 1"):
         condgen.RunConfig.parse({"train": {"objective": "hybrid", "gsnn_weight": 1.5}})
     assert condgen.RunConfig.parse({"train": {"objective": "hybrid"}}).train.gsnn_weight == 0.5
+
+
+def test_a_config_built_without_parse_is_still_validated_by_train(toy, tmp_path):
+    from condgen.errors import ConfigError
+
+    bad = toy_config().model_copy(update={"conditioners": [], "model": condgen.ModelConfig(prior="conditional")})
+    with pytest.raises(ConfigError, match="model.prior = 'conditional' needs at least one conditioner"):
+        condgen.train(bad, tmp_path / "run", pictures=False)
 
 
 def test_conditioner_configs_are_stored_with_their_defaults(toy, tmp_path):

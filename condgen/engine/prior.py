@@ -46,6 +46,10 @@ class ConditionalPrior(nn.Module):
             raise ValueError("a conditional prior needs at least one conditioner")
         self.latent_dim = latent_dim
         self.net = mlp(embed_dim, hidden, 2 * latent_dim, activation)
+        # start as N(0, I) for every condition, the seed's prior: a random start makes the KL's
+        # exp(-logvar_p) large and early training unstable
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
 
     def params(self, e: Tensor) -> tuple[Tensor, Tensor]:
         """Prior mean and log-variance ``(B, L)`` each for embeddings ``e`` ``(B, E)``."""

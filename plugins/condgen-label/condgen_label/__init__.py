@@ -152,7 +152,7 @@ class LabelConditioner(Conditioner):
                 # the same noise for every class, so the classes differ only by the label
                 gen = seeded_generator(run.device, EVAL_SEED + start)
                 conds[self.name] = torch.full_like(conds[self.name], cls)
-                scores.append(run.terms(batch, conds, gen)["neg_elbo"])
+                scores.append(run.terms(batch, conds, gen, objective=False)["neg_elbo"])
             correct += int((torch.stack(scores, 1).argmin(1) == truth).sum())
             n += truth.shape[0]
         return {"elbo_accuracy": correct / max(n, 1)}
