@@ -43,7 +43,9 @@ def run_once(tree: Path, data_dir: str, epochs: int) -> dict:
     # the revision's own core and label plugin come first on the path
     env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'plugins' / 'condgen-label'}"}
     out = subprocess.run([sys.executable, "-c", TRAIN, data_dir, str(epochs)], env=env, cwd=tree,
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"training at {tree} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -58,6 +60,7 @@ def main() -> int:
     args = parser.parse_args()
     if not args.data_dir:
         parser.error("give --data-dir DIR (the four MNIST .gz files) or set CONDGEN_DATA_DIR")
+    args.data_dir = str(Path(args.data_dir).resolve())  # each revision trains from its own directory
     root = Path(tempfile.mkdtemp(prefix="condgen-revisions-"))
     trees = {"base": worktree(args.base, root), "head": worktree(args.head, root)}
     results: dict[str, list] = {"base": [], "head": []}

@@ -145,7 +145,7 @@ def _train_epoch(
         opt.step()
         loss_sum += loss.detach() * idx.numel()
         names = list(terms)
-        sums = torch.stack([t.detach().sum() for t in terms.values()])
+        sums = torch.stack(list(terms.values()), dim=1).detach().sum(0)  # two ops for all terms: steps are short
         term_sums = sums if term_sums is None else term_sums + sums
         if step % 100 == 0:
             bar.set_postfix(loss=f"{float(loss.detach()):.2f}", refresh=False)

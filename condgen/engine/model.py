@@ -11,15 +11,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from ..config import ModelConfig
 from .gaussian import gaussian_log_prob
 from .likelihood import make_likelihood
 from .networks import mlp
 from .prior import make_prior
+
+if TYPE_CHECKING:  # the engine reads a ModelConfig's fields; it imports nothing else of condgen
+    from ..config import ModelConfig
 
 #: Rows (items x importance samples) decoded at once by :meth:`CVAE.log_likelihood`.
 IS_CHUNK_ROWS = 10_000
