@@ -17,7 +17,7 @@ from typing import Any
 from ._version import __version__
 from .checkpoint import CHECKPOINT_NAME
 from .config import RunConfig, parse_conditioner_option, read_config_file
-from .errors import CondgenError
+from .errors import CondgenError, ConfigError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1
@@ -182,12 +182,18 @@ def _type_name(annotation: Any) -> str:
 def train_config_from_args(args: argparse.Namespace, base: dict[str, Any]) -> RunConfig:
     """``base`` (a config file or a stored config) with the flags the user gave laid over it."""
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for section, value in data.items():
+        if value is None:  # an empty section in a YAML file
+            data[section] = [] if section == "conditioners" else {}
+        elif section != "conditioners" and not isinstance(value, dict):
+            raise ConfigError(f"config section {section!r} must be a mapping of fields, got {value!r}")
     for flag, (section, key) in TRAIN_FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
             data.setdefault(section, {})[key] = value
     if args.conditioner is not None:
-        known = {c["name"]: c for c in data.get("conditioners", []) if isinstance(c, dict) and "name" in c}
+        listed = data.get("conditioners") if isinstance(data.get("conditioners"), list) else []
+        known = {c["name"]: c for c in listed if isinstance(c, dict) and "name" in c}
         specs = []
         for text in args.conditioner:
             given = parse_conditioner_option(text)

@@ -75,6 +75,10 @@ class ModelConfig(StrictModel):
             )
         if self.prior_hidden is not None and self.prior != "conditional":
             raise ValueError("model.prior_hidden applies only to model.prior: conditional; remove it")
+        if self.gaussian_std is not None and self.likelihood != "gaussian":
+            raise ValueError(
+                f"model.gaussian_std applies only to model.likelihood: gaussian (it is {self.likelihood!r}); remove it"
+            )
         return self
 
     @property

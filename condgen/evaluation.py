@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .config import DataConfig
 from .data.loading import load_dataset
 from .data.splits import iter_batches, split_size, to_device
 from .errors import CondgenError, DataError
@@ -21,6 +22,11 @@ from .run import Run
 
 #: Importance samples per item for ``condgen evaluate`` (Sohn et al. use 100).
 DEFAULT_IS_SAMPLES = 100
+
+
+def _check_samples(samples: object) -> None:
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
+        raise CondgenError(f"samples must be a whole number >= 0 (0 skips the IS estimate), got {samples!r}")
 
 
 @torch.no_grad()
@@ -34,8 +40,7 @@ def evaluate_split(
     """Mean per-item terms over ``split``: ``neg_elbo``, ``recon_nll``, ``kl``, ``loss`` (and
     ``gsnn_nll`` for the hybrid objective) with one z per item, and with ``samples`` > 0 the
     importance-sampled ``is_nll`` = -log p(x | c) from that many z's per item."""
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
-        raise CondgenError(f"samples must be a whole number >= 0, got {samples!r}")
+    _check_samples(samples)
     run.model.eval()
     gen = seeded_generator(run.device, EVAL_SEED)
     is_gen = seeded_generator(run.device, EVAL_SEED + 1)  # its own stream: the bound does not depend on S
@@ -72,10 +77,11 @@ def evaluate(
 
     ``test`` defaults to the test split of the run's data set (from ``data_dir`` if given).
     """
+    _check_samples(samples)
     if test is None:
         data_config = run.config.data
         if data_dir:
-            data_config = data_config.model_copy(update={"data_dir": data_dir})
+            data_config = DataConfig.model_validate({**data_config.model_dump(), "data_dir": data_dir})
         test = load_dataset(data_config).test
     test = to_device(test, run.device)
     result: dict[str, Any] = {

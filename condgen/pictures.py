@@ -245,8 +245,8 @@ def write_run_pictures(run, test: Mapping[str, Tensor], out: Path, log: Log = pr
         try:
             if job() is not False:
                 written.append(out / name)
-        except CondgenError:
-            raise
+        except CondgenError as exc:  # e.g. the file cannot be written
+            log(f"{name} skipped: {exc} (the run itself is saved)")
         except Exception as exc:
-            log(f"{name} skipped: drawing it raised {type(exc).__name__}: {exc}")
+            log(f"{name} skipped: drawing it raised {type(exc).__name__}: {exc} (the run itself is saved)")
     return written

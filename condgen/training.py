@@ -101,7 +101,13 @@ def _keep_metrics_up_to(path: Path, epoch: int) -> None:
     """Drop metric lines of epochs after the checkpoint's, so every epoch appears exactly once."""
     if not path.exists():
         return
-    kept = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= epoch]
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["epoch"] <= epoch:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):  # a line cut short by the crash being resumed from
+            continue
     path.write_text("".join(ln + "\n" for ln in kept))
 
 

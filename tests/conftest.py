@@ -51,7 +51,7 @@ def mnist_dir() -> Path:
     Skipped where neither exists, unless CONDGEN_REQUIRE_MNIST=1 (as CI sets), where it fails.
     """
     path = Path(os.environ.get("CONDGEN_DATA_DIR") or SHARED_MNIST)
-    if not (path / "train-images-idx3-ubyte.gz").is_file():
+    if not any((path / name).is_file() for name in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte")):
         if os.environ.get("CONDGEN_REQUIRE_MNIST") == "1":
             pytest.fail(f"real MNIST is required but not found at {path}")
         pytest.skip(f"real MNIST not found at {path}")

@@ -271,3 +271,33 @@ def test_pictures_say_what_they_show_and_what_they_skip(capsys, tmp_path):
     assert code == 0, err
     assert "samples.png: 10 rows, each with the conditions of one test item" in out
     assert (tmp_path / "two" / "samples.png").stat().st_size > 2000
+
+
+def test_empty_or_malformed_config_sections_are_one_line(capsys, tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("model:\nconditioners:\n")
+    code, _, err = cli(capsys, "train", *TOY, "--conditioner", "label:num_classes=2", "--no-pictures",
+                       "--config", str(empty), "--out", str(tmp_path / "run"))
+    assert code == 0, err  # empty sections are the defaults
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: 5\n")
+    code, _, err = cli(capsys, "train", *TOY, "--config", str(bad), "--out", str(tmp_path / "bad"))
+    assert code == 2 and "config section 'model' must be a mapping of fields, got 5" in one_error_line(err)
+    code, _, err = cli(capsys, "train", *TOY, "--likelihood", "bernoulli", "--conditioner", "label",
+                       "--out", str(tmp_path / "std"), "--config", str(_write(tmp_path / "std.json",
+                                                                           {"model": {"gaussian_std": 0.1}})))
+    assert code == 2 and "model.gaussian_std applies only to model.likelihood: gaussian" in one_error_line(err)
+
+
+def _write(path, data) -> str:
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_resume_survives_a_metrics_line_cut_short(toy_run, capsys):
+    with (toy_run / "metrics.jsonl").open("a") as fh:
+        fh.write('{"epoch": 61, "train_lo')  # killed while writing the next epoch's line
+    code, _, err = cli(capsys, "train", "--resume", "--epochs", "61", "--no-pictures", "--out", str(toy_run))
+    assert code == 0, err
+    epochs = [json.loads(ln)["epoch"] for ln in (toy_run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == list(range(1, 62))

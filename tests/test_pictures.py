@@ -84,3 +84,16 @@ def test_run_pictures_are_written(toy, tmp_path, composed):
     for name in ("samples.png", "reconstructions.png", "latent.png"):
         assert (tmp_path / "run" / name).stat().st_size > 1000, name
     assert any(line.startswith("samples.png: 10 rows") for line in said) == composed
+
+
+def test_a_picture_that_fails_is_reported_and_the_run_is_kept(toy, tmp_path, monkeypatch):
+    from condgen.errors import CondgenError
+
+    def broken(*args, **kwargs):
+        raise CondgenError("cannot write 'samples.png': Permission denied")
+
+    monkeypatch.setattr(pictures, "write_samples", broken)
+    said = []
+    run = condgen.train(toy_config(epochs=1), tmp_path / "run", pictures=True, log=said.append)
+    assert "samples.png skipped: cannot write 'samples.png': Permission denied (the run itself is saved)" in said
+    assert (tmp_path / "run" / "latent.png").exists() and run.epoch == 1

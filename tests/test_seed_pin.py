@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 import condgen
@@ -32,4 +33,6 @@ def test_the_seed_configuration_gives_the_recorded_losses(mnist_dir, tmp_path):
     condgen.train(config, tmp_path / "run", pictures=False, progress=False, log=lambda s: None)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     got = [(r["train_loss"], r["test_neg_elbo"], r["test_recon_nll"], r["test_kl"]) for r in rows]
-    assert got == RECORDED  # bit for bit
+    # bit for bit on this project's machine; the tolerance (under 2e-4 nats) only forgives another CPU's
+    # float rounding, while any change to the model, its initialisation or its draws moves these by far more
+    assert got == [pytest.approx(expected, rel=1e-6) for expected in RECORDED]

@@ -355,3 +355,10 @@ def test_resume_reads_the_checkpoint_once(toy, tmp_path, monkeypatch, capsys):
     assert main(["train", "--resume", "--epochs", "2", "--no-pictures", "--out", str(tmp_path / "run")]) == 0
     assert len(reads) == 1
     assert [r["epoch"] for r in metrics(tmp_path / "run")] == [1, 2]
+
+
+def test_evaluate_checks_its_arguments_before_loading_data(toy, tmp_path):
+    run = condgen.train(toy_config(epochs=1), tmp_path / "run", pictures=False)
+    for bad in (-1, 2.5, True, "100"):
+        with pytest.raises(CondgenError, match="samples must be a whole number >= 0"):
+            condgen.evaluate(run, samples=bad, data_dir=str(tmp_path / "nowhere"))

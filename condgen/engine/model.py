@@ -159,8 +159,8 @@ class CVAE(nn.Module):
         """Importance-sampled log p(x | c) per item ``(B,)``, in nats, with q(z | x, c) as the proposal.
 
         log p(x|c) ~= logsumexp_s [log p(x|z_s,c) + log p(z_s|c) - log q(z_s|x,c)] - log S, z_s ~ q(z|x,c).
-        It is a stochastic lower bound on log p(x|c) that tightens as ``samples`` (S) grows; S = 1 is the
-        ELBO. Without a latent it is exact: -log p(x|c). ``scored`` restricts it to part of x.
+        It is a stochastic lower bound on log p(x|c) (in expectation) that tightens as ``samples`` (S) grows;
+        S = 1 is a one-sample estimate of the ELBO. Without a latent it is exact: -log p(x|c). ``scored`` restricts it to part of x.
         """
         if samples < 1:
             raise ValueError(f"samples must be at least 1, got {samples}")
