@@ -15,12 +15,14 @@ What a plugin may use is exported here; everything else is internal.
 """
 
 from ._version import __version__
+from .command import Command
 from .conditioner import Conditioner, ConditionerConfig
 from .config import ConditionerSpec, DataConfig, ModelConfig, RunConfig, TrainConfig
 from .data import DataSplits, iter_batches
 from .errors import CondgenError, ConditionError, ConfigError, DataError, PluginError
 from .evaluation import evaluate
 from .hookspecs import hookimpl
+from .pictures import save_grid
 from .rng import EVAL_SEED, seeded_generator
 from .run import Run
 from .store import load_run
@@ -29,6 +31,7 @@ from .training import train
 __all__ = [
     "__version__",
     "EVAL_SEED",
+    "Command",
     "Conditioner",
     "ConditionerConfig",
     "ConditionerSpec",
@@ -47,6 +50,7 @@ __all__ = [
     "hookimpl",
     "iter_batches",
     "load_run",
+    "save_grid",
     "seeded_generator",
     "train",
 ]

@@ -116,7 +116,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_evaluate)
+    _add_plugin_commands(sub, debug)
     return parser
+
+
+def _add_plugin_commands(sub: Any, debug: argparse.ArgumentParser) -> None:
+    """The subcommands that plugins register (``condgen_register_commands``)."""
+    from .plugins import registry
+
+    for name, command in sorted(registry().commands.items()):
+        p = sub.add_parser(name, parents=[debug], help=command.help)
+        try:
+            command.add_arguments(p)
+        except Exception as exc:  # a broken plugin must not take the command line down
+            warnings.warn(f"command {name!r} from a plugin failed to declare its arguments ({exc}); skipped")
+            sub.choices.pop(name, None)
+            continue
+        p.set_defaults(func=command.run)
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -129,15 +145,15 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([p.as_dict() for p in plugins], indent=2))
         return 0
-    rows = [("name", "distribution", "version", "conditioners", "datasets", "status")]
+    rows = [("name", "distribution", "version", "conditioners", "datasets", "commands", "status")]
     for p in plugins:
         rows.append((
             p.name, p.distribution or "-", p.version or "-", ",".join(p.conditioners) or "-",
-            ",".join(p.datasets) or "-", "ok" if p.ok else f"BROKEN: {p.error}",
+            ",".join(p.datasets) or "-", ",".join(p.commands) or "-", "ok" if p.ok else f"BROKEN: {p.error}",
         ))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5])
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[6])
     return 0
 
 
@@ -275,11 +291,11 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    if not debug:  # plugins load while the parser is built: their warnings are one line too
+        warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
-    debug = getattr(args, "debug", False)
-    if not debug:
-        warnings.showwarning = _show_warning
     try:
         return int(args.func(args) or 0)
     except CondgenError as exc:

@@ -132,6 +132,13 @@ class Conditioner(ABC):
         """
         return None
 
+    def given_values(self, c: Tensor) -> Tensor | None:
+        """The values of the elements :meth:`given_part` marks: ``(B, *data_shape)`` (others are ignored).
+
+        Samples keep them exactly (the observed pixels of an inpainting condition). Default: None.
+        """
+        return None
+
     def example_conditions(self, test: Mapping[str, Tensor], generator: torch.Generator) -> Tensor | None:
         """Conditions ``(K, ...)`` for the rows of a run's ``samples.png``; None for none.
 

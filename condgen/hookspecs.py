@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from .command import Command
     from .conditioner import Conditioner
     from .data.splits import DatasetLoader
 
@@ -45,4 +46,13 @@ def condgen_register_datasets(register: Callable[[str, DatasetLoader], None]) ->
     ``loader(config: condgen.DataConfig) -> condgen.DataSplits`` returns the train and test
     splits as dicts of tensors sharing their first dimension; it is selected with
     ``--dataset NAME`` (or ``data.dataset`` in a config file).
+    """
+
+
+@hookspec
+def condgen_register_commands(register: Callable[[Command], None]) -> None:
+    """Register extra ``condgen`` subcommands: call ``register(condgen.Command(...))`` once for each.
+
+    A command whose name is taken (by condgen or by another plugin) marks the plugin broken in
+    ``condgen plugins`` and is skipped.
     """

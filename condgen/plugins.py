@@ -22,6 +22,7 @@ import pluggy
 
 from . import hookspecs
 from ._version import __version__
+from .command import Command, check_command
 from .conditioner import Conditioner, check_conditioner_class
 from .errors import PluginError
 
@@ -45,6 +46,7 @@ class PluginInfo:
     version: str | None = None
     conditioners: list[str] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -62,6 +64,7 @@ class PluginInfo:
             "version": self.version,
             "conditioners": self.conditioners,
             "datasets": self.datasets,
+            "commands": self.commands,
             "ok": self.ok,
             "error": self.error,
         }
@@ -145,6 +148,7 @@ class Registry:
     conflicts: dict[str, list[str]] = field(default_factory=dict)
     datasets: dict[str, Callable[..., Any]] = field(default_factory=dict)
     dataset_plugin: dict[str, str] = field(default_factory=dict)
+    commands: dict[str, Command] = field(default_factory=dict)
 
     def conditioner_class(self, name: str) -> type[Conditioner]:
         """The class registered under ``name``; PluginError if unknown or claimed twice."""
@@ -253,7 +257,20 @@ def _build_registry(pm: pluggy.PluginManager) -> Registry:
         reg.datasets.setdefault(name, loader)
         reg.dataset_plugin.setdefault(name, owner)
 
+    def register_command(owner: str, command: Any) -> None:
+        try:
+            command = check_command(command)
+            if command.name in reg.commands:
+                raise TypeError(f"command {command.name!r} is registered by another plugin already")
+        except TypeError as exc:
+            infos[owner].error = f"registered an invalid command: {exc}"
+            _warn(infos[owner], infos[owner].error)
+            return
+        infos[owner].commands.append(command.name)
+        reg.commands[command.name] = command
+
     _call_each(pm, "condgen_register_conditioners", infos, lambda owner: partial(register_conditioner, owner))
+    _call_each(pm, "condgen_register_commands", infos, lambda owner: partial(register_command, owner))
     _call_each(pm, "condgen_register_datasets", infos, lambda owner: partial(register_dataset, owner))
     return reg
 

@@ -136,7 +136,16 @@ class Run:
         conds = self.check_conditions(conditions or {}, num)
         gen = seeded_generator(self.device, seed)
         self.model.eval()
-        return self.model.generate(conds, num, generator=gen)
+        return self.keep_given(self.model.generate(conds, num, generator=gen), conds)
+
+    def keep_given(self, x: Tensor, conditions: Mapping[str, Tensor]) -> Tensor:
+        """``x`` ``(B, *data_shape)`` with the elements that conditions give set to their given values."""
+        for name, cond in self.conditioners.items():
+            given = cond.given_part(conditions[name])
+            values = cond.given_values(conditions[name]) if given is not None else None
+            if values is not None:
+                x = torch.where(given.to(x.device) > 0, values.to(x.device, x.dtype), x)
+        return x
 
     def sample_rows(
         self, parsed: Mapping[str, Tensor], per_row: int, seed: int | None = None

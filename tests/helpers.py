@@ -143,6 +143,9 @@ class LeftConditioner(Conditioner):
     def given_part(self, c: Tensor) -> Tensor:
         return self.left(c)
 
+    def given_values(self, c: Tensor) -> Tensor:
+        return c
+
     def condition_picture(self, c: Tensor) -> Tensor:
         return c
 
@@ -161,3 +164,28 @@ class LeftPlugin:
     @condgen.hookimpl
     def condgen_register_conditioners(self, register):
         register(LeftConditioner)
+
+
+def _echo_arguments(parser) -> None:
+    parser.add_argument("words", nargs="*")
+
+
+def _echo(args) -> int:
+    if args.words == ["fail"]:
+        raise condgen.CondgenError("echo was told to fail")
+    print("echo:", " ".join(args.words))
+    return 0
+
+
+class EchoCommandPlugin:
+    """A plugin that adds ``condgen echo WORDS``."""
+
+    @condgen.hookimpl
+    def condgen_register_commands(self, register):
+        register(condgen.Command(name="echo", help="print the words", add_arguments=_echo_arguments, run=_echo))
+
+
+class ClashingCommandPlugin:
+    @condgen.hookimpl
+    def condgen_register_commands(self, register):
+        register(condgen.Command(name="train", help="mine", add_arguments=_echo_arguments, run=_echo))

@@ -89,3 +89,10 @@ def test_data_typed_and_python_conditions_are_in_the_same_units(toy, tmp_path):
     assert positive.tolist() == typed.tolist() == given.tolist() == [[1.0]]
     embed = run.model.embeddings["sign"]
     assert torch.equal(embed(positive), embed(typed)) and torch.equal(embed(typed), embed(given))
+
+
+def test_samples_keep_what_the_condition_gives_exactly(left_run):
+    images = make_toy_splits().test["image"][:4]
+    out = left_run.sample({"left": images}, num=4, seed=0)
+    assert torch.equal(out[..., :3], images[..., :3])  # the given left half, pixel for pixel
+    assert not torch.equal(out[..., 3:], images[..., 3:])  # the rest is generated

@@ -42,7 +42,7 @@ def test_registered_plugin_object_appears_and_goes(register_plugin):
 
 
 def test_unregistered_plugin_is_gone():
-    with pytest.raises(PluginError, match="unknown conditioner 'sign'; installed conditioners: label"):
+    with pytest.raises(PluginError, match="unknown conditioner 'sign'; installed conditioners: inpaint, label \\("):
         registry().conditioner_class("sign")
 
 
@@ -242,3 +242,25 @@ def test_built_in_plugins_use_only_what_condgen_exports():
             elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "condgen":
                 used.add(node.attr)
         assert used and used <= set(condgen.__all__), (path, sorted(used - set(condgen.__all__)))
+
+
+def test_a_plugin_adds_a_command(register_plugin, capsys):
+    from condgen.cli import main
+
+    from helpers import EchoCommandPlugin
+
+    register_plugin(EchoCommandPlugin(), "echo-plugin")
+    assert main(["echo", "hello", "world"]) == 0
+    assert capsys.readouterr().out == "echo: hello world\n"
+    assert main(["echo", "fail"]) == 2  # its CondgenError is the usual one line
+    assert capsys.readouterr().err == "error: echo was told to fail\n"
+    assert {p.name: p for p in list_plugins()}["echo-plugin"].commands == ["echo"]
+
+
+def test_a_command_may_not_replace_a_built_in_one(register_plugin):
+    from helpers import ClashingCommandPlugin
+
+    register_plugin(ClashingCommandPlugin(), "clash")
+    with pytest.warns(PluginWarning, match="command 'train' is one of condgen's own"):
+        reg = registry()
+    assert "train" not in reg.commands and not reg.plugins["clash"].ok

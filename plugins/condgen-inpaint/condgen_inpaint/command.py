@@ -1,0 +1,109 @@
+"""``condgen inpaint``: complete an image's missing pixels with a trained inpainting run, and the
+same from Python (:func:`inpaint`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+import condgen
+from condgen import CondgenError
+
+from .masks import MASK_KINDS
+
+
+def inpaint(run: condgen.Run, image: Any, mask: Any, num: int = 16, seed: int | None = None) -> Tensor:
+    """``num`` completions of each image: ``(K * num, C, H, W)``, observed pixels kept exactly.
+
+    ``image``: ``(H, W)``, ``(C, H, W)`` or ``(K, C, H, W)`` in [0, 1]; ``mask``: the same forms
+    (1 = observed) or a mask name (``"quadrants:2"``, ``"bottom-half"``, ...). The run must be
+    conditioned on ``inpaint`` alone; with more conditioners, call ``run.sample`` with all of them.
+    """
+    cond = run.conditioners.get("inpaint")
+    if cond is None or len(run.conditioners) != 1:
+        raise CondgenError(
+            f"inpainting needs a run conditioned on 'inpaint' alone; this one is conditioned on "
+            f"{list(run.conditioners) or 'nothing'} (give all its conditions to run.sample instead)"
+        )
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        raise CondgenError(f"num must be a whole number >= 1, got {num!r}")
+    images, masks = cond.image_and_mask(image, mask)
+    conditions = cond.condition(images, masks).repeat_interleave(num, dim=0)
+    return run.sample({"inpaint": conditions}, num=conditions.shape[0], seed=seed)
+
+
+def read_array(path: str, what: str) -> np.ndarray:
+    """A ``.npy`` array, or a ``.png`` as floats in [0, 1] (grey: the mean of its colour channels)."""
+    p = Path(path)
+    if not p.is_file():
+        raise CondgenError(f"--{what} {path!r}: no such file")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(p, allow_pickle=False).astype(np.float32)
+        if suffix == ".png":
+            import matplotlib.image
+
+            pixels = matplotlib.image.imread(str(p)).astype(np.float32)  # PNG: floats in [0, 1]
+            return pixels[..., :3].mean(axis=-1) if pixels.ndim == 3 else pixels
+    except (OSError, ValueError) as exc:
+        raise CondgenError(f"--{what} {path!r} cannot be read: {exc}") from None
+    raise CondgenError(f"--{what} {path!r}: use a .png or .npy file")
+
+
+def _mask_argument(text: str) -> Any:
+    if Path(text).suffix.lower() in (".png", ".npy"):
+        return read_array(text, "mask")
+    return text  # a mask name; parse_mask_spec names the allowed ones if it is not one
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run trained with --conditioner inpaint")
+    p.add_argument("--image", required=True, metavar="FILE",
+                   help=".png (grey, or colour averaged) or .npy: (H, W), (C, H, W) or a stack (K, C, H, W)")
+    p.add_argument("--mask", required=True, metavar="FILE_OR_NAME",
+                   help=f"a .png/.npy mask (1 or white = observed) or a name: {', '.join(MASK_KINDS)} "
+                   "(quadrants:K observes K quadrants; the others name what is missing)")
+    p.add_argument("--num", type=int, default=16, help="completions per image (default 16)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help=".png: per image, the observed part then its completions; .npy: (K * num, C, H, W)")
+    p.add_argument("--device", default="auto")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".npy"):
+        raise CondgenError(f"--out {args.out!r}: the file must end in .png (a picture) or .npy (an array)")
+    run = condgen.load_run(args.run_dir, device=args.device)
+    completions = inpaint(run, read_array(args.image, "image"), _mask_argument(args.mask), args.num, args.seed)
+    completions = completions.cpu()
+    if out.suffix.lower() == ".npy":
+        try:
+            np.save(out, completions.numpy())
+        except OSError as exc:
+            raise CondgenError(f"cannot write {args.out!r}: {exc.strerror or exc}") from None
+    else:
+        cond = run.conditioners["inpaint"]
+        conditions = cond.condition(*cond.image_and_mask(read_array(args.image, "image"), _mask_argument(args.mask)))
+        heads = torch.stack([cond.condition_picture(c) for c in conditions]).cpu()
+        rows = completions.reshape(len(heads), args.num, *completions.shape[1:])
+        blank = torch.ones(len(heads), 1, *completions.shape[1:])
+        grid = torch.cat([heads.unsqueeze(1), blank, rows], dim=1).flatten(0, 1)
+        labels = [f"image {i + 1}, {cond.describe_condition(c)}" for i, c in enumerate(conditions)]
+        condgen.save_grid(grid, out, per_row=args.num + 2, row_labels=labels)
+    print(f"wrote {completions.shape[0]} completions {tuple(completions.shape)} to {out}")
+    return 0
+
+
+COMMAND = condgen.Command(
+    name="inpaint",
+    help="complete the missing pixels of an image with a run trained with --conditioner inpaint",
+    add_arguments=add_arguments,
+    run=run_command,
+)

@@ -1,0 +1,142 @@
+"""The inpaint conditioner: conditions, what they give, bad inputs, and the command on real MNIST."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from condgen_inpaint import InpaintConditioner, inpaint, quadrant_mask
+
+import condgen
+from condgen import CondgenError, ConditionError, ConfigError
+
+
+@pytest.fixture
+def cond() -> InpaintConditioner:
+    c = InpaintConditioner()
+    c.fit({"image": torch.rand(4, 1, 8, 8)})
+    return c
+
+
+def test_a_condition_is_the_observed_image_and_its_mask(cond):
+    x = torch.rand(2, 1, 8, 8)
+    m = quadrant_mask(2, 8, 8, 2)
+    c = cond.condition(x, m)
+    assert c.shape == (2, 2, 8, 8) and cond.condition_shape == (2, 8, 8)
+    assert torch.equal(c[:, 0], (x * m)[:, 0]) and torch.equal(c[:, 1], m[:, 0])
+    assert torch.equal(cond.given_part(c), m) and torch.equal(cond.given_values(c), x * m)
+    assert cond.describe_condition(c[0]) == "50% observed"
+    picture = cond.condition_picture(c[0])
+    assert torch.equal(picture[:, :, :4], x[0, :, :, :4]) and (picture[:, :, 4:] == 0.5).all()
+
+
+def test_training_masks_are_fresh_per_batch_and_seeded(cond):
+    batch = {"image": torch.rand(64, 1, 8, 8)}
+    a = cond.condition_from_batch(batch, torch.Generator().manual_seed(1))
+    b = cond.condition_from_batch(batch, torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(1)
+    c1, c2 = cond.condition_from_batch(batch, gen), cond.condition_from_batch(batch, gen)
+    assert torch.equal(a, b) and not torch.equal(c1[:, 1], c2[:, 1])
+    observed = a[:, 1].sum((1, 2))
+    assert set(observed.tolist()) == {16.0, 32.0, 48.0}  # 1, 2 or 3 quadrants of an 8x8 image
+
+
+def test_python_values_become_conditions(cond):
+    x = torch.rand(8, 8)
+    by_name = cond.conditions_from_value({"image": x, "mask": "quadrants:3"})
+    assert by_name.shape == (1, 2, 8, 8) and by_name[0, 1].sum() == 48
+    stack = cond.conditions_from_value((torch.rand(5, 1, 8, 8), torch.ones(8, 8) - torch.eye(8)))
+    assert stack.shape == (5, 2, 8, 8)
+    assert torch.equal(cond.conditions_from_value(stack), stack)
+
+
+@pytest.mark.parametrize(
+    "image, mask, message",
+    [
+        (torch.rand(7, 7), "quadrants:1", "the image has shape (1, 1, 7, 7); this model needs (H, W) = (8, 8)"),
+        (torch.rand(8, 8) + 1, "quadrants:1", "the image's values must lie in [0, 1]"),
+        (torch.rand(8, 8), torch.full((8, 8), 0.5), "0"),
+        (torch.rand(8, 8), torch.ones(8, 8), "observe"),
+        (torch.rand(8, 8), torch.zeros(8, 8), "observe"),
+        (torch.rand(8, 8), torch.ones(6, 6), "6"),
+        (torch.rand(8, 8), "quadrants:4", "quadrants K = 4 is not allowed"),
+        (torch.rand(8, 8), "upside-down", "unknown mask name 'upside-down'"),
+    ],
+)
+def test_bad_images_and_masks_are_condition_errors(cond, image, mask, message):
+    with pytest.raises(ConditionError) as err:
+        cond.conditions_from_value({"image": image, "mask": mask})
+    assert message in str(err.value)
+
+
+def test_bad_conditions_and_configs(cond):
+    with pytest.raises(ConditionError, match=r"must be float tensors \(B, 2, 8, 8\)"):
+        cond.check_condition(torch.rand(3, 1, 8, 8))
+    bad = torch.cat([torch.rand(1, 1, 8, 8), torch.full((1, 1, 8, 8), 0.3)], 1)
+    with pytest.raises(ConditionError, match="mask channel must hold only 0"):
+        cond.check_condition(bad)
+    with pytest.raises(ConditionError, match="give them with `condgen inpaint RUN_DIR"):
+        cond.parse_condition("digit.png")
+    with pytest.raises(ConfigError, match="masks"):
+        InpaintConditioner({"masks": ["quadrants:5"]})
+
+
+def test_only_missing_pixels_are_scored_by_hand(toy, tmp_path):
+    config = condgen.RunConfig.parse({"conditioners": [{"name": "inpaint", "config": {"hidden": 8, "embed_dim": 4}}],
+                                      "model": {"latent_dim": 0, "hidden": [8]}, "data": {"dataset": "toy"},
+                                      "train": {"epochs": 1, "device": "cpu"}})
+    run = condgen.train(config, tmp_path / "run", pictures=False, log=lambda s: None)
+    x = torch.rand(3, 1, 6, 6).round()
+    m = quadrant_mask(3, 6, 6, 1)
+    conds = {"inpaint": run.conditioners["inpaint"].condition(x, m)}
+    terms = run.terms({"image": x}, conds, objective=False)
+    logits = run.model.decode(torch.zeros(3, 0), run.model.embed(conds, 3)).reshape(3, 1, 6, 6)
+    by_hand = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none") * (1 - m)
+    assert torch.allclose(terms["recon_nll"], by_hand.sum((1, 2, 3)), atol=1e-5)
+    # observed pixels are kept exactly in completions
+    out = inpaint(run, x, m, num=2, seed=0)
+    assert out.shape == (6, 1, 6, 6)
+    assert torch.equal(out[m.repeat_interleave(2, 0).bool()], x.repeat_interleave(2, 0)[m.repeat_interleave(2, 0).bool()])
+
+
+def condgen_cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "condgen", *args], capture_output=True, text=True,
+                            env=dict(os.environ), timeout=600)
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_train_inpaint_and_evaluate_on_real_mnist(mnist_dir, tmp_path):
+    run = tmp_path / "run"
+    condgen_cli("train", "--conditioner", "inpaint", "--latent-dim", "8", "--hidden", "256", "--epochs", "1",
+                "--data-dir", str(mnist_dir), "--train-limit", "3000", "--test-limit", "300", "--out", str(run))
+    assert (run / "samples.png").stat().st_size > 10_000
+    from condgen.data.mnist import read_mnist_dir
+
+    digit = read_mnist_dir(mnist_dir).test["image"][0, 0].numpy()
+    np.save(tmp_path / "digit.npy", digit)
+    condgen_cli("inpaint", str(run), "--image", str(tmp_path / "digit.npy"), "--mask", "bottom-half", "--num", "5",
+                "--out", str(tmp_path / "c.npy"))
+    completions = np.load(tmp_path / "c.npy")
+    assert completions.shape == (5, 1, 28, 28)
+    assert np.array_equal(completions[:, 0, :14], np.broadcast_to(digit[:14], (5, 14, 28)))  # kept exactly
+    condgen_cli("inpaint", str(run), "--image", str(tmp_path / "digit.npy"), "--mask", "quadrants:1",
+                "--out", str(tmp_path / "c.png"))
+    assert (tmp_path / "c.png").stat().st_size > 5_000
+    result = json.loads(condgen_cli("evaluate", str(run), "--samples", "10", "--json").stdout)
+    assert result["test_is_nll"] < result["test_neg_elbo"] < 200  # nats over the missing pixels only
+    for args, message in [
+        (["--mask", "quadrants:7"], "quadrants K = 7 is not allowed"),
+        (["--mask", str(tmp_path / "nope.png")], "no such file"),
+        (["--mask", "bottom-half", "--out", str(tmp_path / "c.jpg")], "must end in .png"),
+    ]:
+        args = args if "--out" in args else [*args, "--out", str(tmp_path / "x.npy")]
+        bad = condgen_cli("inpaint", str(run), "--image", str(tmp_path / "digit.npy"), *args, ok=False)
+        lines = [ln for ln in bad.stderr.splitlines() if ln.strip()]
+        assert bad.returncode == 2 and len(lines) == 1 and message in lines[0], bad.stderr
