@@ -264,3 +264,23 @@ def test_a_command_may_not_replace_a_built_in_one(register_plugin):
     with pytest.warns(PluginWarning, match="command 'train' is one of condgen's own"):
         reg = registry()
     assert "train" not in reg.commands and not reg.plugins["clash"].ok
+
+
+class BadArgumentsPlugin:
+    @condgen.hookimpl
+    def condgen_register_commands(self, register):
+        def broken(parser):
+            raise RuntimeError("no flags today")
+
+        register(condgen.Command(name="broken-cmd", help="x", add_arguments=broken, run=lambda args: 0))
+
+
+def test_a_command_whose_arguments_fail_is_left_out_with_a_warning(register_plugin, capsys):
+    from condgen.cli import main
+
+    register_plugin(BadArgumentsPlugin(), "bad-args")
+    assert main(["plugins"]) == 0  # the rest of the command line still works
+    err = capsys.readouterr().err
+    assert "warning: command 'broken-cmd' from a plugin failed to declare its arguments (no flags today)" in err
+    with pytest.raises(SystemExit):
+        main(["broken-cmd"])

@@ -111,17 +111,26 @@ def picture(runs: dict[int, condgen.Run], test: dict[str, torch.Tensor], path: P
 
 
 def train(name: str, config: condgen.RunConfig, work: Path) -> tuple[condgen.Run, float]:
-    print(f"== training {name}", flush=True)
-    start = time.perf_counter()
-    run = condgen.train(config, work / name, progress=False, pictures=False,
-                        log=lambda s: print(f"[{name}] {s}", flush=True))
-    return run, time.perf_counter() - start
+    """Train into ``work/name``, or (re-scoring) load the run already there; the training seconds,
+    each epoch's training and its test evaluation, come from the run's metrics.jsonl either way."""
+    run_dir = work / name
+    if (run_dir / "checkpoint.safetensors").exists():
+        print(f"== {name}: resuming (or reusing) {run_dir}", flush=True)
+        run = condgen.train(config, run_dir, resume=True, progress=False, pictures=False,
+                            log=lambda s: print(f"[{name}] {s}", flush=True))
+    else:
+        print(f"== training {name}", flush=True)
+        run = condgen.train(config, run_dir, progress=False, pictures=False,
+                            log=lambda s: print(f"[{name}] {s}", flush=True))
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return run, sum(r["train_seconds"] + r["eval_seconds"] for r in rows)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get("CONDGEN_DATA_DIR"))
-    parser.add_argument("--work", default=None, help="directory for the run dirs (default: a new temporary one)")
+    parser.add_argument("--work", default=None, help="directory for the run dirs (default: a new temporary one); "
+                        "runs already there are resumed or, when complete, re-scored without training")
     parser.add_argument("--strategy", choices=["mixed", "per-count"], default="mixed")
     parser.add_argument("--epochs", type=int, default=None, help="CVAE epochs (default 60 mixed, 25 per count)")
     parser.add_argument("--baseline-epochs", type=int, default=None, help="default: 12 mixed, 6 per count")
@@ -175,6 +184,7 @@ def main() -> int:
                 "baseline": bottom_half_accuracy(base[2], test, classifier)}
     print(f"== bottom half missing: classifier agrees on {accuracy['cvae']:.3f} of CVAE completions, "
           f"{accuracy['baseline']:.3f} of the baseline's", flush=True)
+    results_dir.mkdir(parents=True, exist_ok=True)
     picture(cvae, test, results_dir / "inpainting.png")
     total = sum(seconds.values())
     results = {
