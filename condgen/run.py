@@ -55,19 +55,23 @@ class Run:
         """``(B, D)``: 1 for the elements of x that no condition gives, which are the ones scored;
         None when every element is scored (no conditioner gives any)."""
         scored = None
-        for name, cond in self.conditioners.items():
-            given = cond.given_part(conditions[name])
+        for name in self.conditioners:
+            given = self._given_part(name, conditions[name])
             if given is None:
                 continue
-            batch = conditions[name].shape[0]
-            if tuple(given.shape) != (batch, *self.model.data_shape):
-                raise PluginError(
-                    f"conditioner {name!r} gave a given_part of shape {tuple(given.shape)}; it must be "
-                    f"{(batch, *self.model.data_shape)}, one mask per condition (a bug in its plugin)"
-                )
             rest = 1.0 - given.flatten(1).to(self.device, torch.float32)
             scored = rest if scored is None else scored * rest
         return scored
+
+    def _given_part(self, name: str, c: Tensor) -> Tensor | None:
+        """Conditioner ``name``'s :meth:`~condgen.Conditioner.given_part` of ``c``, its shape checked."""
+        given = self.conditioners[name].given_part(c)
+        if given is not None and tuple(given.shape) != (c.shape[0], *self.model.data_shape):
+            raise PluginError(
+                f"conditioner {name!r} gave a given_part of shape {tuple(given.shape)}; it must be "
+                f"{(c.shape[0], *self.model.data_shape)}, one mask per condition (a bug in its plugin)"
+            )
+        return given
 
     def terms(
         self,
@@ -141,7 +145,7 @@ class Run:
     def keep_given(self, x: Tensor, conditions: Mapping[str, Tensor]) -> Tensor:
         """``x`` ``(B, *data_shape)`` with the elements that conditions give set to their given values."""
         for name, cond in self.conditioners.items():
-            given = cond.given_part(conditions[name])
+            given = self._given_part(name, conditions[name])
             values = cond.given_values(conditions[name]) if given is not None else None
             if values is not None:
                 x = torch.where(given.to(x.device) > 0, values.to(x.device, x.dtype), x)
