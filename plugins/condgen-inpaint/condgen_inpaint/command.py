@@ -81,8 +81,8 @@ def run_command(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".png", ".npy"):
         raise CondgenError(f"--out {args.out!r}: the file must end in .png (a picture) or .npy (an array)")
     run = condgen.load_run(args.run_dir, device=args.device)
-    completions = inpaint(run, read_array(args.image, "image"), _mask_argument(args.mask), args.num, args.seed)
-    completions = completions.cpu()
+    image, mask = read_array(args.image, "image"), _mask_argument(args.mask)  # each file read once
+    completions = inpaint(run, image, mask, args.num, args.seed).cpu()
     if out.suffix.lower() == ".npy":
         try:
             np.save(out, completions.numpy())
@@ -90,7 +90,7 @@ def run_command(args: argparse.Namespace) -> int:
             raise CondgenError(f"cannot write {args.out!r}: {exc.strerror or exc}") from None
     else:
         cond = run.conditioners["inpaint"]
-        conditions = cond.condition(*cond.image_and_mask(read_array(args.image, "image"), _mask_argument(args.mask)))
+        conditions = cond.condition(*cond.image_and_mask(image, mask))
         heads = torch.stack([cond.condition_picture(c) for c in conditions]).cpu()
         rows = completions.reshape(len(heads), args.num, *completions.shape[1:])
         blank = torch.ones(len(heads), 1, *completions.shape[1:])
