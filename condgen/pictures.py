@@ -38,9 +38,26 @@ LABEL_FONTSIZE = 9
 _CHAR_INCHES = LABEL_FONTSIZE * 0.62 / 72
 
 
-def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequence[str] | None = None) -> None:
-    """Write ``images`` ``(N, C, H, W)`` in [0, 1] as a PNG grid of ``per_row`` columns, rows labelled."""
+def with_row_heads(images: Tensor, heads: Tensor) -> Tensor:
+    """Rows ``(R * K, C, H, W)`` of K images, each headed by its picture in ``heads`` ``(R, C, H, W)`` and
+    a blank: ``(R * (K + 2), C, H, W)``."""
+    rows = images.reshape(heads.shape[0], -1, *images.shape[1:])
+    blank = torch.ones(heads.shape[0], 1, *images.shape[1:], dtype=images.dtype)
+    return torch.cat([heads.to(images.dtype).unsqueeze(1), blank, rows], dim=1).flatten(0, 1)
+
+
+def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequence[str] | None = None,
+              row_heads: Tensor | None = None) -> None:
+    """Write ``images`` ``(N, C, H, W)`` in [0, 1] as a PNG grid of ``per_row`` columns, rows labelled.
+
+    ``row_heads`` ``(N / per_row, C, H, W)``: a picture at the head of each row (what the row's
+    images were made from, say), set off from them by a blank.
+    """
     from torchvision.utils import make_grid
+
+    if row_heads is not None:
+        images = with_row_heads(images.detach().float().cpu(), row_heads.detach().float().cpu())
+        per_row += 2
 
     grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=per_row, padding=2, pad_value=1.0)
     plt = _plt()
@@ -128,12 +145,8 @@ def write_samples(run, test: Mapping[str, Tensor], path: Path, per_row: int = 10
     if any(p is None for p in pictures) and any(p is not None for p in pictures):
         log(f"samples.png: the conditions' pictures are left out, as only {sum(p is not None for p in pictures)} "
             f"of {len(pictures)} rows have one of the samples' shape {tuple(shape)}")
-    if all(p is not None for p in pictures):  # the condition heads its row, then a blank, then samples
-        rows = images.reshape(len(labels), per_row, *shape)
-        blank = torch.ones(len(labels), 1, *shape)
-        images = torch.cat([torch.stack(pictures).unsqueeze(1), blank, rows], dim=1).flatten(0, 1)
-        per_row += 2
-    save_grid(images, path, per_row, labels)
+    heads = torch.stack(pictures) if all(p is not None for p in pictures) else None  # type: ignore[arg-type]
+    save_grid(images, path, per_row, labels, row_heads=heads)
     return True
 
 

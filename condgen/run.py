@@ -12,9 +12,10 @@ turning user values into conditions :mod:`condgen.conditions`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
+from types import MethodType
 from typing import Any
 
 import torch
@@ -25,7 +26,12 @@ from .conditioner import Conditioner
 from .config import RunConfig
 from .engine import CVAE, Objective, make_objective
 from .errors import CondgenError, ConditionError, PluginError
+from .plugins import registry
 from .rng import seeded_generator
+
+
+class NoSuchRunMethod(CondgenError, AttributeError):
+    """``run.NAME`` for a method that a conditioner this run does not use would add."""
 
 
 @dataclass(eq=False)
@@ -38,6 +44,37 @@ class Run:
     device: torch.device
     epoch: int = 0
     directory: Path | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        own = {f.name for f in fields(self)} | set(dir(type(self)))
+        self._run_methods: dict[str, tuple[str, Any]] = {}
+        for cname, cond in self.conditioners.items():
+            for mname, function in type(cond).run_methods.items():
+                if mname in own:
+                    raise PluginError(f"conditioner {cname!r} adds run.{mname}, a name the Run has itself "
+                                      "(a bug in its plugin)")
+                if mname in self._run_methods:
+                    raise PluginError(f"conditioners {self._run_methods[mname][0]!r} and {cname!r} both add "
+                                      f"run.{mname}; one run cannot use both")
+                self._run_methods[mname] = (cname, function)
+
+    def __getattr__(self, name: str) -> Any:
+        """The methods the run's conditioners add (:attr:`condgen.Conditioner.run_methods`)."""
+        methods = self.__dict__.get("_run_methods")  # absent while the dataclass is being built
+        if methods is None or name.startswith("_"):
+            raise AttributeError(name)
+        if name in methods:
+            return MethodType(methods[name][1], self)
+        providers = [n for n, cls in registry().conditioners.items() if name in cls.run_methods]
+        if providers:
+            raise NoSuchRunMethod(
+                f"run.{name} needs a run conditioned on {' or '.join(map(repr, providers))}; this one is "
+                f"conditioned on {list(self.conditioners) or 'nothing'}"
+            )
+        raise AttributeError(f"'Run' object has no attribute {name!r}")
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.__dict__.get("_run_methods", ())))
 
     @cached_property
     def objective(self) -> Objective:

@@ -14,8 +14,8 @@ from helpers import make_toy_splits, toy_config
 def captured_grid(monkeypatch) -> dict:
     seen: dict = {}
 
-    def fake_save_grid(images, path, per_row, row_labels=None):
-        seen.update(images=images, per_row=per_row, labels=row_labels)
+    def fake_save_grid(images, path, per_row, row_labels=None, row_heads=None):
+        seen.update(images=images, per_row=per_row, labels=row_labels, heads=row_heads)
 
     monkeypatch.setattr(pictures, "save_grid", fake_save_grid)
     return seen
@@ -28,11 +28,13 @@ def test_rows_are_headed_by_the_conditions_picture(toy, tmp_path, monkeypatch):
     seen = captured_grid(monkeypatch)
     test = make_toy_splits().test
     assert pictures.write_samples(run, test, tmp_path / "s.png", per_row=4, log=lambda s: None)
-    assert seen["per_row"] == 6 and seen["images"].shape == (3 * 6, 1, 6, 6)  # picture, blank, 4 samples
-    rows = seen["images"].reshape(3, 6, 1, 6, 6)
+    assert seen["per_row"] == 4 and seen["images"].shape == (3 * 4, 1, 6, 6)
     observed = test["image"][:3].clone()
     observed[..., 3:] = 0
+    assert torch.equal(seen["heads"], observed)
+    rows = pictures.with_row_heads(seen["images"], seen["heads"]).reshape(3, 6, 1, 6, 6)  # picture, blank, 4 samples
     assert torch.equal(rows[:, 0], observed) and torch.equal(rows[:, 1], torch.ones(3, 1, 6, 6))
+    assert torch.equal(rows[:, 2:], seen["images"].reshape(3, 4, 1, 6, 6))
 
 
 def test_long_row_labels_are_not_cut_off(tmp_path, monkeypatch):

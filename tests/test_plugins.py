@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 import condgen
 from condgen.errors import PluginError
@@ -284,3 +285,69 @@ def test_a_command_whose_arguments_fail_is_left_out_with_a_warning(register_plug
     assert "warning: command 'broken-cmd' from a plugin failed to declare its arguments (no flags today)" in err
     with pytest.raises(SystemExit):
         main(["broken-cmd"])
+
+
+def _describe_value(run, value: float) -> str:
+    """A run method of the test conditioner below: the run's epoch and its embedding of ``value``."""
+    with torch.no_grad():
+        c = run.check_conditions({"sign": [value]}, 1)["sign"]
+        return f"{run.epoch}:{float(run.model.embed({'sign': c}, 1)[0, 0]):.3f}"
+
+
+class SignWithMethod(SignConditioner):
+    run_methods = {"describe_value": _describe_value}
+
+
+class SignShadowingSample(SignConditioner):
+    run_methods = {"sample": _describe_value}
+
+
+def _plugin_of(cls: type) -> object:
+    class Plugin:
+        @condgen.hookimpl
+        def condgen_register_conditioners(self, register):
+            register(cls)
+
+    return Plugin()
+
+
+def _sign_config(tmp_path: Path) -> condgen.RunConfig:
+    return condgen.RunConfig.parse({"conditioners": [{"name": "sign"}], "model": {"latent_dim": 2, "hidden": [8]},
+                                    "data": {"dataset": "toy"}, "train": {"epochs": 1, "device": "cpu"}})
+
+
+def test_a_conditioner_adds_methods_to_the_runs_that_use_it(register_plugin, tmp_path):
+    from helpers import ToyData, toy_config
+
+    register_plugin(ToyData(), "toy-data")
+    register_plugin(_plugin_of(SignWithMethod), "sign-method")
+    run = condgen.train(_sign_config(tmp_path), tmp_path / "sign", pictures=False, log=lambda s: None)
+    with torch.no_grad():
+        embedded = float(run.model.embed({"sign": torch.tensor([[0.5]])}, 1)[0, 0])
+    assert run.describe_value(0.5) == f"1:{embedded:.3f}"  # bound to this run
+    assert "describe_value" in dir(run)
+    assert condgen.load_run(tmp_path / "sign").describe_value(0.5) == f"1:{embedded:.3f}"
+    label_run = condgen.train(toy_config(epochs=1), tmp_path / "label", pictures=False, log=lambda s: None)
+    assert not hasattr(label_run, "describe_value")
+    with pytest.raises(condgen.CondgenError, match=r"run.describe_value needs a run conditioned on 'sign'; "
+                       r"this one is conditioned on \['label'\]"):
+        label_run.describe_value(0.5)
+    with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):
+        label_run.no_such_thing
+
+
+def test_run_methods_may_not_shadow_the_runs_own_or_be_malformed(register_plugin, tmp_path):
+    from helpers import ToyData
+
+    register_plugin(ToyData(), "toy-data")
+    register_plugin(_plugin_of(SignShadowingSample), "sign-shadow")
+    with pytest.raises(PluginError, match="conditioner 'sign' adds run.sample, a name the Run has itself"):
+        condgen.train(_sign_config(tmp_path), tmp_path / "sign", pictures=False, log=lambda s: None)
+
+    class Private(SignConditioner):
+        name = "private"
+        run_methods = {"_hidden": _describe_value}
+
+    register_plugin(_plugin_of(Private), "private")
+    with pytest.warns(PluginWarning, match="Private.run_methods must map public method names to functions"):
+        assert "private" not in registry().conditioners

@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import condgen
 
-from .command import COMMAND, inpaint
+from .command import COMMAND
+from .completion import inpaint
 from .conditioner import InpaintConditioner, InpaintConfig
 
 from .masks import (

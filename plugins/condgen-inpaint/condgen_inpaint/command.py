@@ -1,5 +1,4 @@
-"""``condgen inpaint``: complete an image's missing pixels with a trained inpainting run, and the
-same from Python (:func:`inpaint`)."""
+"""``condgen inpaint``: complete an image's missing pixels with a trained inpainting run."""
 
 from __future__ import annotations
 
@@ -9,32 +8,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
 import condgen
 from condgen import CondgenError
 
+from .completion import inpaint
 from .masks import MASK_KINDS
-
-
-def inpaint(run: condgen.Run, image: Any, mask: Any, num: int = 16, seed: int | None = None) -> Tensor:
-    """``num`` completions of each image: ``(K * num, C, H, W)``, observed pixels kept exactly.
-
-    ``image``: ``(H, W)``, ``(C, H, W)`` or ``(K, C, H, W)`` in [0, 1]; ``mask``: the same forms
-    (1 = observed) or a mask name (``"quadrants:2"``, ``"bottom-half"``, ...). The run must be
-    conditioned on ``inpaint`` alone; with more conditioners, call ``run.sample`` with all of them.
-    """
-    cond = run.conditioners.get("inpaint")
-    if cond is None or len(run.conditioners) != 1:
-        raise CondgenError(
-            f"inpainting needs a run conditioned on 'inpaint' alone; this one is conditioned on "
-            f"{list(run.conditioners) or 'nothing'} (give all its conditions to run.sample instead)"
-        )
-    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-        raise CondgenError(f"num must be a whole number >= 1, got {num!r}")
-    images, masks = cond.image_and_mask(image, mask)
-    conditions = cond.condition(images, masks).repeat_interleave(num, dim=0)
-    return run.sample({"inpaint": conditions}, num=conditions.shape[0], seed=seed)
 
 
 def read_array(path: str, what: str) -> np.ndarray:
@@ -69,6 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask", required=True, metavar="FILE_OR_NAME",
                    help=f"a .png/.npy mask (1 or white = observed) or a name: {', '.join(MASK_KINDS)} "
                    "(quadrants:K observes K quadrants; the others name what is missing)")
+    p.add_argument("--condition", action="append", default=[], metavar="NAME=VALUE",
+                   help="one value for each other conditioner of the run (e.g. label=3)")
     p.add_argument("--num", type=int, default=16, help="completions per image (default 16)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="FILE",
@@ -82,7 +63,13 @@ def run_command(args: argparse.Namespace) -> int:
         raise CondgenError(f"--out {args.out!r}: the file must end in .png (a picture) or .npy (an array)")
     run = condgen.load_run(args.run_dir, device=args.device)
     image, mask = read_array(args.image, "image"), _mask_argument(args.mask)  # each file read once
-    completions = inpaint(run, image, mask, args.num, args.seed).cpu()
+    others = {}
+    for text in args.condition:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise CondgenError(f"--condition {text!r} must look like NAME=VALUE, e.g. label=3")
+        others[name.strip()] = value.strip()  # parsed by the conditioner, as `condgen sample` does
+    completions = inpaint(run, image, mask, args.num, args.seed, conditions=others).cpu()
     if out.suffix.lower() == ".npy":
         try:
             np.save(out, completions.numpy())
@@ -91,12 +78,9 @@ def run_command(args: argparse.Namespace) -> int:
     else:
         cond = run.conditioners["inpaint"]
         conditions = cond.condition(*cond.image_and_mask(image, mask))
-        heads = torch.stack([cond.condition_picture(c) for c in conditions]).cpu()
-        rows = completions.reshape(len(heads), args.num, *completions.shape[1:])
-        blank = torch.ones(len(heads), 1, *completions.shape[1:])
-        grid = torch.cat([heads.unsqueeze(1), blank, rows], dim=1).flatten(0, 1)
+        heads = torch.stack([cond.condition_picture(c) for c in conditions])
         labels = [f"image {i + 1}, {cond.describe_condition(c)}" for i, c in enumerate(conditions)]
-        condgen.save_grid(grid, out, per_row=args.num + 2, row_labels=labels)
+        condgen.save_grid(completions, out, per_row=args.num, row_labels=labels, row_heads=heads)
     print(f"wrote {completions.shape[0]} completions {tuple(completions.shape)} to {out}")
     return 0
 

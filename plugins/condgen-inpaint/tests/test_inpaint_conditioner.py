@@ -99,9 +99,36 @@ def test_only_missing_pixels_are_scored_by_hand(toy, tmp_path):
     by_hand = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none") * (1 - m)
     assert torch.allclose(terms["recon_nll"], by_hand.sum((1, 2, 3)), atol=1e-5)
     # observed pixels are kept exactly in completions
-    out = inpaint(run, x, m, num=2, seed=0)
+    out = run.inpaint(x, m, num=2, seed=0)
+    assert torch.equal(out, inpaint(run, x, m, num=2, seed=0))
     assert out.shape == (6, 1, 6, 6)
     assert torch.equal(out[m.repeat_interleave(2, 0).bool()], x.repeat_interleave(2, 0)[m.repeat_interleave(2, 0).bool()])
+
+
+def test_inpainting_a_run_with_another_conditioner_takes_its_value(toy, tmp_path):
+    config = condgen.RunConfig.parse({
+        "conditioners": [{"name": "inpaint", "config": {"hidden": 8, "embed_dim": 4}},
+                         {"name": "label", "config": {"num_classes": 2}}],
+        "model": {"latent_dim": 2, "hidden": [16]}, "data": {"dataset": "toy"},
+        "train": {"epochs": 1, "device": "cpu"}})
+    run = condgen.train(config, tmp_path / "run", pictures=False, log=lambda s: None)
+    x, m = torch.rand(2, 1, 6, 6), quadrant_mask(2, 6, 6, 2)
+    out = run.inpaint(x, m, num=3, seed=1, conditions={"label": 1})
+    same = run.sample({"inpaint": run.conditioners["inpaint"].condition(x, m).repeat_interleave(3, 0), "label": 1},
+                      num=6, seed=1)
+    assert out.shape == (6, 1, 6, 6) and torch.equal(out, same)
+    assert not torch.equal(out, run.inpaint(x, m, num=3, seed=1, conditions={"label": 0}))
+    with pytest.raises(ConditionError, match="a condition for 'label' is needed"):
+        run.inpaint(x, m, num=3)
+    with pytest.raises(condgen.CondgenError, match="the image and mask are given on their own"):
+        run.inpaint(x, m, conditions={"inpaint": x, "label": 1})
+    with pytest.raises(condgen.CondgenError, match="num must be a whole number >= 1, got 0"):
+        run.inpaint(x, m, num=0, conditions={"label": 1})
+    label_run = condgen.train(condgen.RunConfig.parse({**config.model_dump(), "conditioners": [config.conditioners[1]]}),
+                              tmp_path / "label", pictures=False, log=lambda s: None)
+    with pytest.raises(condgen.CondgenError, match=r"run.inpaint needs a run conditioned on 'inpaint'; this one "
+                       r"is conditioned on \['label'\]"):
+        label_run.inpaint(x, m)
 
 
 def condgen_cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
@@ -135,6 +162,8 @@ def test_train_inpaint_and_evaluate_on_real_mnist(mnist_dir, tmp_path):
         (["--mask", "quadrants:7"], "quadrants K = 7 is not allowed"),
         (["--mask", str(tmp_path / "nope.png")], "no such file"),
         (["--mask", "bottom-half", "--out", str(tmp_path / "c.jpg")], "must end in .png"),
+        (["--mask", "bottom-half", "--condition", "label=3"], "this model has no conditioner 'label'"),
+        (["--mask", "bottom-half", "--condition", "label"], "must look like NAME=VALUE"),
     ]:
         args = args if "--out" in args else [*args, "--out", str(tmp_path / "x.npy")]
         bad = condgen_cli("inpaint", str(run), "--image", str(tmp_path / "digit.npy"), *args, ok=False)

@@ -1,0 +1,41 @@
+"""Completing images: ``run.inpaint(image, mask, num)``, which the conditioner adds to its runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor
+
+import condgen
+from condgen import CondgenError
+
+
+def inpaint(
+    run: condgen.Run,
+    image: Any,
+    mask: Any,
+    num: int = 16,
+    seed: int | None = None,
+    conditions: Mapping[str, Any] | None = None,
+) -> Tensor:
+    """``num`` completions of each image: ``(K * num, C, H, W)``, image k's in rows ``k*num ... k*num+num-1``.
+
+    ``image``: ``(H, W)``, ``(C, H, W)`` or ``(K, C, H, W)`` in [0, 1]; ``mask``: the same forms
+    (1 = observed) or a mask name (``"quadrants:2"``, ``"bottom-half"``, ...). The observed pixels
+    are kept exactly; the missing ones are drawn from the model. A run with other conditioners
+    as well takes one value for each of them in ``conditions`` (``{"label": 3}``).
+    """
+    cond = run.conditioners.get("inpaint")
+    if cond is None:
+        raise CondgenError(f"inpainting needs a run conditioned on 'inpaint'; this one is conditioned on "
+                           f"{list(run.conditioners) or 'nothing'}")
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        raise CondgenError(f"num must be a whole number >= 1, got {num!r}")
+    others = dict(conditions or {})
+    if "inpaint" in others:
+        raise CondgenError("the image and mask are given on their own (--image and --mask, or run.inpaint(image, mask)); "
+                           "conditions holds only the values of the run's other conditioners")
+    images, masks = cond.image_and_mask(image, mask)
+    completing = cond.condition(images, masks).repeat_interleave(num, dim=0)
+    return run.sample({"inpaint": completing, **others}, num=completing.shape[0], seed=seed)
