@@ -23,6 +23,7 @@ from .errors import CondgenError, ConditionError, ConfigError, DataError, Plugin
 from .evaluation import evaluate
 from .hookspecs import hookimpl
 from .pictures import save_grid
+from .plugins import attributes
 from .rng import EVAL_SEED, seeded_generator
 from .run import Run
 from .store import load_run
@@ -46,6 +47,7 @@ __all__ = [
     "Run",
     "RunConfig",
     "TrainConfig",
+    "attributes",
     "evaluate",
     "hookimpl",
     "iter_batches",

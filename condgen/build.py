@@ -27,6 +27,7 @@ def build_model(config: RunConfig, data_shape: Sequence[int], conditioners: Mapp
         config.model,
         embeddings={n: c.build_embedding() for n, c in conditioners.items()},
         embed_dims={n: c.embed_dim for n, c in conditioners.items()},
+        absent=list(config.dropout_probabilities()),
     )
 
 

@@ -34,6 +34,7 @@ TRAIN_FLAGS = {
     "prior_hidden": ("model", "prior_hidden"),
     "dataset": ("data", "dataset"),
     "data_dir": ("data", "data_dir"),
+    "x_field": ("data", "x_field"),
     "train_limit": ("data", "train_limit"),
     "test_limit": ("data", "test_limit"),
     "epochs": ("train", "epochs"),
@@ -44,9 +45,20 @@ TRAIN_FLAGS = {
     "lr_schedule": ("train", "lr_schedule"),
     "objective": ("train", "objective"),
     "gsnn_weight": ("train", "gsnn_weight"),
+    "condition_dropout": ("train", "condition_dropout"),
     "seed": ("train", "seed"),
     "device": ("train", "device"),
 }
+
+
+def _dropout_flag(text: str) -> Any:
+    """``0.1`` -> 0.1 and ``label=0.1,regression=0.2`` -> a dict; anything else is left for the config to refuse."""
+    try:
+        if "=" not in text:
+            return float(text)
+        return {name.strip(): float(p) for name, p in (item.split("=") for item in text.split(","))}
+    except ValueError:
+        return text
 
 
 def _debug_parent() -> argparse.ArgumentParser:
@@ -88,10 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-schedule", help="constant or cosine")
     p.add_argument("--objective", help="elbo (the seed) or hybrid (Sohn et al.'s CVAE + GSNN)")
     p.add_argument("--gsnn-weight", type=float, help="weight of the GSNN term in the hybrid objective (default 0.5)")
+    p.add_argument("--condition-dropout", type=_dropout_flag, metavar="P|NAME=P,...",
+                   help="leave each conditioner's condition out of a training item with probability P (or per "
+                   "conditioner), so it may be left out when sampling")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--dataset", help="registered dataset name (default mnist)")
-    p.add_argument("--data-dir", metavar="DIR", help="directory of the data files (or $CONDGEN_DATA_DIR)")
+    p.add_argument("--data-dir", metavar="DIR", help="directory of the data files (or $CONDGEN_DATA_DIR); "
+                   "for --dataset npz, the .npz file")
+    p.add_argument("--x-field", metavar="FIELD", help="the data field the model generates (default image)")
     p.add_argument("--train-limit", type=int, metavar="N", help="train on the first N items only")
     p.add_argument("--test-limit", type=int, metavar="N", help="evaluate on the first N test items only")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -145,15 +162,16 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([p.as_dict() for p in plugins], indent=2))
         return 0
-    rows = [("name", "distribution", "version", "conditioners", "datasets", "commands", "status")]
+    rows = [("name", "distribution", "version", "conditioners", "datasets", "commands", "attributes", "status")]
     for p in plugins:
         rows.append((
-            p.name, p.distribution or "-", p.version or "-", ",".join(p.conditioners) or "-",
-            ",".join(p.datasets) or "-", ",".join(p.commands) or "-", "ok" if p.ok else f"BROKEN: {p.error}",
+            p.name, p.distribution or "-", p.version or "-", *(",".join(names) or "-" for names in
+                                                              (p.conditioners, p.datasets, p.commands, p.attributes)),
+            "ok" if p.ok else f"BROKEN: {p.error}",
         ))
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[6])
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
     return 0
 
 

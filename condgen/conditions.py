@@ -5,12 +5,15 @@ into ``K`` conditions ``(K, ...)`` (:meth:`condgen.Conditioner.conditions_from_v
 is used for all ``num`` samples; ``K = num`` gives one condition per sample; any other ``K`` is
 an error. On the command line, ``--condition NAME=TEXT`` gives ``K`` conditions
 (:meth:`condgen.Conditioner.parse_condition`) and each combination is one row of samples.
+
+A conditioner the model was trained to do without (condition dropout, ``optional`` below) may
+be left out: its condition is then absent, and samples range over all its values.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -20,30 +23,42 @@ from .conditioner import Conditioner
 from .errors import ConditionError
 
 
-def _check_names(conditioners: Mapping[str, Conditioner], given: Sequence[str], how: str) -> None:
+def _check_names(
+    conditioners: Mapping[str, Conditioner], given: Sequence[str], how: str, optional: Collection[str] = ()
+) -> None:
     unknown = [n for n in given if n not in conditioners]
     if unknown:
         raise ConditionError(
             f"this model has no conditioner {unknown[0]!r}; its conditioners are {list(conditioners) or 'none'}"
         )
-    missing = [n for n in conditioners if n not in given]
+    missing = [n for n in conditioners if n not in given and n not in optional]
     if missing:
+        left_out = (f"; only {', '.join(map(repr, optional))} may be left out, being trained with condition dropout"
+                    if optional else "; a condition may be left out only in a model trained with condition "
+                    "dropout for it (train.condition_dropout)")
         raise ConditionError(
             f"a condition for {missing[0]!r} is needed ({how}); this model is conditioned on {list(conditioners)}"
+            + left_out
         )
 
 
 def conditions_from_values(
-    conditioners: Mapping[str, Conditioner], values: Mapping[str, Any], num: int | None = None
+    conditioners: Mapping[str, Conditioner],
+    values: Mapping[str, Any],
+    num: int | None = None,
+    optional: Collection[str] = (),
 ) -> dict[str, Tensor]:
-    """``{name: value}`` -> ``{name: (num, ...)}`` by the batch rule above (``(K, ...)`` when ``num`` is None)."""
+    """``{name: value}`` -> ``{name: (num, ...)}`` by the batch rule above (``(K, ...)`` when ``num`` is None);
+    the ``optional`` conditioners may be left out, and are left out of the result too."""
     if not isinstance(values, Mapping):
         raise ConditionError(
             f"conditions must be a mapping of conditioner name to value, e.g. {{'label': 5}}; got {values!r}"
         )
-    _check_names(conditioners, list(values), "e.g. --condition NAME=... or run.sample({NAME: ...})")
+    _check_names(conditioners, list(values), "e.g. --condition NAME=... or run.sample({NAME: ...})", optional)
     out = {}
     for name, cond in conditioners.items():
+        if name not in values:
+            continue
         c = cond.conditions_from_value(values[name])
         if num is not None and c.shape[0] != num:
             if c.shape[0] != 1:
@@ -56,8 +71,11 @@ def conditions_from_values(
     return out
 
 
-def parse_condition_texts(conditioners: Mapping[str, Conditioner], texts: Sequence[str]) -> dict[str, Tensor]:
-    """``["label=5", ...]`` -> ``{name: (K, ...)}``; each conditioner must be given exactly once."""
+def parse_condition_texts(
+    conditioners: Mapping[str, Conditioner], texts: Sequence[str], optional: Collection[str] = ()
+) -> dict[str, Tensor]:
+    """``["label=5", ...]`` -> ``{name: (K, ...)}``; each conditioner must be given exactly once, but
+    the ``optional`` ones may be left out."""
     parsed: dict[str, Tensor] = {}
     for text in texts:
         name, sep, value = text.partition("=")
@@ -72,15 +90,17 @@ def parse_condition_texts(conditioners: Mapping[str, Conditioner], texts: Sequen
         if name in parsed:
             raise ConditionError(f"--condition {name}=... is given twice; give several values as {name}=a,b")
         parsed[name] = conditioners[name].parse_condition(value.strip())
-    _check_names(conditioners, list(parsed), "e.g. --condition NAME=...")
+    _check_names(conditioners, list(parsed), "e.g. --condition NAME=...", optional)
     return parsed
 
 
 def condition_grid(
     conditioners: Mapping[str, Conditioner], parsed: Mapping[str, Tensor]
 ) -> tuple[dict[str, Tensor], list[str]]:
-    """Every combination of the given conditions ``{name: (K_name, ...)}``: ``({name: (R, ...)}, row labels)``."""
-    names = list(conditioners)
+    """Every combination of the given conditions ``{name: (K_name, ...)}``: ``({name: (R, ...)}, row labels)``.
+
+    Conditioners not in ``parsed`` (left out) are left out of the result and the labels."""
+    names = [n for n in conditioners if n in parsed]
     rows = list(itertools.product(*[range(parsed[n].shape[0]) for n in names])) if names else [()]
     grid = {n: torch.stack([parsed[n][r[i]] for r in rows]) for i, n in enumerate(names)}
     labels = [describe(conditioners, {n: parsed[n][r[i]] for i, n in enumerate(names)}) for r in rows]
@@ -89,4 +109,4 @@ def condition_grid(
 
 def describe(conditioners: Mapping[str, Conditioner], one: Mapping[str, Tensor]) -> str:
     """A row label for one combination of conditions ``{name: (...)}``: ``"label=5 ink=0.2"``."""
-    return " ".join(f"{n}={conditioners[n].describe_condition(one[n])}" for n in conditioners)
+    return " ".join(f"{n}={conditioners[n].describe_condition(one[n])}" for n in conditioners if n in one)

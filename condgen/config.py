@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -95,7 +95,8 @@ class DataConfig(StrictModel):
 
     dataset: str = "mnist"
     data_dir: Optional[str] = Field(
-        None, description="directory of the data files; default: $CONDGEN_DATA_DIR, then download"
+        None,
+        description="directory of the data files (npz: the file); default: $CONDGEN_DATA_DIR, then download",
     )
     x_field: str = Field("image", description="the data field the model generates")
     train_limit: Optional[int] = Field(None, ge=1, description="use only the first N training items")
@@ -123,9 +124,33 @@ class TrainConfig(StrictModel):
     gsnn_weight: Optional[float] = Field(
         None, gt=0, le=1, description="weight of the GSNN term in the hybrid objective (default 0.5)"
     )
+    condition_dropout: Union[float, dict[str, float]] = Field(
+        0.0, description="probability that a training item's condition is replaced by a learned 'absent' "
+        "embedding, for every conditioner (a number) or per conditioner ({name: p}); a model trained "
+        "with it can be sampled with that condition left out"
+    )
     seed: int = 0
     device: str = Field("auto", description="cpu, cuda, cuda:N or auto")
     eval_batch_size: int = Field(1000, ge=1)
+
+    @field_validator("condition_dropout", mode="before")
+    @classmethod
+    def _number_or_mapping(cls, v: Any) -> Any:
+        if isinstance(v, dict) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+            return v
+        try:
+            return float(v)  # a number as text, from a YAML string or the command line
+        except (TypeError, ValueError):
+            raise ValueError("give a probability such as 0.1 (for every conditioner) or {name: probability} "
+                             "(on the command line --condition-dropout NAME=P,...)") from None
+
+    @field_validator("condition_dropout")
+    @classmethod
+    def _probabilities(cls, v: Union[float, dict[str, float]]) -> Union[float, dict[str, float]]:
+        for p in (v.values() if isinstance(v, dict) else [v]):
+            if not 0 <= p < 1:
+                raise ValueError(f"a condition dropout probability must be in [0, 1), got {p}")
+        return v
 
     @field_validator("device")
     @classmethod
@@ -180,12 +205,27 @@ class RunConfig(StrictModel):
                 "model.latent_dim = 0 with no conditioner leaves the decoder no input (it could only learn one "
                 "fixed image); give a conditioner (--conditioner NAME) or a latent_dim >= 1"
             )
+        names = [c.name for c in self.conditioners]
+        dropout = self.train.condition_dropout
+        unknown = [n for n in dropout if n not in names] if isinstance(dropout, dict) else []
+        if unknown:
+            raise ValueError(f"train.condition_dropout names {unknown[0]!r}, which is not one of this model's "
+                             f"conditioners ({', '.join(names) or 'none'})")
+        if dropout and not names:
+            raise ValueError("train.condition_dropout needs a conditioner to drop; remove it or add one")
         if self.train.objective == "hybrid" and self.model.latent_dim == 0:
             raise ValueError(
                 "train.objective = 'hybrid' needs a latent: with model.latent_dim = 0 the GSNN term is the "
                 "reconstruction term itself; use train.objective: elbo or a latent_dim >= 1"
             )
         return self
+
+    def dropout_probabilities(self) -> dict[str, float]:
+        """``{conditioner: p}`` for every conditioner trained with condition dropout (p > 0), in config order."""
+        dropout = self.train.condition_dropout
+        probs = {c.name: (dropout.get(c.name, 0.0) if isinstance(dropout, dict) else dropout)
+                 for c in self.conditioners}
+        return {n: p for n, p in probs.items() if p > 0}
 
     @classmethod
     def parse(cls, data: Any) -> "RunConfig":

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from .command import Command
     from .conditioner import Conditioner
     from .data.splits import DatasetLoader
@@ -55,4 +57,15 @@ def condgen_register_commands(register: Callable[[Command], None]) -> None:
 
     A command whose name is taken (by condgen or by another plugin) marks the plugin broken in
     ``condgen plugins`` and is skipped.
+    """
+
+
+@hookspec
+def condgen_register_attributes(register: Callable[[str, Callable[[Tensor], Tensor]], None]) -> None:
+    """Register attribute functions: call ``register(name, function)`` once for each.
+
+    ``function(images)`` maps images ``(B, C, H, W)`` in [0, 1] to one float per image ``(B,)``
+    (the ink of a digit, its slant). Conditioners look them up with :func:`condgen.attributes`:
+    the ``regression`` conditioner conditions on them, and checks its samples by them. A name
+    registered twice keeps the first and marks the later plugin broken.
     """

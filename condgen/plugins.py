@@ -47,6 +47,7 @@ class PluginInfo:
     conditioners: list[str] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
+    attributes: list[str] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -65,6 +66,7 @@ class PluginInfo:
             "conditioners": self.conditioners,
             "datasets": self.datasets,
             "commands": self.commands,
+            "attributes": self.attributes,
             "ok": self.ok,
             "error": self.error,
         }
@@ -149,6 +151,7 @@ class Registry:
     datasets: dict[str, Callable[..., Any]] = field(default_factory=dict)
     dataset_plugin: dict[str, str] = field(default_factory=dict)
     commands: dict[str, Command] = field(default_factory=dict)
+    attributes: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
     def conditioner_class(self, name: str) -> type[Conditioner]:
         """The class registered under ``name``; PluginError if unknown or claimed twice."""
@@ -269,10 +272,28 @@ def _build_registry(pm: pluggy.PluginManager) -> Registry:
         infos[owner].commands.append(command.name)
         reg.commands[command.name] = command
 
+    def register_attribute(owner: str, name: Any, function: Any) -> None:
+        if not (isinstance(name, str) and name.isidentifier()) or not callable(function):
+            problem = f"registered an invalid attribute function {name!r} -> {function!r}"
+        elif name in reg.attributes:
+            problem = f"registered attribute function {name!r}, which another plugin registered first"
+        else:
+            infos[owner].attributes.append(name)
+            reg.attributes[name] = function
+            return
+        infos[owner].error = problem
+        _warn(infos[owner], problem)
+
     _call_each(pm, "condgen_register_conditioners", infos, lambda owner: partial(register_conditioner, owner))
     _call_each(pm, "condgen_register_commands", infos, lambda owner: partial(register_command, owner))
     _call_each(pm, "condgen_register_datasets", infos, lambda owner: partial(register_dataset, owner))
+    _call_each(pm, "condgen_register_attributes", infos, lambda owner: partial(register_attribute, owner))
     return reg
+
+
+def attributes() -> dict[str, Callable[..., Any]]:
+    """The attribute functions the plugins register, by name: ``function(images (B, C, H, W)) -> (B,)``."""
+    return dict(registry().attributes)
 
 
 def list_plugins() -> list[PluginInfo]:

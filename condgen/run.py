@@ -88,17 +88,34 @@ class Run:
         """``{name: (B, ...)}`` for every conditioner, from a data batch."""
         return {n: c.condition_from_batch(batch, generator) for n, c in self.conditioners.items()}
 
-    def scored_part(self, conditions: Mapping[str, Tensor]) -> Tensor | None:
+    def scored_part(
+        self, conditions: Mapping[str, Tensor], drop: Mapping[str, Tensor] | None = None
+    ) -> Tensor | None:
         """``(B, D)``: 1 for the elements of x that no condition gives, which are the ones scored;
-        None when every element is scored (no conditioner gives any)."""
+        None when every element is scored (no conditioner gives any). A condition left out, or
+        dropped for the items ``drop[name]`` ``(B,)`` marks, gives nothing."""
         scored = None
         for name in self.conditioners:
+            if name not in conditions:
+                continue
             given = self._given_part(name, conditions[name])
             if given is None:
                 continue
-            rest = 1.0 - given.flatten(1).to(self.device, torch.float32)
-            scored = rest if scored is None else scored * rest
+            given = given.flatten(1).to(self.device, torch.float32)
+            if drop is not None and name in drop:
+                given = given * (~drop[name]).unsqueeze(1)
+            scored = 1.0 - given if scored is None else scored * (1.0 - given)
         return scored
+
+    @cached_property
+    def dropout(self) -> dict[str, float]:
+        """``{conditioner: p}`` of condition dropout in training (``train.condition_dropout``, p > 0)."""
+        return self.config.dropout_probabilities()
+
+    def draw_dropout(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Which items' conditions to drop in a training step: ``{name: (B,) bool}`` for each droppable one."""
+        return {n: torch.rand(batch_size, generator=generator, device=self.device) < p
+                for n, p in self.dropout.items()}
 
     def _given_part(self, name: str, c: Tensor) -> Tensor | None:
         """Conditioner ``name``'s :meth:`~condgen.Conditioner.given_part` of ``c``, its shape checked."""
@@ -117,18 +134,22 @@ class Run:
         generator: torch.Generator | None = None,
         *,
         objective: bool = True,
+        dropout: bool = False,
     ) -> dict[str, Tensor]:
         """Per-item terms ``{name: (B,)}`` in nats on the scored part of x: ``recon_nll``, ``kl`` and
         ``neg_elbo``; with ``objective`` also ``gsnn_nll`` (when the objective uses it) and ``loss``.
 
         ``conditions`` default to the batch's own; z is drawn from ``generator``. ``objective=False``
-        spares the GSNN decoder pass when only the bound is wanted.
+        spares the GSNN decoder pass when only the bound is wanted; ``dropout`` applies the
+        training's condition dropout (:meth:`draw_dropout`).
         """
         if conditions is None:
             conditions = self.conditions_from_batch(batch, generator)
         x = batch[self.config.data.x_field]
         gsnn = objective and self.objective.needs_gsnn
-        out = self.model(x, conditions, generator, scored=self.scored_part(conditions), gsnn=gsnn).named()
+        drop = self.draw_dropout(x.shape[0], generator) if dropout and self.dropout else None
+        out = self.model(x, conditions, generator, scored=self.scored_part(conditions, drop), gsnn=gsnn,
+                         drop=drop).named()
         if objective:
             out["loss"] = self.objective.loss(out)
         return out
@@ -153,13 +174,17 @@ class Run:
 
     # -- conditions from a user ---------------------------------------------------------------
     def check_conditions(self, values: Mapping[str, Any], num: int | None = None) -> dict[str, Tensor]:
-        """Python values or tensors -> ``{name: (num, ...)}`` on the run's device (see :mod:`condgen.conditions`)."""
-        conds = _conditions.conditions_from_values(self.conditioners, values, num)
+        """Python values or tensors -> ``{name: (num, ...)}`` on the run's device (see :mod:`condgen.conditions`).
+
+        A conditioner trained with condition dropout may be left out: its condition is then absent.
+        """
+        conds = _conditions.conditions_from_values(self.conditioners, values, num, optional=self.dropout)
         return {n: c.to(self.device) for n, c in conds.items()}
 
     def parse_conditions(self, texts: Sequence[str]) -> dict[str, Tensor]:
-        """``["label=5", ...]`` -> ``{name: (K, ...)}``; each conditioner must be given exactly once."""
-        return _conditions.parse_condition_texts(self.conditioners, texts)
+        """``["label=5", ...]`` -> ``{name: (K, ...)}``; each conditioner must be given exactly once,
+        except those trained with condition dropout, which may be left out."""
+        return _conditions.parse_condition_texts(self.conditioners, texts, optional=self.dropout)
 
     def condition_grid(self, parsed: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
         """Every combination of the given conditions: ``({name: (R, ...)}, row labels)``."""
@@ -170,7 +195,8 @@ class Run:
         """``num`` samples ``(num, *data_shape)``: the mean of p(x | z, c) for z drawn from the prior p(z | c).
 
         ``conditions`` maps each conditioner to a value: one condition for all samples, or
-        ``num`` of them, one per sample (see :mod:`condgen.conditions`).
+        ``num`` of them, one per sample (see :mod:`condgen.conditions`). A conditioner trained with
+        condition dropout may be left out; the samples then range over all its values.
         """
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
             raise CondgenError(f"num must be a whole number >= 1, got {num!r}")
@@ -182,6 +208,8 @@ class Run:
     def keep_given(self, x: Tensor, conditions: Mapping[str, Tensor]) -> Tensor:
         """``x`` ``(B, *data_shape)`` with the elements that conditions give set to their given values."""
         for name, cond in self.conditioners.items():
+            if name not in conditions:
+                continue
             given = self._given_part(name, conditions[name])
             values = cond.given_values(conditions[name]) if given is not None else None
             if values is not None:

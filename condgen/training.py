@@ -138,7 +138,7 @@ def _train_epoch(
             group["lr"] = lr
         idx = perm[step * bs : (step + 1) * bs]
         batch = index_batch(train_split, idx)
-        terms = run.terms(batch, generator=gen)
+        terms = run.terms(batch, generator=gen, dropout=True)
         loss = terms.pop("loss").mean()
         if not torch.isfinite(loss):
             saved = (f"the checkpoint of epoch {epoch - 1} in {str(out)!r} is intact" if epoch > 1

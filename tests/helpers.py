@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Mapping
 
 import torch
@@ -189,3 +192,12 @@ class ClashingCommandPlugin:
     @condgen.hookimpl
     def condgen_register_commands(self, register):
         register(condgen.Command(name="train", help="mine", add_arguments=_echo_arguments, run=_echo))
+
+
+def condgen_cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    """``python -m condgen ARGS`` in a fresh process (the installed entry points only); with ``ok``, it must succeed."""
+    result = subprocess.run([sys.executable, "-m", "condgen", *args], capture_output=True, text=True,
+                            env=dict(os.environ), timeout=600)
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result

@@ -116,13 +116,13 @@ def test_other_sample_errors(toy_run, capsys, tmp_path):
 
 def test_train_errors(capsys, tmp_path):
     code, _, err = cli(capsys, "train", "--conditioner", "colour", "--dataset", "toy", "--out", str(tmp_path / "r"))
-    assert code == 2 and "unknown conditioner 'colour'; installed conditioners: inpaint, label, left, sign" in one_error_line(err)
+    assert code == 2 and "unknown conditioner 'colour'; installed conditioners: inpaint, label, left, regression, sign" in one_error_line(err)
     code, _, err = cli(capsys, "train", "--latent-dim", "-1", "--out", str(tmp_path / "r"))
     assert code == 2 and "model.latent_dim = -1: Input should be greater than or equal to 0" in one_error_line(err)
     code, _, err = cli(capsys, "train", "--dataset", "toy", "--device", "cuda", "--out", str(tmp_path / "r"))
     assert code == 2 and "sees no CUDA device; use --device cpu or --device auto" in one_error_line(err)
     code, _, err = cli(capsys, "train", "--dataset", "imagenet", "--out", str(tmp_path / "r"))
-    assert code == 2 and "unknown dataset 'imagenet'; registered datasets: mnist, toy" in one_error_line(err)
+    assert code == 2 and "unknown dataset 'imagenet'; registered datasets: mnist, npz, toy" in one_error_line(err)
 
 
 def test_resume_refuses_changed_flags(toy_run, capsys):

@@ -32,7 +32,7 @@ def test_label_plugin_is_found_through_its_entry_point():
     assert label.distribution == "condgen-label"
     assert label.version == "0.2.0"
     assert label.conditioners == ["label"] and label.ok
-    assert infos["condgen.data.builtin"].datasets == ["mnist"]
+    assert infos["condgen.data.builtin"].datasets == ["mnist", "npz"]
     assert registry().conditioner_class("label").__module__ == "condgen_label"
 
 
@@ -43,7 +43,7 @@ def test_registered_plugin_object_appears_and_goes(register_plugin):
 
 
 def test_unregistered_plugin_is_gone():
-    with pytest.raises(PluginError, match="unknown conditioner 'sign'; installed conditioners: inpaint, label \\("):
+    with pytest.raises(PluginError, match="unknown conditioner 'sign'; installed conditioners: inpaint, label, regression \\("):
         registry().conditioner_class("sign")
 
 
@@ -229,6 +229,7 @@ def test_the_core_has_no_import_loops():
 def test_built_in_plugins_use_only_what_condgen_exports():
     import ast
 
+    used_anywhere = set()
     for path in sorted((REPO / "plugins").rglob("*.py")):
         if "tests" in path.parts:
             continue
@@ -242,7 +243,9 @@ def test_built_in_plugins_use_only_what_condgen_exports():
                 used.update(a.name for a in node.names)
             elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "condgen":
                 used.add(node.attr)
-        assert used and used <= set(condgen.__all__), (path, sorted(used - set(condgen.__all__)))
+        assert used <= set(condgen.__all__), (path, sorted(used - set(condgen.__all__)))
+        used_anywhere |= used
+    assert {"Conditioner", "hookimpl", "attributes"} <= used_anywhere  # the check saw the plugins' imports
 
 
 def test_a_plugin_adds_a_command(register_plugin, capsys):
@@ -351,3 +354,33 @@ def test_run_methods_may_not_shadow_the_runs_own_or_be_malformed(register_plugin
     register_plugin(_plugin_of(Private), "private")
     with pytest.warns(PluginWarning, match="Private.run_methods must map public method names to functions"):
         assert "private" not in registry().conditioners
+
+
+class AttributePlugin:
+    def __init__(self, name: str, function) -> None:
+        self.name, self.function = name, function
+
+    @condgen.hookimpl
+    def condgen_register_attributes(self, register):
+        register(self.name, self.function)
+
+
+def test_a_plugin_adds_attribute_functions(register_plugin):
+    register_plugin(AttributePlugin("brightest", lambda images: images.flatten(1).amax(1)), "brightest")
+    assert condgen.attributes()["brightest"](torch.tensor([[[[0.2, 0.9]]]])).tolist() == [pytest.approx(0.9)]
+    info = {p.name: p for p in list_plugins()}
+    assert info["brightest"].attributes == ["brightest"] and info["regression"].attributes == ["ink", "slant"]
+
+
+@pytest.mark.parametrize("name, function, problem", [
+    ("ink", lambda images: images.mean((1, 2, 3)), "registered attribute function 'ink', which another plugin "
+                                                   "registered first"),
+    ("not a name", lambda images: images, "registered an invalid attribute function 'not a name'"),
+    ("width", 3.0, "registered an invalid attribute function 'width' -> 3.0"),
+])
+def test_a_bad_or_duplicate_attribute_function_marks_its_plugin_broken(register_plugin, name, function, problem):
+    register_plugin(AttributePlugin(name, function), "bad-attribute")
+    with pytest.warns(PluginWarning, match="plugin 'bad-attribute'"):
+        info = {p.name: p for p in list_plugins()}
+    assert not info["bad-attribute"].ok and problem in info["bad-attribute"].error
+    assert condgen.attributes()["ink"].__module__ == "condgen_regression.attributes"  # the first one is kept

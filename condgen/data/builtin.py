@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..hookspecs import hookimpl
+from .arrays import load_npz_splits
 from .mnist import load_mnist_splits
 from .splits import DatasetLoader
 
@@ -12,3 +13,4 @@ from .splits import DatasetLoader
 @hookimpl
 def condgen_register_datasets(register: Callable[[str, DatasetLoader], None]) -> None:
     register("mnist", load_mnist_splits)
+    register("npz", load_npz_splits)

@@ -57,7 +57,9 @@ class CVAE(nn.Module):
     """Encoder q(z|x, c), decoder p(x|z, c), prior p(z|c), reparameterised diagonal Gaussian latent.
 
     ``embeddings`` maps each conditioner's name to its embedding module, in the order their
-    outputs are concatenated; with none, this is a plain VAE.
+    outputs are concatenated; with none, this is a plain VAE. Each conditioner named in
+    ``absent`` also gets a learned "absent" embedding, which stands in for its condition where
+    that is left out: dropped in training (condition dropout), or not given when generating.
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class CVAE(nn.Module):
         config: ModelConfig,
         embeddings: Mapping[str, nn.Module] | None = None,
         embed_dims: Mapping[str, int] | None = None,
+        absent: Sequence[str] = (),
     ) -> None:
         super().__init__()
         embeddings = dict(embeddings or {})
@@ -87,15 +90,31 @@ class CVAE(nn.Module):
         self.prior = (
             make_prior(config.prior, e_dim, latent, config.prior_widths, config.activation) if latent else None
         )
+        self.absent = nn.ParameterDict({n: nn.Parameter(torch.zeros(embed_dims[n])) for n in absent})
 
-    def embed(self, conditions: Mapping[str, Tensor], batch_size: int) -> Tensor:
-        """Concatenated embeddings ``(B, E)`` of ``conditions`` (name -> ``(B, ...)``)."""
+    def embed(
+        self, conditions: Mapping[str, Tensor], batch_size: int, drop: Mapping[str, Tensor] | None = None
+    ) -> Tensor:
+        """Concatenated embeddings ``(B, E)`` of ``conditions`` (name -> ``(B, ...)``).
+
+        A conditioner with an absent embedding may be left out of ``conditions``; ``drop`` (name ->
+        ``(B,)`` bool) puts its absent embedding in place of the items marked True.
+        """
         if not self.order:
             return torch.zeros(batch_size, 0, device=self._device())
-        missing = [n for n in self.order if n not in conditions]
+        missing = [n for n in self.order if n not in conditions and n not in self.absent]
         if missing:
             raise KeyError(f"conditions for {missing} are missing; the model needs {self.order}")
-        return torch.cat([self.embeddings[n](conditions[n]) for n in self.order], dim=1)
+        parts = []
+        for n in self.order:
+            if n not in conditions:
+                parts.append(self.absent[n].expand(batch_size, -1))
+                continue
+            e = self.embeddings[n](conditions[n])
+            if drop is not None and n in drop:
+                e = torch.where(drop[n].unsqueeze(1), self.absent[n].to(e.dtype), e)
+            parts.append(e)
+        return torch.cat(parts, dim=1)
 
     def encode(self, x: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
         """``x`` ``(B, *data_shape)``, ``e`` ``(B, E)`` -> posterior mean and log-variance ``(B, L)`` each."""
@@ -126,13 +145,15 @@ class CVAE(nn.Module):
         *,
         scored: Tensor | None = None,
         gsnn: bool = False,
+        drop: Mapping[str, Tensor] | None = None,
     ) -> ELBOTerms:
         """Per-item terms for a batch ``x`` ``(B, *data_shape)`` with one reparameterised z each.
 
         ``scored`` ``(B, D)`` (1 = score) limits the likelihood terms to part of x; ``gsnn`` adds
-        the GSNN term, for which z is drawn from the prior.
+        the GSNN term, for which z is drawn from the prior; ``drop`` is condition dropout
+        (see :meth:`embed`).
         """
-        e = self.embed(conditions, x.shape[0])
+        e = self.embed(conditions, x.shape[0], drop)
         target = x.flatten(1)
         mu, logvar = self.encode(x, e)
         if self.prior is None:

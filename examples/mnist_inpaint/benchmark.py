@@ -13,7 +13,8 @@ missing and has the label example's classifier read them, and draws ``inpainting
     python examples/mnist_inpaint/benchmark.py --data-dir DIR --epochs 1 --work /tmp/x   # smoke check
 
 Figures go to ``results.json``, ``RESULTS.md`` and ``inpainting.png`` beside this file (into ``--work``
-for a smoke check); with ``--strategy per-count`` to ``results-per-count.json`` and so on.
+for a smoke check); with ``--strategy per-count`` to ``results-per-count.json`` and so on, with
+``--embedding conv`` to ``results-conv.json`` and so on.
 """
 
 from __future__ import annotations
@@ -188,7 +189,8 @@ def main() -> int:
     print(f"== bottom half missing: classifier agrees on {accuracy['cvae']:.3f} of CVAE completions, "
           f"{accuracy['baseline']:.3f} of the baseline's", flush=True)
     results_dir.mkdir(parents=True, exist_ok=True)
-    tag = "" if mixed else "-per-count"  # the per-count figures sit beside the recorded mixed ones
+    # the per-count and conv figures sit beside the recorded mixed MLP ones
+    tag = ("" if mixed else "-per-count") + ("" if args.embedding == "mlp" else f"-{args.embedding}")
     picture(cvae, test, results_dir / f"inpainting{tag}.png")
     total = sum(seconds.values())
     results = {

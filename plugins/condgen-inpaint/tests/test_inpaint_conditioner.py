@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +11,7 @@ from condgen_inpaint import InpaintConditioner, inpaint, quadrant_mask
 
 import condgen
 from condgen import CondgenError, ConditionError, ConfigError
+from helpers import condgen_cli
 
 
 @pytest.fixture
@@ -129,14 +127,6 @@ def test_inpainting_a_run_with_another_conditioner_takes_its_value(toy, tmp_path
     with pytest.raises(condgen.CondgenError, match=r"run.inpaint needs a run conditioned on 'inpaint'; this one "
                        r"is conditioned on \['label'\]"):
         label_run.inpaint(x, m)
-
-
-def condgen_cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "condgen", *args], capture_output=True, text=True,
-                            env=dict(os.environ), timeout=600)
-    if ok:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def test_train_inpaint_and_evaluate_on_real_mnist(mnist_dir, tmp_path):

@@ -1,0 +1,50 @@
+"""The ``npz`` dataset: a user's own tensors from one NumPy ``.npz`` file.
+
+The file holds ``train_<field>`` and ``test_<field>`` arrays for each field, sharing their first
+dimension within a split (``train_x`` ``(N, 2)``, ``train_s`` ``(N,)``, ...)::
+
+    condgen train --dataset npz --data-dir ring.npz --x-field x --likelihood gaussian ...
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .splits import DataSplits
+
+if TYPE_CHECKING:
+    from ..config import DataConfig
+
+
+def load_npz_splits(config: DataConfig) -> DataSplits:
+    """Read ``config.data_dir`` (a ``.npz`` file) into train and test splits of tensors."""
+    if not config.data_dir:
+        raise DataError("dataset 'npz' needs --data-dir FILE.npz (train_<field> and test_<field> arrays)")
+    path = Path(config.data_dir)
+    if not path.is_file():
+        raise DataError(f"dataset 'npz': no such file {str(path)!r} (give --data-dir FILE.npz)")
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            fields = {name: arrays[name] for name in arrays.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"dataset 'npz': {str(path)!r} is not a readable .npz file ({exc})") from None
+    splits: dict[str, dict[str, torch.Tensor]] = {"train": {}, "test": {}}
+    for name, array in fields.items():
+        split, _, field = name.partition("_")
+        if split not in splits or not field:
+            raise DataError(f"dataset 'npz': array {name!r} in {str(path)!r} must be named train_<field> or "
+                            "test_<field>")
+        if array.dtype.kind not in "biuf":
+            raise DataError(f"dataset 'npz': array {name!r} holds {array.dtype}, not numbers")
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        splits[split][field] = tensor.float() if array.dtype.kind == "f" else tensor.long()
+    if set(splits["train"]) != set(splits["test"]) or not splits["train"]:
+        raise DataError(f"dataset 'npz': {str(path)!r} must hold the same fields for train_ and test_, got "
+                        f"train {sorted(splits['train'])} and test {sorted(splits['test'])}")
+    return DataSplits(train=splits["train"], test=splits["test"])

@@ -1,0 +1,224 @@
+"""The ``regression`` conditioner: a vector of named real-valued targets, in their own units.
+
+A condition is ``(B, T)`` floats, one column per target in the order of ``targets``. Each
+target comes from a data field of its name or, where the data has none, from a registered
+attribute function of the images (``ink``, ``slant``, or a plugin's own). :meth:`fit` learns
+each target's mean and std on the training split; they are stored in the checkpoint and the
+embedding standardises with them, so users always give raw values::
+
+    condgen sample RUN --condition regression=ink:0.25,slant:-0.3
+    condgen sample RUN --condition regression=ink:0.1..0.4/5,slant:0     # a sweep: one row per value
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from pydantic import Field, field_validator
+from torch import Tensor, nn
+
+import condgen
+from condgen import ConditionError, Conditioner, ConditionerConfig
+
+from .parsing import parse_targets, targets_from_mapping
+
+#: Images read at once when computing an attribute over a whole split.
+ATTRIBUTE_CHUNK = 10_000
+#: Rows of a run's samples.png: this many values of each target, the others held at their median.
+EXAMPLE_STEPS = 5
+#: The span of those values: these quantiles of the test split.
+EXAMPLE_QUANTILES = (0.05, 0.95)
+#: Test items ``evaluate`` generates from, to check samples against their requested attributes.
+EVALUATE_ITEMS = 2000
+
+
+class RegressionConfig(ConditionerConfig):
+    targets: list[str] = Field(min_length=1, description="target names: a data field of that name, else an "
+                                                          "attribute function of the images (ink, slant, ...)")
+    image_field: str = Field("image", description="data field the attribute functions read")
+    hidden: int = Field(64, ge=1, description="width of the embedding MLP's hidden layer")
+    embed_dim: int = Field(16, ge=1, description="width of the embedding")
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _one_name_is_a_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v  # --conditioner regression:targets=ink
+
+    @field_validator("targets")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        twice = sorted({t for t in v if v.count(t) > 1})
+        if twice:
+            raise ValueError(f"target {twice[0]!r} is listed twice")
+        return v
+
+
+class Standardise(nn.Module):
+    """``(B, T)`` raw values -> ``(B, T)`` standardised with the training split's mean and std."""
+
+    def __init__(self, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        # not persistent: they are the conditioner's state, stored as JSON in the checkpoint
+        self.register_buffer("mean", torch.tensor(mean), persistent=False)
+        self.register_buffer("std", torch.tensor(std), persistent=False)
+
+    def forward(self, c: Tensor) -> Tensor:
+        return (c - self.mean) / self.std
+
+
+class RegressionConditioner(Conditioner):
+    """Condition on real-valued targets ``(B, T)`` in their own units (mean and std learnt by :meth:`fit`)."""
+
+    name = "regression"
+    Config = RegressionConfig
+    config: RegressionConfig
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self.sources: dict[str, str] = {}  # target -> "field" or "attribute", found by fit()
+        self.mean: list[float] | None = None
+        self.std: list[float] | None = None
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.config.targets)
+
+    @property
+    def condition_shape(self) -> tuple[int, ...]:
+        return (len(self.targets),)
+
+    # -- where the targets come from ------------------------------------------------------------
+    def _source(self, target: str, data: Mapping[str, Tensor]) -> str:
+        if target in data:
+            return "field"
+        if target in condgen.attributes():
+            return "attribute"
+        raise ConditionError(
+            f"regression target {target!r} is neither a data field (the data has {sorted(data)}) nor an "
+            f"attribute function (registered: {sorted(condgen.attributes()) or 'none'})"
+        )
+
+    def target_values(self, data: Mapping[str, Tensor]) -> Tensor:
+        """The targets of every item: ``(N, T)`` float32, from fields or computed from the images."""
+        columns = []
+        for target in self.targets:
+            source = self.sources.get(target) or self._source(target, data)
+            if source == "field":
+                values = self.require_field(data, target)
+                if values.dim() == 2 and values.shape[1] == 1:
+                    values = values[:, 0]
+                if values.dim() != 1 or values.dtype == torch.bool or values.is_complex():
+                    raise ConditionError(f"regression target {target!r}: data field {target!r} must hold one number "
+                                         f"per item, shape (N,); it has shape {tuple(values.shape)}")
+            else:
+                images = self.require_field(data, self.config.image_field)
+                function = condgen.attributes().get(target)
+                if function is None:
+                    raise ConditionError(f"regression target {target!r} is computed by attribute function "
+                                         f"{target!r}, which no installed plugin registers now")
+                values = torch.cat([function(images[i : i + ATTRIBUTE_CHUNK])
+                                    for i in range(0, images.shape[0], ATTRIBUTE_CHUNK)])
+            columns.append(values.float())
+        return torch.stack(columns, dim=1)
+
+    # -- data ---------------------------------------------------------------------------------
+    def fit(self, train: Mapping[str, Tensor]) -> None:
+        self.sources = {t: self._source(t, train) for t in self.targets}
+        values = self.target_values(train)
+        if not torch.isfinite(values).all():
+            bad = self.targets[int((~torch.isfinite(values)).any(0).nonzero()[0])]
+            raise ConditionError(f"regression target {bad!r} is not finite for every training item")
+        std = values.std(0)
+        if (std == 0).any():
+            raise ConditionError(f"regression target {self.targets[int((std == 0).nonzero()[0])]!r} has the same "
+                                 "value for every training item; there is nothing to condition on")
+        self.mean, self.std = values.mean(0).tolist(), std.tolist()
+
+    def state(self) -> dict[str, Any]:
+        return {"sources": self.sources, "mean": self.mean, "std": self.std}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.sources, self.mean, self.std = dict(state["sources"]), list(state["mean"]), list(state["std"])
+
+    def condition_from_batch(self, batch: Mapping[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
+        return self.target_values(batch)
+
+    def check_condition(self, c: Tensor) -> Tensor:
+        t = len(self.targets)
+        if c.dim() != 2 or c.shape[1] != t or c.dtype == torch.bool or c.is_complex():
+            raise ConditionError(
+                f"regression conditions must be numbers of shape (B, {t}), one column per target "
+                f"({', '.join(self.targets)}); got a {str(c.dtype).removeprefix('torch.')} tensor of shape "
+                f"{tuple(c.shape)}"
+            )
+        c = c.float()
+        if not torch.isfinite(c).all():
+            column = int((~torch.isfinite(c)).any(0).nonzero()[0])
+            raise ConditionError(f"regression target {self.targets[column]!r} must be a finite number, "
+                                 f"got {c[:, column][~torch.isfinite(c[:, column])][0].item()}")
+        return c
+
+    def parse_condition(self, text: str) -> Tensor:
+        return parse_targets(text, self.targets)
+
+    def conditions_from_value(self, value: Any) -> Tensor:
+        """``{"ink": 0.25, "slant": -0.3}`` (a list of values for a target gives one condition per
+        combination), the text form ``"ink:0.25,slant:-0.3"``, or numbers ``(T,)`` / ``(K, T)``; with
+        one target, a plain number."""
+        if isinstance(value, Mapping):
+            return targets_from_mapping(value, self.targets)
+        if len(self.targets) == 1 and isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return self.check_condition(torch.tensor([[float(value)]]))  # one target: a plain number
+        return super().conditions_from_value(value)
+
+    # -- pictures -----------------------------------------------------------------------------
+    def example_conditions(self, test: Mapping[str, Tensor], generator: torch.Generator) -> Tensor:
+        """For each target, ``EXAMPLE_STEPS`` values across the test split's range, the others at their median."""
+        values = self.target_values({k: v[:EVALUATE_ITEMS] for k, v in test.items()})
+        median = values.median(0).values
+        low, high = torch.quantile(values, torch.tensor(EXAMPLE_QUANTILES), dim=0)
+        rows = []
+        for j in range(len(self.targets)):
+            sweep = median.repeat(EXAMPLE_STEPS, 1)
+            sweep[:, j] = torch.linspace(float(low[j]), float(high[j]), EXAMPLE_STEPS)
+            rows.append(sweep)
+        return torch.cat(rows)
+
+    def describe_condition(self, c: Tensor) -> str:
+        return ",".join(f"{t}:{v:.3g}" for t, v in zip(self.targets, c.tolist()))
+
+    def latent_colour(self, c: Tensor) -> Tensor:
+        return c[:, 0].float()
+
+    # -- embedding ----------------------------------------------------------------------------
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    def build_embedding(self) -> nn.Module:
+        if self.mean is None or self.std is None:
+            raise ConditionError("the regression conditioner has not seen its data yet (fit or load it first)")
+        return nn.Sequential(Standardise(self.mean, self.std), nn.Linear(len(self.targets), self.config.hidden),
+                             nn.SiLU(), nn.Linear(self.config.hidden, self.config.embed_dim))
+
+    # -- evaluation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, run: condgen.Run, test: Mapping[str, Tensor]) -> dict[str, float]:
+        """``<target>_r`` for each attribute target: the Pearson correlation between the values asked
+        for and the values measured on the samples, one sample for each of the first 2,000 test items
+        (with the item's own conditions)."""
+        attributes = [t for t in self.targets if self.sources.get(t) == "attribute" and t in condgen.attributes()]
+        if not attributes:
+            return {}
+        asked, measured = [], []
+        for start, batch in condgen.iter_batches({k: v[:EVALUATE_ITEMS] for k, v in test.items()}, 500):
+            conds = run.conditions_from_batch(batch, condgen.seeded_generator(run.device, condgen.EVAL_SEED))
+            samples = run.sample(conds, num=conds[self.name].shape[0], seed=condgen.EVAL_SEED + start)
+            asked.append(conds[self.name].cpu())
+            measured.append(torch.stack([condgen.attributes()[t](samples.cpu()) for t in attributes], dim=1))
+        a, m = torch.cat(asked), torch.cat(measured)
+        return {f"{t}_r": float(torch.corrcoef(torch.stack([a[:, self.targets.index(t)], m[:, i]]))[0, 1])
+                for i, t in enumerate(attributes)}
