@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--dataset", help="registered dataset name (default mnist)")
-    p.add_argument("--data-dir", metavar="DIR", help="directory of the data files (or $CONDGEN_DATA_DIR); "
+    p.add_argument("--data-dir", metavar="DIR", help="directory of the data files (mnist: or $CONDGEN_DATA_DIR); "
                    "for --dataset npz, the .npz file")
     p.add_argument("--x-field", metavar="FIELD", help="the data field the model generates (default image)")
     p.add_argument("--train-limit", type=int, metavar="N", help="train on the first N items only")

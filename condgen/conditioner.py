@@ -221,7 +221,7 @@ def check_conditioner_class(obj: object) -> type[Conditioner]:
     name = getattr(obj, "name", None)
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise TypeError(f"{obj.__name__}.name must match {NAME_PATTERN.pattern}, got {name!r}")
-    if hasattr(nn.ModuleDict(), name):  # the model keeps embeddings in a ModuleDict under this name
+    if hasattr(nn.ModuleDict(), name) or hasattr(nn.ParameterDict(), name):  # the model keys modules by it
         raise TypeError(f"{obj.__name__}.name {name!r} is reserved (an attribute of torch.nn.Module); choose another")
     if not (isinstance(obj.Config, type) and issubclass(obj.Config, BaseModel)):
         raise TypeError(f"{obj.__name__}.Config must be a pydantic model, got {obj.Config!r}")

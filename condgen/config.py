@@ -96,7 +96,8 @@ class DataConfig(StrictModel):
     dataset: str = "mnist"
     data_dir: Optional[str] = Field(
         None,
-        description="directory of the data files (npz: the file); default: $CONDGEN_DATA_DIR, then download",
+        description="directory of the data files, or the file for dataset npz; "
+        "for mnist the default is $CONDGEN_DATA_DIR, then a download",
     )
     x_field: str = Field("image", description="the data field the model generates")
     train_limit: Optional[int] = Field(None, ge=1, description="use only the first N training items")

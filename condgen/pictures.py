@@ -56,6 +56,10 @@ def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequen
     from torchvision.utils import make_grid
 
     if row_heads is not None:
+        if images.shape[0] != row_heads.shape[0] * per_row or row_heads.shape[1:] != images.shape[1:]:
+            raise CondgenError(f"save_grid: {row_heads.shape[0]} row heads of shape {tuple(row_heads.shape[1:])} "
+                               f"need {row_heads.shape[0]} x {per_row} images of that shape, got "
+                               f"{tuple(images.shape)}")
         images = with_row_heads(images.detach().float().cpu(), row_heads.detach().float().cpu())
         per_row += 2
 

@@ -63,7 +63,9 @@ def test_ctrl_c_keeps_the_last_epoch_and_resume_finishes(mnist_dir, tmp_path):
     cmd = [sys.executable, "-m", "condgen", "train", "--conditioner", "label", "--epochs", "50", "--seed", "0",
            "--data-dir", str(mnist_dir), "--train-limit", "2000", "--test-limit", "200", "--no-pictures",
            "--out", str(run)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell that started the tests in the background ignores SIGINT, and children inherit that: restore it
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:  # wait until an epoch's checkpoint is on disk
         if line.startswith("epoch 2/50"):
             break

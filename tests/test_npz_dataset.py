@@ -34,6 +34,7 @@ def test_arrays_become_float_and_integer_fields(tmp_path):
         ({"train_x": np.array(["a"]), "test_x": np.array(["b"])}, "holds <U1, not numbers"),
         ({"train_x": np.zeros(3), "train_y": np.zeros(4), "test_x": np.zeros(1), "test_y": np.zeros(1)},
          "fields must share their first dimension"),
+        ({"train_x": np.zeros(3), "test_x": np.array(5.0)}, "array 'test_x' is a single number"),
     ],
 )
 def test_malformed_files_are_data_errors(tmp_path, arrays, message):
@@ -45,6 +46,19 @@ def test_malformed_files_are_data_errors(tmp_path, arrays, message):
         load_npz_splits(condgen.DataConfig(dataset="npz", data_dir=str(tmp_path / "junk.npz")))
     with pytest.raises(condgen.DataError, match="no such file"):
         load_npz_splits(condgen.DataConfig(dataset="npz", data_dir=str(tmp_path / "none.npz")))
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    with pytest.raises(condgen.DataError, match="holds one array"):
+        load_npz_splits(condgen.DataConfig(dataset="npz", data_dir=str(tmp_path / "one.npy")))
+
+
+@pytest.mark.parametrize("x, message", [(np.zeros(8, np.float32), "shape (8,); give one value per item as shape (N, 1)"),
+                                        (np.zeros((8, 2), np.int64), "holds int64 of shape (8, 2)")])
+def test_a_field_the_model_cannot_generate_is_a_data_error(tmp_path, x, message):
+    np.savez(tmp_path / "p.npz", train_x=x, test_x=x)
+    config = condgen.RunConfig.parse({"data": {"dataset": "npz", "data_dir": str(tmp_path / "p.npz"), "x_field": "x"},
+                                      "train": {"device": "cpu"}})
+    with pytest.raises(condgen.DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        condgen.train(config, tmp_path / "run", log=lambda s: None)
 
 
 def test_training_on_points_through_the_cli(tmp_path, capsys):

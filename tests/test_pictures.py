@@ -99,3 +99,15 @@ def test_a_picture_that_fails_is_reported_and_the_run_is_kept(toy, tmp_path, mon
     run = condgen.train(toy_config(epochs=1), tmp_path / "run", pictures=True, log=said.append)
     assert "samples.png skipped: cannot write 'samples.png': Permission denied (the run itself is saved)" in said
     assert (tmp_path / "run" / "latent.png").exists() and run.epoch == 1
+
+
+def test_row_heads_are_checked_and_drawn(tmp_path, monkeypatch):
+    with pytest.raises(condgen.CondgenError, match=r"2 row heads of shape \(1, 6, 6\) need 2 x 3 images"):
+        pictures.save_grid(torch.rand(5, 1, 6, 6), tmp_path / "g.png", per_row=3, row_heads=torch.rand(2, 1, 6, 6))
+    grids = []
+    monkeypatch.setattr(pictures, "_save", lambda fig, path, tight=False: grids.append(
+        fig.axes[0].get_images()[0].get_array().shape))
+    pictures.save_grid(torch.rand(6, 1, 6, 6), tmp_path / "g.png", per_row=3, row_heads=torch.rand(2, 1, 6, 6))
+    pictures.save_grid(torch.rand(6, 1, 6, 6), tmp_path / "g.png", per_row=3)
+    (with_heads_h, with_heads_w, _), (plain_h, plain_w, _) = grids
+    assert with_heads_h == plain_h == 2 + 2 * 8 and with_heads_w == 2 + 5 * 8 and plain_w == 2 + 3 * 8

@@ -30,10 +30,14 @@ def load_npz_splits(config: DataConfig) -> DataSplits:
     if not path.is_file():
         raise DataError(f"dataset 'npz': no such file {str(path)!r} (give --data-dir FILE.npz)")
     try:
-        with np.load(path, allow_pickle=False) as arrays:
-            fields = {name: arrays[name] for name in arrays.files}
+        loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"dataset 'npz': {str(path)!r} is not a readable .npz file ({exc})") from None
+    if isinstance(loaded, np.ndarray):
+        raise DataError(f"dataset 'npz': {str(path)!r} holds one array (a .npy); save train_<field> and "
+                        "test_<field> arrays together with numpy.savez")
+    with loaded as arrays:
+        fields = {name: arrays[name] for name in arrays.files}
     splits: dict[str, dict[str, torch.Tensor]] = {"train": {}, "test": {}}
     for name, array in fields.items():
         split, _, field = name.partition("_")
@@ -42,6 +46,8 @@ def load_npz_splits(config: DataConfig) -> DataSplits:
                             "test_<field>")
         if array.dtype.kind not in "biuf":
             raise DataError(f"dataset 'npz': array {name!r} holds {array.dtype}, not numbers")
+        if array.ndim == 0:
+            raise DataError(f"dataset 'npz': array {name!r} is a single number; it needs one row per item")
         tensor = torch.from_numpy(np.ascontiguousarray(array))
         splits[split][field] = tensor.float() if array.dtype.kind == "f" else tensor.long()
     if set(splits["train"]) != set(splits["test"]) or not splits["train"]:

@@ -19,4 +19,11 @@ def load_dataset(config: DataConfig) -> DataSplits:
             f"data.x_field = {config.x_field!r} is not a field of dataset {config.dataset!r}; "
             f"its fields are {sorted(splits.train)}"
         )
+    x = splits.train[config.x_field]
+    if x.dim() < 2 or not x.is_floating_point():
+        raise DataError(
+            f"data.x_field = {config.x_field!r}: the model generates floats of shape (N, features...), but this "
+            f"field holds {str(x.dtype).removeprefix('torch.')} of shape {tuple(x.shape)}"
+            + ("; give one value per item as shape (N, 1)" if x.dim() == 1 else "")
+        )
     return splits.limited(config.train_limit, config.test_limit)

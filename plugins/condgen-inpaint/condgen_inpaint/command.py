@@ -68,6 +68,8 @@ def run_command(args: argparse.Namespace) -> int:
         name, sep, value = text.partition("=")
         if not sep or not name.strip():
             raise CondgenError(f"--condition {text!r} must look like NAME=VALUE, e.g. label=3")
+        if name.strip() in others:
+            raise CondgenError(f"--condition {name.strip()}=... is given twice; give one value for each conditioner")
         others[name.strip()] = value.strip()  # parsed by the conditioner, as `condgen sample` does
     completions = inpaint(run, image, mask, args.num, args.seed, conditions=others).cpu()
     if out.suffix.lower() == ".npy":

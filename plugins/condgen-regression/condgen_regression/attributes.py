@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from condgen import ConditionError
+
 #: Below this much ink an image counts as blank: its slant is 0.
 BLANK_MASS = 1e-6
 
@@ -20,7 +22,8 @@ def _grey(images: Tensor) -> Tensor:
         return images.float().mean(1)
     if images.dim() == 3:
         return images.float()
-    raise ValueError(f"an attribute needs images (B, C, H, W) or (B, H, W), got shape {tuple(images.shape)}")
+    raise ConditionError(f"an attribute function needs images (B, C, H, W) or (B, H, W), got shape "
+                         f"{tuple(images.shape)}; set the regression conditioner's image_field to an image field")
 
 
 def ink(images: Tensor) -> Tensor:

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 from torch import Tensor, nn
 
 import condgen
-from condgen import ConditionError, Conditioner, ConditionerConfig
+from condgen import ConditionError, Conditioner, ConditionerConfig, PluginError
 
 from .parsing import parse_targets, targets_from_mapping
 
@@ -119,21 +119,36 @@ class RegressionConditioner(Conditioner):
                 if function is None:
                     raise ConditionError(f"regression target {target!r} is computed by attribute function "
                                          f"{target!r}, which no installed plugin registers now")
-                values = torch.cat([function(images[i : i + ATTRIBUTE_CHUNK])
+                values = torch.cat([self._attribute(target, function, images[i : i + ATTRIBUTE_CHUNK])
                                     for i in range(0, images.shape[0], ATTRIBUTE_CHUNK)])
             columns.append(values.float())
         return torch.stack(columns, dim=1)
 
+    @staticmethod
+    def _attribute(name: str, function: Any, images: Tensor) -> Tensor:
+        """``function(images)`` ``(B,)``, checked: a plugin's attribute function must give one number per image."""
+        values = function(images)
+        if not isinstance(values, Tensor) or tuple(values.shape) != (images.shape[0],):
+            got = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
+            raise PluginError(f"attribute function {name!r} returned {got} for {images.shape[0]} images; it must "
+                              f"return a tensor ({images.shape[0]},), one number per image (a bug in its plugin)")
+        return values
+
     # -- data ---------------------------------------------------------------------------------
     def fit(self, train: Mapping[str, Tensor]) -> None:
         self.sources = {t: self._source(t, train) for t in self.targets}
+        n = next(iter(train.values())).shape[0]
+        if n < 2:
+            raise ConditionError(f"the regression conditioner needs at least 2 training items to standardise its "
+                                 f"targets; the training split has {n}")
         values = self.target_values(train)
         if not torch.isfinite(values).all():
             bad = self.targets[int((~torch.isfinite(values)).any(0).nonzero()[0])]
             raise ConditionError(f"regression target {bad!r} is not finite for every training item")
         std = values.std(0)
-        if (std == 0).any():
-            raise ConditionError(f"regression target {self.targets[int((std == 0).nonzero()[0])]!r} has the same "
+        flat = (std == 0) | ~torch.isfinite(std)
+        if flat.any():
+            raise ConditionError(f"regression target {self.targets[int(flat.nonzero()[0])]!r} has the same "
                                  "value for every training item; there is nothing to condition on")
         self.mean, self.std = values.mean(0).tolist(), std.tolist()
 
@@ -179,7 +194,7 @@ class RegressionConditioner(Conditioner):
         """For each target, ``EXAMPLE_STEPS`` values across the test split's range, the others at their median."""
         values = self.target_values({k: v[:EVALUATE_ITEMS] for k, v in test.items()})
         median = values.median(0).values
-        low, high = torch.quantile(values, torch.tensor(EXAMPLE_QUANTILES), dim=0)
+        low, high = torch.quantile(values, torch.tensor(EXAMPLE_QUANTILES, device=values.device), dim=0)
         rows = []
         for j in range(len(self.targets)):
             sweep = median.repeat(EXAMPLE_STEPS, 1)

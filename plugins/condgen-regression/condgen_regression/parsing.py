@@ -33,7 +33,8 @@ def _python_number(x: Any, where: str) -> float:
     if isinstance(x, Tensor) and x.numel() == 1:
         x = x.item()
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise ConditionError(f"{where}: {x!r} is not a number")
+        shown = repr(x) if isinstance(x, (bool, str, int, float)) else f"a {type(x).__name__}"
+        raise ConditionError(f"{where}: {shown} is not a number")
     if not math.isfinite(x):
         raise ConditionError(f"{where}: {x!r} is not a finite number")
     return float(x)
@@ -83,12 +84,14 @@ def parse_targets(text: str, targets: Sequence[str]) -> Tensor:
 
 def targets_from_mapping(value: Mapping[str, Any], targets: Sequence[str]) -> Tensor:
     """``{"ink": 0.25, "slant": [-0.3, 0.3]}`` -> ``(K, T)``: a number or a list of numbers for each target."""
-    where = f"regression={dict(value)!r}"
+    where = "regression condition"
     expected = ", ".join(f"{t!r}: number" for t in targets)
     given: dict[str, list[float]] = {}
     for name, v in value.items():
         if name not in targets:
             raise ConditionError(f"{where}: unknown target {name!r}; this model's targets are {', '.join(targets)}")
+        if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):  # a tensor or an array of values
+            v = v.tolist()
         values = list(v) if isinstance(v, (list, tuple)) else [v]
         if not values:
             raise ConditionError(f"{where}: target {name!r} has no values")

@@ -75,6 +75,23 @@ def test_bad_conditions_and_configs(toy, tmp_path):
     with pytest.raises(condgen.ConfigError, match="targets: required field is missing"):
         RegressionConditioner({})
     assert RegressionConditioner({"targets": "ink"}).targets == ["ink"]  # --conditioner regression:targets=ink
+    assert torch.equal(cond.conditions_from_value({"value": torch.tensor([1.0, -1.0]), "ink": 0.2}),
+                       torch.tensor([[1.0, 0.2], [-1.0, 0.2]]))  # a tensor of values for one target
+    with pytest.raises(ConditionError, match=r"regression condition, target 'value': a dict is not a number$"):
+        cond.conditions_from_value({"value": [{}], "ink": 0.2})
+
+
+def test_a_broken_attribute_function_is_named(register_plugin, toy, tmp_path):
+    class Wide:
+        @condgen.hookimpl
+        def condgen_register_attributes(self, register):
+            register("wide", lambda images: images.flatten(1)[:, :2])
+
+    register_plugin(Wide(), "wide")
+    with pytest.raises(condgen.PluginError, match=r"attribute function 'wide' returned \(512, 2\) for 512 images"):
+        toy_run(tmp_path, ["wide"])
+    with pytest.raises(ConditionError, match="set the regression conditioner's image_field to an image field"):
+        RegressionConditioner({"targets": ["ink"], "image_field": "value"}).fit(make_toy_splits().train)
 
 
 def test_a_constant_target_is_refused(register_plugin, tmp_path):
