@@ -70,7 +70,7 @@ class Standardise(nn.Module):
 
 
 class RegressionConditioner(Conditioner):
-    """Condition on real-valued targets ``(B, T)`` in their own units (mean and std learnt by :meth:`fit`)."""
+    """Condition on named real-valued targets, given in their own units; a condition is (B, T) floats."""
 
     name = "regression"
     Config = RegressionConfig
