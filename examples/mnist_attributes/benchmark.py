@@ -82,16 +82,12 @@ def picture(run: condgen.Run, test: dict[str, torch.Tensor], path: Path) -> None
     """For each of a few labels, a row sweeping ink (slant at its median) and a row sweeping slant,
     each row drawn with one noise draw."""
     regression = run.conditioners["regression"]
-    values = regression.target_values(test)
-    median = values.median(0).values
-    low, high = torch.quantile(values, torch.tensor([0.05, 0.95]), dim=0)
+    sweeps = regression.sweeps(test, SWEEP_STEPS).reshape(len(regression.targets), SWEEP_STEPS, -1)
     conds, labels = [], []
     for label in PICTURE_LABELS:
         for j, target in enumerate(regression.targets):
-            sweep = median.repeat(SWEEP_STEPS, 1)
-            sweep[:, j] = torch.linspace(float(low[j]), float(high[j]), SWEEP_STEPS)
-            conds.append((label, sweep))
-            labels.append(f"label {label}, {target} {float(low[j]):.2f} .. {float(high[j]):.2f}")
+            conds.append((label, sweeps[j]))
+            labels.append(f"label {label}, {target} {float(sweeps[j, 0, j]):.2f} .. {float(sweeps[j, -1, j]):.2f}")
     # the same noise along a row (seed = row), so a row changes only by what the sweep asks for
     images = torch.cat([run.sample({"label": label, "regression": sweep[k]}, num=1, seed=row)
                         for row, (label, sweep) in enumerate(conds) for k in range(SWEEP_STEPS)])

@@ -190,17 +190,22 @@ class RegressionConditioner(Conditioner):
         return super().conditions_from_value(value)
 
     # -- pictures -----------------------------------------------------------------------------
-    def example_conditions(self, test: Mapping[str, Tensor], generator: torch.Generator) -> Tensor:
-        """For each target, ``EXAMPLE_STEPS`` values across the test split's range, the others at their median."""
-        values = self.target_values({k: v[:EVALUATE_ITEMS] for k, v in test.items()})
+    def sweeps(self, data: Mapping[str, Tensor], steps: int = EXAMPLE_STEPS) -> Tensor:
+        """For each target in turn, ``steps`` values from its 5 % to its 95 % quantile in ``data``, the other
+        targets at their median: ``(T * steps, T)``, target j's sweep in rows ``j*steps ... j*steps+steps-1``."""
+        values = self.target_values(data)
         median = values.median(0).values
         low, high = torch.quantile(values, torch.tensor(EXAMPLE_QUANTILES, device=values.device), dim=0)
         rows = []
         for j in range(len(self.targets)):
-            sweep = median.repeat(EXAMPLE_STEPS, 1)
-            sweep[:, j] = torch.linspace(float(low[j]), float(high[j]), EXAMPLE_STEPS)
+            sweep = median.repeat(steps, 1)
+            sweep[:, j] = torch.linspace(float(low[j]), float(high[j]), steps)
             rows.append(sweep)
         return torch.cat(rows)
+
+    def example_conditions(self, test: Mapping[str, Tensor], generator: torch.Generator) -> Tensor:
+        """Each target swept across the test split's range, the others at their median (:meth:`sweeps`)."""
+        return self.sweeps({k: v[:EVALUATE_ITEMS] for k, v in test.items()})
 
     def describe_condition(self, c: Tensor) -> str:
         return ",".join(f"{t}:{v:.3g}" for t, v in zip(self.targets, c.tolist()))
