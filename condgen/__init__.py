@@ -19,7 +19,7 @@ from .command import Command
 from .conditioner import Conditioner, ConditionerConfig
 from .config import ConditionerSpec, DataConfig, ModelConfig, RunConfig, TrainConfig
 from .data import DataSplits, iter_batches
-from .errors import CondgenError, ConditionError, ConfigError, DataError, PluginError
+from .errors import ArgumentError, CondgenError, ConditionError, ConfigError, DataError, PluginError
 from .evaluation import evaluate
 from .hookspecs import hookimpl
 from .pictures import save_grid
@@ -32,6 +32,7 @@ from .training import train
 __all__ = [
     "__version__",
     "EVAL_SEED",
+    "ArgumentError",
     "Command",
     "Conditioner",
     "ConditionerConfig",

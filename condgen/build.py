@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -10,6 +11,7 @@ from torch import Tensor
 from .conditioner import Conditioner
 from .config import RunConfig
 from .engine import CVAE
+from .memory import BYTES_PER_FLOAT, check_fits
 from .plugins import registry
 from .run import Run
 
@@ -20,8 +22,34 @@ def build_conditioners(config: RunConfig) -> dict[str, Conditioner]:
     return {spec.name: reg.conditioner_class(spec.name)(spec.config) for spec in config.conditioners}
 
 
-def build_model(config: RunConfig, data_shape: Sequence[int], conditioners: Mapping[str, Conditioner]) -> CVAE:
-    """The CVAE with each conditioner's embedding module, in config order (after fit / load_state)."""
+def _mlp_parameters(in_dim: int, widths: Sequence[int], out_dim: int) -> int:
+    dims = [in_dim, *widths, out_dim]
+    return sum((a + 1) * b for a, b in zip(dims, dims[1:]))
+
+
+def engine_parameters(config: RunConfig, data_shape: Sequence[int], embed_dim: int) -> int:
+    """How many weights the engine's networks have (the conditioners' embeddings aside), before any is made."""
+    m, x_dim = config.model, math.prod(data_shape)
+    count = _mlp_parameters(m.latent_dim + embed_dim, m.decoder_widths, x_dim)
+    if m.latent_dim:
+        count += _mlp_parameters(x_dim + embed_dim, m.hidden, 2 * m.latent_dim)
+    if m.latent_dim and m.prior == "conditional":
+        count += _mlp_parameters(embed_dim, m.prior_widths, 2 * m.latent_dim)
+    return count
+
+
+def build_model(
+    config: RunConfig, data_shape: Sequence[int], conditioners: Mapping[str, Conditioner], *, copies: int = 1
+) -> CVAE:
+    """The CVAE with each conditioner's embedding module, in config order (after fit / load_state).
+
+    A model that would not fit in memory ``copies`` times (4 in training: weights, gradients and
+    Adam's two moments) is a :class:`condgen.memory.ResourceError`, raised before any is allocated.
+    """
+    count = engine_parameters(config, data_shape, sum(c.embed_dim for c in conditioners.values()))
+    check_fits(count * BYTES_PER_FLOAT * copies, f"a model of {count:,} weights"
+               + (f" (x {copies}: weights, gradients and optimizer state)" if copies > 1 else ""),
+               "make it smaller (model.hidden, model.decoder_hidden, model.prior_hidden, model.latent_dim)")
     return CVAE(
         data_shape,
         config.model,
@@ -39,5 +67,5 @@ def create_run(config: RunConfig, train: Mapping[str, Tensor], device: torch.dev
     data_shape = train[config.data.x_field].shape[1:]
     with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG
         torch.manual_seed(config.train.seed)
-        model = build_model(config, data_shape, conditioners).to(device)
+        model = build_model(config, data_shape, conditioners, copies=4).to(device)
     return Run(config, conditioners, model, device)

@@ -2,13 +2,13 @@
 
 safetensors stores raw arrays and a JSON header, so loading a checkpoint never runs code
 from it (unlike pickle). Files are written to a temporary name, flushed, then renamed
-over the old one, so a crash leaves either the previous checkpoint or the new one.
+over the old one, so a crash leaves either the previous checkpoint or the new one; the
+temporary name is unique, so two writers never mix their bytes (see :mod:`condgen.files`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from .errors import CondgenError
+from .files import check_readable, is_file, write_atomic
 
 FORMAT = "condgen-checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -29,13 +30,9 @@ class CheckpointError(CondgenError):
 
 def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
     """Atomically write ``tensors`` and JSON-serialisable ``meta`` to ``path``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    save_file(flat, str(tmp), metadata={"format": FORMAT, "meta": json.dumps(meta)})
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    header = {"format": FORMAT, "meta": json.dumps(meta)}
+    write_atomic(path, lambda tmp: save_file(flat, str(tmp), metadata=header), what="checkpoint")
 
 
 def read_checkpoint(
@@ -43,8 +40,9 @@ def read_checkpoint(
 ) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Tensors (only those whose key starts with ``prefix``, if given) and metadata of a checkpoint."""
     path = Path(path)
-    if not path.is_file():
+    if not is_file(path, "checkpoint"):
         raise CheckpointError(f"no checkpoint at {str(path)!r}")
+    check_readable(path, "checkpoint")  # "permission denied" is not "corrupt"
     try:
         with safe_open(str(path), framework="pt") as fh:
             header = fh.metadata() or {}

@@ -8,20 +8,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import traceback
 import warnings
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ._version import __version__
 from .checkpoint import CHECKPOINT_NAME
 from .config import RunConfig, parse_conditioner_option, read_config_file
 from .errors import CondgenError, ConfigError
+from .files import describe_os_error
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
+#: The most samples ``condgen sample`` puts in one PNG grid (100 x 100 digits is already 2800 px square).
+MAX_GRID_IMAGES = 10_000
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: the command stops the way Ctrl-C stops it (a run keeps its last checkpoint)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
 
 #: ``--flag`` -> (config section, field) for the flags that override a config file.
 TRAIN_FLAGS = {
@@ -61,19 +75,26 @@ def _dropout_flag(text: str) -> Any:
         return text
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a wrong flag reported like every other user error: one ``error:`` line, exit 2."""
+
+    def error(self, message: str) -> "NoReturn":
+        self.exit(EXIT_USER_ERROR, f"error: {message} (see: {self.prog} --help)\n")
+
+
 def _debug_parent() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
+    parent = Parser(add_help=False)
     parent.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parent
 
 
 def build_parser() -> argparse.ArgumentParser:
     debug = _debug_parent()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="condgen", description="Conditional VAEs with pluggable conditioners.", parents=[debug]
     )
     parser.add_argument("--version", action="version", version=f"condgen {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("plugins", parents=[debug], help="list installed plugins, or one conditioner's settings")
     p.add_argument("conditioner", nargs="?", metavar="NAME", help="show this conditioner's settings")
@@ -254,7 +275,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = train_config_from_args(args, stored.config.model_dump(mode="json")) if _flags_given(args) else stored.config
     else:
         config = train_config_from_args(args, {})
-    run = train(config, args.out, resume=stored or args.resume, pictures=not args.no_pictures, log=print)
+    log = partial(print, flush=True)  # line by line through a pipe (`| tee train.log`) too
+    run = train(config, args.out, resume=stored or args.resume, pictures=not args.no_pictures, log=log)
     print(f"run directory: {run.directory} (sample with: condgen sample {run.directory} "
           + " ".join(f"--condition {n}=..." for n in run.conditioners) + " --out samples.png)")
     return 0
@@ -271,6 +293,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise CondgenError(f"--num must be at least 1, got {args.num}")
     run = load_run(args.run_dir, device=args.device)
     parsed = run.parse_conditions(args.condition)
+    rows = len(run.condition_grid(parsed)[1])
+    if out.suffix.lower() == ".png" and rows * args.num > MAX_GRID_IMAGES:
+        raise CondgenError(f"--out {args.out!r}: a picture holds at most {MAX_GRID_IMAGES:,} samples, and {rows} row(s) "
+                           f"of --num {args.num} make {rows * args.num:,}; write --out FILE.npy, or ask for fewer")
     images, labels = run.sample_rows(run.check_conditions(parsed), args.num, seed=args.seed)
     if out.suffix.lower() == ".npy":
         import numpy as np
@@ -304,6 +330,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # -- entry point --------------------------------------------------------------------------------
+def _interrupted_line(args: argparse.Namespace, exc: KeyboardInterrupt) -> str:
+    """What stopped the command, and for ``train`` what was kept and how to go on."""
+    what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+    if getattr(args, "func", None) is not cmd_train or not str(args.out).strip():
+        return what
+    if (Path(args.out) / CHECKPOINT_NAME).is_file():
+        return (f"{what}; the run keeps its last complete epoch: continue it with "
+                f"condgen train --resume --out {args.out}")
+    return f"{what} before the first epoch ended; nothing was kept"
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -314,6 +351,18 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_DFL:  # not when an application embedding us chose otherwise
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _run_command(args, debug)
+    finally:
+        if previous is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_command(args: argparse.Namespace, debug: bool) -> int:
+    """``args.func(args)`` with the toolkit's errors as one line and its exit codes."""
     try:
         return int(args.func(args) or 0)
     except CondgenError as exc:
@@ -321,10 +370,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("\ninterrupted; a run continues from its last complete epoch with: condgen train --resume --out RUN_DIR",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        print(f"\n{_interrupted_line(args, exc)}", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    except OSError as exc:  # the system refused a file operation that no check of ours caught first
+        if debug:
+            raise
+        where = f" {exc.filename!r}" if exc.filename else ""
+        print(f"error: cannot access{where}: {describe_os_error(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except Exception as exc:
         if debug:
             raise

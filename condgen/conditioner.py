@@ -24,10 +24,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 from torch import Tensor, nn
 
 from .errors import ConditionError, config_error
+from .schema import StrictModel
 
 if TYPE_CHECKING:
     from .run import Run
@@ -35,10 +36,9 @@ if TYPE_CHECKING:
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class ConditionerConfig(BaseModel):
-    """Base of a conditioner's config. Subclass it and add fields; unknown fields are errors."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class ConditionerConfig(StrictModel):
+    """Base of a conditioner's config. Subclass it and add fields; unknown fields are errors, and a
+    number field takes only finite numbers (see :mod:`condgen.schema`)."""
 
 
 class Conditioner(ABC):
@@ -236,6 +236,20 @@ def check_conditioner_class(obj: object) -> type[Conditioner]:
     return obj
 
 
+#: Unsigned integer types torch holds but barely computes with; conditions in them are widened to int64.
+_WIDENED = {getattr(torch, name) for name in ("uint16", "uint32", "uint64") if hasattr(torch, name)}
+
+
 def as_tensor(value: Any) -> Tensor:
-    """Turn a Python number or list into a tensor; leave tensors alone."""
-    return value if isinstance(value, Tensor) else torch.as_tensor(value)
+    """Turn a Python number, list or array into a dense tensor with values (a sparse one is made dense,
+    rare unsigned types become int64); ValueError for what holds no values (a ``meta`` tensor) or
+    numbers no tensor holds."""
+    try:
+        c = value if isinstance(value, Tensor) else torch.as_tensor(value)
+    except OverflowError as exc:
+        raise ValueError(f"a number too large for a tensor ({exc})") from None
+    if c.is_meta:
+        raise ValueError("a tensor on the meta device holds no values")
+    if c.layout != torch.strided:
+        c = c.to_dense()
+    return c.to(torch.int64) if c.dtype in _WIDENED else c

@@ -76,6 +76,8 @@ def parse_condition_texts(
 ) -> dict[str, Tensor]:
     """``["label=5", ...]`` -> ``{name: (K, ...)}``; each conditioner must be given exactly once, but
     the ``optional`` ones may be left out."""
+    if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+        raise ConditionError(f"conditions must be a list of NAME=VALUE strings, e.g. ['label=5'], got {texts!r}")
     parsed: dict[str, Tensor] = {}
     for text in texts:
         name, sep, value = text.partition("=")

@@ -11,10 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from .arguments import MAX_SEED
 from .errors import ConfigError, config_error
+from .files import is_file, read_text
 from .plugins import registry
+from .schema import StrictModel, Text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,10 +25,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-class StrictModel(BaseModel):
-    """Base of every config: unknown fields are errors, assignments are validated."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+#: Widest hidden layer a config may ask for; wider ones are refused before any memory is taken.
+MAX_WIDTH = 65536
 
 
 class ConditionerSpec(StrictModel):
@@ -62,8 +63,8 @@ class ModelConfig(StrictModel):
     @field_validator("hidden", "decoder_hidden", "prior_hidden")
     @classmethod
     def _positive_widths(cls, v: Optional[list[int]]) -> Optional[list[int]]:
-        if v is not None and any(w < 1 for w in v):
-            raise ValueError(f"every hidden width must be >= 1, got {v}")
+        if v is not None and any(not 1 <= w <= MAX_WIDTH for w in v):
+            raise ValueError(f"every hidden width must be between 1 and {MAX_WIDTH}, got {v}")
         return v
 
     @model_validator(mode="after")
@@ -107,7 +108,12 @@ class DataConfig(StrictModel):
     @classmethod
     def _absolute(cls, v: Optional[str]) -> Optional[str]:
         # stored absolute, so `condgen evaluate` finds the data from any working directory
-        return str(Path(v).expanduser().absolute()) if v else v
+        if not v:
+            return v
+        try:
+            return str(Path(v).expanduser().absolute())
+        except RuntimeError:  # "~user" for a user this system does not know
+            raise ValueError(f"cannot expand {v.split('/')[0]!r}: no such user's home directory") from None
 
 
 class TrainConfig(StrictModel):
@@ -130,7 +136,7 @@ class TrainConfig(StrictModel):
         "embedding, for every conditioner (a number) or per conditioner ({name: p}); a model trained "
         "with it can be sampled with that condition left out"
     )
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     device: str = Field("auto", description="cpu, cuda, cuda:N or auto")
     eval_batch_size: int = Field(1000, ge=1)
 
@@ -139,11 +145,8 @@ class TrainConfig(StrictModel):
     def _number_or_mapping(cls, v: Any) -> Any:
         if isinstance(v, dict) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
             return v
-        try:
-            return float(v)  # a number as text, from a YAML string or the command line
-        except (TypeError, ValueError):
-            raise ValueError("give a probability such as 0.1 (for every conditioner) or {name: probability} "
-                             "(on the command line --condition-dropout NAME=P,...)") from None
+        raise ValueError("give a probability such as 0.1 (for every conditioner) or {name: probability} "
+                         "(on the command line --condition-dropout NAME=P,...)")
 
     @field_validator("condition_dropout")
     @classmethod
@@ -306,17 +309,17 @@ def parse_conditioner_option(text: str) -> dict[str, Any]:
             except ValueError as exc:
                 raise ConfigError(f"--conditioner {text!r}: setting {key!r} is not valid JSON ({exc})") from None
         else:
-            config[key] = None if value == "null" else value
+            config[key] = None if value == "null" else Text(value)
     return {"name": name, "config": config}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a JSON, YAML or TOML file into a dict (validated later by ``RunConfig.parse``)."""
     p = Path(path)
-    if not p.is_file():
+    if not is_file(p, "config file"):
         raise ConfigError(f"config file not found: {str(p)!r}")
     suffix = p.suffix.lower()
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p, "config file")
     try:
         if suffix == ".json":
             data = json.loads(text)

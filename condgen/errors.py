@@ -32,6 +32,10 @@ class ConfigError(CondgenError, ValueError):
     """A configuration value failed validation."""
 
 
+class ArgumentError(CondgenError, ValueError):
+    """An argument of a Python API function has the wrong type or value; the message names it."""
+
+
 def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
     """One line per failing field: ``model.latent_dim = 0: Input should be greater than 0``."""
     parts = []
@@ -39,9 +43,10 @@ def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
         loc = ".".join(str(p) for p in item["loc"])
         if prefix:
             loc = f"{prefix}.{loc}" if loc else prefix
-        shown: Any = item.get("input")
+        raw = item.get("input")
+        shown: Any = _short(raw)
         message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "value_error" and isinstance(shown, dict):  # a check across fields names them itself
+        if item["type"] == "value_error" and isinstance(raw, dict):  # a check across fields names them itself
             parts.append(f"{loc}: {message}" if loc and not message.startswith(loc) else message)
         elif item["type"] == "extra_forbidden":
             parts.append(f"{loc}: unknown field (remove it or check its spelling)")
@@ -50,6 +55,22 @@ def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
         else:
             parts.append(f"{loc} = {shown!r}: {message}")
     return "; ".join(parts)
+
+
+class _Shown(str):
+    """Text shown in place of a long value; its repr is the text itself."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _short(value: Any, limit: int = 120) -> Any:
+    """``value``, or the start of its repr when that is long (a huge or deeply nested input)."""
+    try:
+        text = repr(value)
+    except RecursionError:  # a list that holds itself
+        return _Shown("<a value that holds itself>")
+    return value if len(text) <= limit else _Shown(text[:limit] + "...")
 
 
 def config_error(err: ValidationError, prefix: str = "") -> ConfigError:

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .config import DataConfig
 from .data.loading import load_dataset
 from .data.splits import iter_batches, split_size, to_device
-from .errors import CondgenError, DataError
+from .errors import ArgumentError, CondgenError, DataError
 from .rng import EVAL_SEED, seeded_generator
 from .run import Run
 
@@ -77,6 +77,9 @@ def evaluate(
 
     ``test`` defaults to the test split of the run's data set (from ``data_dir`` if given).
     """
+    if not isinstance(run, Run):
+        raise ArgumentError(f"run must be a condgen.Run (from condgen.load_run or condgen.train), got "
+                            f"{type(run).__name__}")
     _check_samples(samples)
     if test is None:
         data_config = run.config.data

@@ -8,9 +8,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .arguments import whole_number
 from .conditions import describe
 from .data.splits import iter_batches, split_size
-from .errors import CondgenError
+from .errors import ArgumentError, CondgenError
+from .files import access_error
 from .rng import EVAL_SEED, seeded_generator
 
 #: At most this many rows in a run's samples.png.
@@ -55,6 +57,12 @@ def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequen
     """
     from torchvision.utils import make_grid
 
+    if not (isinstance(images, Tensor) and images.dim() == 4 and images.shape[0] >= 1):
+        shown = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise ArgumentError(f"save_grid: images must be a tensor (N, C, H, W) with N >= 1, got {shown}")
+    per_row = whole_number("save_grid: per_row", per_row, minimum=1)
+    if row_labels is not None and (isinstance(row_labels, str) or not all(isinstance(s, str) for s in row_labels)):
+        raise ArgumentError(f"save_grid: row_labels must be a list of strings, got {row_labels!r}")
     if row_heads is not None:
         if images.shape[0] != row_heads.shape[0] * per_row or row_heads.shape[1:] != images.shape[1:]:
             raise CondgenError(f"save_grid: {row_heads.shape[0]} row heads of shape {tuple(row_heads.shape[1:])} "
@@ -90,7 +98,7 @@ def _save(fig, path: str | Path, tight: bool = False) -> None:
         # tight: the saved picture grows to hold any label wider than the room estimated for it
         fig.savefig(str(path), **({"bbox_inches": "tight", "pad_inches": 0.03} if tight else {}))
     except OSError as exc:
-        raise CondgenError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+        raise access_error("picture", path, exc, verb="write") from None
     finally:
         _plt().close(fig)
 

@@ -74,6 +74,8 @@ class PluginInfo:
 
 _pm: pluggy.PluginManager | None = None
 _infos: dict[str, PluginInfo] = {}
+#: Installed entry points that PLUGINS_ENV left out: name -> distribution.
+_filtered: dict[str, str | None] = {}
 #: The registry, and the (name, plugin object) pairs it was built from.
 _registry: tuple[list[tuple[str, object]], "Registry"] | None = None
 
@@ -95,6 +97,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         dist = getattr(ep, "dist", None)
         dist_name = dist.name if dist is not None else None
         if wanted is not None and ep.name not in wanted and dist_name not in wanted:
+            _filtered[ep.name] = dist_name
             continue
         seen.update({ep.name, dist_name or ""})
         info = PluginInfo(ep.name, dist_name, dist.version if dist is not None else None)
@@ -138,6 +141,25 @@ def reload_plugins() -> None:
     _pm = None
     _registry = None
     _infos.clear()
+    _filtered.clear()
+
+
+def filtered_out(plugin: str | None, distribution: str | None = None) -> str | None:
+    """Why an installed plugin (by entry-point or distribution name) was not loaded, or None if it was
+    not left out: ``CONDGEN_PLUGINS='inpaint' leaves it out; ...``."""
+    get_plugin_manager()
+    if not any(name == plugin or (distribution and dist == distribution) for name, dist in _filtered.items()):
+        return None
+    return (f"{PLUGINS_ENV}={os.environ.get(PLUGINS_ENV, '')!r} leaves it out; add {plugin or distribution} "
+            f"to {PLUGINS_ENV} or unset it")
+
+
+def _filter_note(name: str) -> str:
+    """``"; CONDGEN_PLUGINS='x' leaves out the installed plugins a, b (...)"``, or "" without a filter."""
+    if not _filtered:
+        return ""
+    return (f"; {PLUGINS_ENV}={os.environ.get(PLUGINS_ENV, '')!r} leaves out the installed plugins "
+            f"{', '.join(sorted(_filtered))} (add the one that provides {name!r} to {PLUGINS_ENV}, or unset it)")
 
 
 @dataclass
@@ -164,8 +186,8 @@ class Registry:
         if name not in self.conditioners:
             known = ", ".join(sorted(self.conditioners)) or "none"
             raise PluginError(
-                f"unknown conditioner {name!r}; installed conditioners: {known} "
-                f"(`condgen plugins` lists plugins; `pip install` one that provides {name!r})"
+                f"unknown conditioner {name!r}; {'loaded' if _filtered else 'installed'} conditioners: {known}"
+                + (_filter_note(name) or f" (`condgen plugins` lists plugins; `pip install` one that provides {name!r})")
             )
         return self.conditioners[name]
 
@@ -175,7 +197,7 @@ class Registry:
     def dataset_loader(self, name: str) -> Callable[..., Any]:
         if name not in self.datasets:
             known = ", ".join(sorted(self.datasets)) or "none"
-            raise PluginError(f"unknown dataset {name!r}; registered datasets: {known}")
+            raise PluginError(f"unknown dataset {name!r}; registered datasets: {known}" + _filter_note(name))
         return self.datasets[name]
 
 

@@ -11,6 +11,7 @@ turning user values into conditions :mod:`condgen.conditions`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
@@ -22,12 +23,18 @@ import torch
 from torch import Tensor
 
 from . import conditions as _conditions
+from .arguments import whole_number
 from .conditioner import Conditioner
 from .config import RunConfig
 from .engine import CVAE, Objective, make_objective
-from .errors import CondgenError, ConditionError, PluginError
+from .errors import CondgenError, PluginError
+from .memory import BYTES_PER_FLOAT, check_fits
 from .plugins import registry
 from .rng import seeded_generator
+
+
+#: Samples generated at once by :meth:`Run.sample`; more are drawn chunk by chunk into the output.
+SAMPLE_CHUNK = 16_384
 
 
 class NoSuchRunMethod(CondgenError, AttributeError):
@@ -165,8 +172,7 @@ class Run:
 
         ``samples`` z's per item from q(z|x, c) (see :meth:`condgen.engine.CVAE.log_likelihood`).
         """
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise CondgenError(f"samples must be a whole number >= 1, got {samples!r}")
+        samples = whole_number("samples", samples, minimum=1)
         if conditions is None:
             conditions = self.conditions_from_batch(batch, generator)
         x = batch[self.config.data.x_field]
@@ -196,14 +202,32 @@ class Run:
 
         ``conditions`` maps each conditioner to a value: one condition for all samples, or
         ``num`` of them, one per sample (see :mod:`condgen.conditions`). A conditioner trained with
-        condition dropout may be left out; the samples then range over all its values.
+        condition dropout may be left out; the samples then range over all its values. A ``num``
+        whose samples cannot fit in memory is refused before any is drawn (:class:`condgen.memory.ResourceError`).
         """
-        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-            raise CondgenError(f"num must be a whole number >= 1, got {num!r}")
-        conds = self.check_conditions(conditions or {}, num)
+        num = whole_number("num", num, minimum=1)
         gen = seeded_generator(self.device, seed)
+        self.check_sample_memory(num)
+        conds = self.check_conditions({} if conditions is None else conditions, num)
         self.model.eval()
-        return self.keep_given(self.model.generate(conds, num, generator=gen), conds)
+        out: Tensor | None = None
+        for start in range(0, num, SAMPLE_CHUNK):  # bounded working memory, whatever num is
+            part = {n: c[start : start + SAMPLE_CHUNK] for n, c in conds.items()}
+            size = min(SAMPLE_CHUNK, num - start)
+            x = self.keep_given(self.model.generate(part, size, generator=gen), part)
+            if size == num:
+                return x
+            out = x.new_empty(num, *x.shape[1:]) if out is None else out
+            out[start : start + size] = x
+        assert out is not None
+        return out
+
+    def check_sample_memory(self, num: int) -> None:
+        """ResourceError, before anything is drawn, if ``num`` samples (and their conditions) cannot fit in memory."""
+        x_bytes = math.prod(self.model.data_shape) * BYTES_PER_FLOAT
+        cond_bytes = sum(math.prod(c.condition_shape) for c in self.conditioners.values()) * 8
+        check_fits(num * (x_bytes + cond_bytes), f"{num:,} samples of shape {self.model.data_shape}",
+                   "ask for fewer at a time")
 
     def keep_given(self, x: Tensor, conditions: Mapping[str, Tensor]) -> Tensor:
         """``x`` ``(B, *data_shape)`` with the elements that conditions give set to their given values."""
@@ -220,8 +244,8 @@ class Run:
         self, parsed: Mapping[str, Tensor], per_row: int, seed: int | None = None
     ) -> tuple[Tensor, list[str]]:
         """One row of ``per_row`` samples for each combination of conditions: ``(R * per_row, *data_shape)``."""
-        if per_row < 1:
-            raise ConditionError(f"the number of samples per row must be at least 1, got {per_row}")
+        per_row = whole_number("per_row", per_row, minimum=1)
         grid, labels = self.condition_grid(parsed)
+        self.check_sample_memory(len(labels) * per_row)
         conds = {n: c.repeat_interleave(per_row, dim=0) for n, c in grid.items()}
         return self.sample(conds, num=len(labels) * per_row, seed=seed), labels

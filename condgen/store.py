@@ -13,17 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from typing import Annotated, Optional
+
 import torch
+from pydantic import ConfigDict, Field, ValidationError
 from torch import Tensor
 
 from ._version import __version__
 from .build import build_conditioners, build_model
-from .checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_NAME, CheckpointError, read_checkpoint, save_checkpoint
 from .config import RunConfig
 from .device import resolve_device
-from .errors import PluginError
-from .plugins import PluginWarning, registry
+from .errors import ArgumentError, CondgenError, PluginError, describe_validation_error
+from .files import is_file
+from .plugins import PLUGINS_ENV, PluginWarning, filtered_out, registry
 from .run import Run
+from .schema import StrictModel
 
 MODEL_PREFIX = "model."
 
@@ -60,6 +65,46 @@ def save_run(run: Run, path: str | Path, extra_tensors: Mapping[str, Tensor] | N
     save_checkpoint(path, tensors, checkpoint_meta(run, **meta))
 
 
+class StoredConditioner(StrictModel):
+    """One conditioner of a stored run: who provided it, and its fitted state."""
+
+    model_config = ConfigDict(extra="ignore")  # fields a later condgen adds are not errors
+
+    name: str
+    plugin: Optional[str] = None
+    distribution: Optional[str] = None
+    version: Optional[str] = None
+    state: dict[str, Any] = Field(default_factory=dict)
+
+
+class CheckpointMeta(StrictModel):
+    """The JSON header of a checkpoint (:func:`checkpoint_meta`), checked before anything is built from it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    condgen_version: Optional[str] = None
+    config: dict[str, Any]
+    data_shape: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=8)
+    conditioners: list[StoredConditioner]
+    epoch: int = Field(0, ge=0)
+    optimizer: Optional[dict[str, Any]] = None
+    complete: Optional[bool] = None
+
+    def check_against(self, config: RunConfig, source: str) -> None:
+        stored, configured = [c.name for c in self.conditioners], [c.name for c in config.conditioners]
+        if stored != configured:
+            raise CheckpointError(f"checkpoint {source!r}: its conditioners {stored} differ from its config's "
+                                  f"{configured}")
+
+
+def parse_meta(meta: Any, source: str) -> CheckpointMeta:
+    """The checkpoint header validated: a missing or wrong field is one line naming the file and field."""
+    try:
+        return CheckpointMeta.model_validate(meta)
+    except ValidationError as err:
+        raise CheckpointError(f"checkpoint {source!r} has bad metadata: {describe_validation_error(err)}") from None
+
+
 @dataclass
 class StoredRun:
     """A checkpoint read once: its validated config, its metadata and its tensors."""
@@ -68,25 +113,41 @@ class StoredRun:
     config: RunConfig
     meta: dict[str, Any]
     tensors: dict[str, Tensor]
+    #: The file's identity when read (inode, size, modification time), to tell whether it was replaced since.
+    fingerprint: tuple[int, int, int] | None = None
+
+    def is_current(self) -> bool:
+        """Whether the file on disk is still the one read (no epoch was written since)."""
+        return self.fingerprint is not None and self.fingerprint == file_fingerprint(self.path)
 
 
-def _check_plugins(meta: Mapping[str, Any], source: str) -> None:
-    """A missing plugin is an error naming what to install; another version of it is a warning."""
+def file_fingerprint(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _check_plugins(meta: CheckpointMeta, source: str) -> None:
+    """A missing plugin is an error naming what to install (or the filter leaving it out); another
+    version of it is a warning."""
     reg = registry()
-    for cmeta in meta["conditioners"]:
-        name = cmeta["name"]
+    for cmeta in meta.conditioners:
+        name = cmeta.name
         if name not in reg.conditioners and name not in reg.conflicts:
-            dist = cmeta.get("distribution")
-            origin = f"distribution {dist} {cmeta.get('version')}" if dist else "no distribution"
+            dist = cmeta.distribution
+            origin = f"distribution {dist} {cmeta.version}" if dist else "no distribution"
+            wanted = f"conditioner {name!r} from plugin {cmeta.plugin!r} ({origin})"
+            skipped = filtered_out(cmeta.plugin, dist)
+            if skipped:
+                raise PluginError(f"{source} needs {wanted}, which is installed but not loaded: {skipped}")
             hint = f"; install it: pip install {dist}" if dist else ""
-            raise PluginError(
-                f"{source} needs conditioner {name!r} from plugin {cmeta.get('plugin')!r} ({origin}), "
-                f"which is not installed{hint}"
-            )
+            raise PluginError(f"{source} needs {wanted}, which is not installed{hint}")
         have = reg.plugin_of(name) if name in reg.conditioner_plugin else None
-        if have is not None and cmeta.get("version") and have.version != cmeta["version"]:
+        if have is not None and cmeta.version and have.version != cmeta.version:
             warnings.warn(
-                f"{source} was written with {cmeta.get('distribution')} {cmeta['version']}; "
+                f"{source} was written with {cmeta.distribution} {cmeta.version}; "
                 f"loading it with {have.distribution} {have.version}",
                 PluginWarning,
                 stacklevel=3,
@@ -100,9 +161,37 @@ def read_run(path: str | Path, *, model_only: bool = False) -> StoredRun:
     """
     path = Path(path)
     file = path / CHECKPOINT_NAME if path.is_dir() else path
-    tensors, meta = read_checkpoint(file, prefix=MODEL_PREFIX if model_only else None)
+    if path.is_dir() and not is_file(file, "checkpoint"):
+        raise CheckpointError(f"{str(path)!r} is not a run directory: it holds no {CHECKPOINT_NAME} "
+                              "(a run writes one when its first epoch ends)")
+    fingerprint = file_fingerprint(file)
+    tensors, raw = read_checkpoint(file, prefix=MODEL_PREFIX if model_only else None)
+    meta = parse_meta(raw, str(file))
     _check_plugins(meta, str(file))
-    return StoredRun(file, RunConfig.parse(meta["config"]), meta, tensors)
+    try:
+        config = RunConfig.parse(meta.config)
+    except CondgenError as exc:
+        raise type(exc)(f"checkpoint {str(file)!r}: {exc}") from None
+    meta.check_against(config, str(file))
+    return StoredRun(file, config, raw, tensors, None if model_only else fingerprint)
+
+
+def _check_weights(model: torch.nn.Module, tensors: Mapping[str, Tensor], source: str) -> dict[str, Tensor]:
+    """The stored model weights, each checked against the model's name and shape."""
+    n = len(MODEL_PREFIX)
+    stored = {k[n:]: v for k, v in tensors.items() if k.startswith(MODEL_PREFIX)}
+    wanted = model.state_dict()
+    for name, value in wanted.items():
+        if name not in stored:
+            raise CheckpointError(f"checkpoint {source!r} lacks the weight {MODEL_PREFIX}{name}")
+        if tuple(stored[name].shape) != tuple(value.shape):
+            raise CheckpointError(f"checkpoint {source!r}: weight {MODEL_PREFIX}{name} has shape "
+                                  f"{tuple(stored[name].shape)}, but its config builds {tuple(value.shape)}")
+    extra = sorted(set(stored) - set(wanted))
+    if extra:
+        raise CheckpointError(f"checkpoint {source!r} holds weight {MODEL_PREFIX}{extra[0]}, which its config's "
+                              "model does not have")
+    return stored
 
 
 def run_from_stored(stored: StoredRun, device: torch.device, config: RunConfig | None = None) -> Run:
@@ -111,17 +200,33 @@ def run_from_stored(stored: StoredRun, device: torch.device, config: RunConfig |
     ``config`` replaces the stored one (``--resume`` may change the epochs or the device).
     """
     config = config or stored.config
+    meta = parse_meta(stored.meta, str(stored.path))
     conditioners = build_conditioners(config)
-    for cmeta in stored.meta["conditioners"]:
-        conditioners[cmeta["name"]].load_state(cmeta.get("state") or {})
-    model = build_model(config, stored.meta["data_shape"], conditioners).to(device)
-    n = len(MODEL_PREFIX)
-    model.load_state_dict({k[n:]: v for k, v in stored.tensors.items() if k.startswith(MODEL_PREFIX)})
-    return Run(config, conditioners, model, device, epoch=int(stored.meta.get("epoch", 0)), directory=stored.path.parent)
+    for cmeta in meta.conditioners:
+        try:
+            conditioners[cmeta.name].load_state(cmeta.state)
+        except CondgenError:
+            raise
+        except Exception as exc:  # a state the plugin cannot read: the file's fault, not the toolkit's
+            raise CheckpointError(f"checkpoint {str(stored.path)!r}: conditioner {cmeta.name!r} cannot load its "
+                                  f"stored state ({type(exc).__name__}: {exc})") from None
+    try:
+        model = build_model(config, meta.data_shape, conditioners)
+    except CondgenError:
+        raise
+    except Exception as exc:  # an embedding built from a stored state that its plugin did not check
+        raise CheckpointError(f"checkpoint {str(stored.path)!r}: its model cannot be built from the stored "
+                              f"conditioner states ({type(exc).__name__}: {exc})") from None
+    model.load_state_dict(_check_weights(model, stored.tensors, str(stored.path)))
+    return Run(config, conditioners, model.to(device), device, epoch=meta.epoch, directory=stored.path.parent)
 
 
 def load_run(path: str | Path, device: str = "auto") -> Run:
     """Load a trained run directory (or a checkpoint file) onto ``device`` (see :class:`condgen.Run`)."""
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise ArgumentError(f"path must name a run directory or checkpoint file, got {path!r}")
+    if not isinstance(device, str):
+        raise ArgumentError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
     run = run_from_stored(read_run(path, model_only=True), resolve_device(device))
     run.model.eval()
     return run

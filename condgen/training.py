@@ -18,16 +18,19 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from .arguments import MAX_SEED
 from .build import create_run
-from .checkpoint import CHECKPOINT_NAME, optimizer_from_flat, optimizer_to_flat
+from .checkpoint import CHECKPOINT_NAME, CheckpointError, optimizer_from_flat, optimizer_to_flat
 from .config import RunConfig
 from .data.loading import load_dataset
-from .data.splits import index_batch, split_size, to_device
+from .data.splits import DataSplits, index_batch, split_size, to_device
 from .device import resolve_device
-from .errors import CondgenError
+from .errors import ArgumentError, CondgenError
 from .evaluation import evaluate_split
+from .files import read_text, write_text_atomic
 from .pictures import write_run_pictures
 from .run import Run
+from .rundir import RunDirectory, check_out_path, check_writable_run_dir, claim_run_dir
 from .store import StoredRun, read_run, run_from_stored, save_run
 
 METRICS_NAME = "metrics.jsonl"
@@ -82,33 +85,18 @@ def _resume_config(stored: RunConfig, given: RunConfig | None, out: Path) -> Run
     return given
 
 
-def _prepare_run_dir(out: Path, resume: bool) -> Path:
-    ckpt = out / CHECKPOINT_NAME
-    if resume and not ckpt.is_file():
-        raise CondgenError(f"--resume: there is no {CHECKPOINT_NAME} in {str(out)!r} to continue from")
-    if not resume and ckpt.exists():
-        raise CondgenError(
-            f"{str(out)!r} already holds a run; continue it with --resume, or choose another --out"
-        )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CondgenError(f"cannot create run directory {str(out)!r}: {exc.strerror}") from None
-    return ckpt
-
-
 def _keep_metrics_up_to(path: Path, epoch: int) -> None:
     """Drop metric lines of epochs after the checkpoint's, so every epoch appears exactly once."""
     if not path.exists():
         return
     kept = []
-    for line in path.read_text().splitlines():
+    for line in read_text(path, "metrics file").splitlines():
         try:
             if json.loads(line)["epoch"] <= epoch:
                 kept.append(line)
         except (ValueError, KeyError, TypeError):  # a line cut short by the crash being resumed from
             continue
-    path.write_text("".join(ln + "\n" for ln in kept))
+    write_text_atomic(path, "".join(ln + "\n" for ln in kept), "metrics file")
 
 
 def _train_epoch(
@@ -176,44 +164,91 @@ def train(
 
     With ``resume=True`` the config comes from the checkpoint in ``out_dir``; a ``config`` given
     too may only raise ``train.epochs`` or change ``train.device``. ``resume`` may also be the
-    checkpoint already read (:func:`condgen.store.read_run`), so it is read once. ``progress=None``
-    shows a progress bar only on a terminal.
+    checkpoint already read (:func:`condgen.store.read_run`); it is read again only if another
+    process wrote a newer one before this one locked the run.
+    ``progress=None`` shows a progress bar only on a terminal.
+
+    ``out_dir`` must be new, empty, or a run directory (see :mod:`condgen.rundir`), and only one
+    process may write it at a time. Everything that can be checked (config, data, conditioners,
+    model size) is checked before a new directory is made; a run that fails before its first
+    epoch ends removes the directory it made.
     """
-    out = Path(out_dir)
-    ckpt = _prepare_run_dir(out, bool(resume))
+    out = check_out_path(out_dir)
+    if config is not None and not isinstance(config, RunConfig):
+        raise ArgumentError(f"config must be a condgen.RunConfig (or None with resume=True), got "
+                            f"{type(config).__name__}; build one with condgen.RunConfig.parse(dict)")
+    check_writable_run_dir(out, bool(resume))
     if config is not None:  # validated whole, as parse() does, even when built or copied directly
         config = RunConfig.parse(config.model_dump(mode="json"))
-    stored: StoredRun | None = None
     if resume:
-        stored = resume if isinstance(resume, StoredRun) else read_run(ckpt)
-        config = _resume_config(stored.config, config, out)
+        with claim_run_dir(out, resume=True) as claim:
+            # under the lock, so no other process moves the run on; read again only if it moved since
+            current = (isinstance(resume, StoredRun) and resume.path.resolve() == (out / CHECKPOINT_NAME).resolve()
+                       and resume.is_current())
+            stored = resume if current else read_run(out / CHECKPOINT_NAME)
+            config = _resume_config(stored.config, config, out)
+            device = resolve_device(config.train.device)
+            data = load_dataset(config.data)
+            run = run_from_stored(stored, device, config)
+            return _train_in(claim, run, data, stored, progress, pictures, log)
     if config is None:
-        raise CondgenError("train() needs a config unless resume=True")
+        raise ArgumentError("train() needs a config unless resume=True")
     device = resolve_device(config.train.device)
-    (out / CONFIG_NAME).write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
-
     data = load_dataset(config.data)
-    train_split, test_split = to_device(data.train, device), to_device(data.test, device)
+    run = create_run(config, data.train, device)
+    with claim_run_dir(out, resume=False) as claim:
+        try:
+            return _train_in(claim, run, data, None, progress, pictures, log)
+        except BaseException:
+            claim.abandon()  # nothing of a run that ended before its first epoch is kept
+            raise
 
-    run = run_from_stored(stored, device, config) if stored else create_run(config, data.train, device)
+
+def _restore_training_state(
+    run: Run, stored: StoredRun, opt: torch.optim.Optimizer, gen: torch.Generator, log: Callable[[str], None]
+) -> None:
+    """The optimizer and random generator of ``stored``, for ``--resume``."""
+    config = run.config
+    try:
+        optimizer_from_flat(opt, {k: v for k, v in stored.tensors.items() if k.startswith("optim.")},
+                            stored.meta["optimizer"])
+        state = stored.tensors["rng.train"]
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {str(stored.path)!r}: its optimizer or generator state cannot be "
+                              f"restored ({type(exc).__name__}: {exc}); it can be sampled, not resumed") from None
+    try:
+        gen.set_state(state)
+    except RuntimeError:  # a generator state of another device type (--resume --device changed it)
+        gen.manual_seed((config.train.seed + run.epoch) % (MAX_SEED + 1))
+        log(f"note: resuming on {run.device.type} from a run trained on another device: the random stream "
+            f"restarts from seed {config.train.seed} + epoch {run.epoch}, so this run is not bit for bit "
+            "the uninterrupted one")
+    stored_epochs = stored.config.train.epochs
+    if config.train.lr_schedule != "constant" and stored_epochs != config.train.epochs:
+        log(f"note: the {config.train.lr_schedule} learning-rate schedule now spans {config.train.epochs} "
+            f"epochs instead of {stored_epochs}, so the rate changes from epoch {run.epoch + 1} on")
+
+
+def _train_in(
+    claim: RunDirectory,
+    run: Run,
+    data: DataSplits,
+    stored: StoredRun | None,
+    progress: bool | None,
+    pictures: bool,
+    log: Callable[[str], None],
+) -> Run:
+    """Train ``run`` in the claimed directory, from its epoch to the config's last."""
+    out, config, device = claim.path, run.config, run.device
+    ckpt = out / CHECKPOINT_NAME
+    write_text_atomic(out / CONFIG_NAME, json.dumps(config.model_dump(mode="json"), indent=2) + "\n", "config file")
+    train_split, test_split = to_device(data.train, device), to_device(data.test, device)
     run.directory = out
     opt = make_optimizer(config, run.model)
     gen = torch.Generator(device=device)
     gen.manual_seed(config.train.seed)
     if stored:
-        optimizer_from_flat(opt, {k: v for k, v in stored.tensors.items() if k.startswith("optim.")},
-                            stored.meta["optimizer"])
-        try:
-            gen.set_state(stored.tensors["rng.train"])
-        except RuntimeError:  # a generator state of another device type (--resume --device changed it)
-            gen.manual_seed(config.train.seed + run.epoch)
-            log(f"note: resuming on {device.type} from a run trained on another device: the random stream "
-                f"restarts from seed {config.train.seed} + epoch {run.epoch}, so this run is not bit for bit "
-                "the uninterrupted one")
-        stored_epochs = stored.config.train.epochs
-        if config.train.lr_schedule != "constant" and stored_epochs != config.train.epochs:
-            log(f"note: the {config.train.lr_schedule} learning-rate schedule now spans {config.train.epochs} "
-                f"epochs instead of {stored_epochs}, so the rate changes from epoch {run.epoch + 1} on")
+        _restore_training_state(run, stored, opt, gen, log)
     metrics_path = out / METRICS_NAME
     _keep_metrics_up_to(metrics_path, run.epoch)
 

@@ -60,8 +60,9 @@ def one_error_line(err: str) -> str:
 
 def test_train_writes_run_directory_and_pictures(toy_run):
     names = sorted(p.name for p in toy_run.iterdir())
-    assert names == ["checkpoint.safetensors", "config.json", "latent.png", "metrics.jsonl",
-                     "reconstructions.png", "samples.png"]
+    # the marker says "a condgen run"; the lock file stays (removing it would race a waiting writer)
+    assert names == [".condgen-run", ".condgen.lock", "checkpoint.safetensors", "config.json", "latent.png",
+                     "metrics.jsonl", "reconstructions.png", "samples.png"]
 
 
 def test_sample_png_and_npy(toy_run, capsys, tmp_path):

@@ -35,7 +35,7 @@ def test_unknown_field_is_named():
 def test_bad_value_is_named_with_the_value():
     with pytest.raises(ConfigError, match=r"train.batch_size = 0: Input should be greater than or equal to 1"):
         condgen.RunConfig.parse({"train": {"batch_size": 0}})
-    with pytest.raises(ConfigError, match=r"model.hidden = \[512, -1\]: .*every hidden width must be >= 1"):
+    with pytest.raises(ConfigError, match=r"model.hidden = \[512, -1\]: .*every hidden width must be between 1 and 65536"):
         condgen.RunConfig.parse({"model": {"hidden": [512, -1]}})
     with pytest.raises(ConfigError, match=r"train.device = 'gpu': .*cpu, cuda, cuda:N or auto"):
         condgen.RunConfig.parse({"train": {"device": "gpu"}})

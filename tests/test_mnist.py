@@ -22,7 +22,8 @@ def tiny_mnist(directory, n=5):
     directory.mkdir(parents=True, exist_ok=True)
     for split in ("train", "t10k"):
         images = bytes(range(256)) * (n * 784 // 256 + 1)
-        write_idx(directory / f"{split}-images-idx3-ubyte.gz", 0x803, (n, 28, 28), images[: n * 784])
+        start = 0 if split == "train" else 1  # the test images differ from the training ones, as in MNIST
+        write_idx(directory / f"{split}-images-idx3-ubyte.gz", 0x803, (n, 28, 28), images[start : start + n * 784])
         write_idx(directory / f"{split}-labels-idx1-ubyte.gz", 0x801, (n,), bytes(range(n)))
     return directory
 

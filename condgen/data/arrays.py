@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..files import check_readable, is_file
 from .splits import DataSplits
 
 if TYPE_CHECKING:
@@ -27,8 +28,9 @@ def load_npz_splits(config: DataConfig) -> DataSplits:
     if not config.data_dir:
         raise DataError("dataset 'npz' needs --data-dir FILE.npz (train_<field> and test_<field> arrays)")
     path = Path(config.data_dir)
-    if not path.is_file():
+    if not is_file(path, "npz file"):
         raise DataError(f"dataset 'npz': no such file {str(path)!r} (give --data-dir FILE.npz)")
+    check_readable(path, "npz file")
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:

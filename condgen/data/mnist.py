@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ..errors import DataError
+from ..files import is_file, read_bytes
 from .splits import DataSplits
 
 if TYPE_CHECKING:
@@ -41,7 +43,7 @@ def cache_dir() -> Path:
 
 def _find(directory: Path, stem: str) -> Path | None:
     for candidate in (directory / f"{stem}.gz", directory / stem):
-        if candidate.is_file():
+        if is_file(candidate, "MNIST file"):
             return candidate
     return None
 
@@ -52,10 +54,12 @@ def missing_files(directory: Path) -> list[str]:
 
 def read_idx(path: Path, kind: str) -> Tensor:
     """Read one IDX file: images ``(N, rows, cols)`` or labels ``(N,)``, dtype uint8."""
-    try:
-        raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read MNIST file {str(path)!r}: {exc} (truncated or not gzip? replace it)") from None
+    raw = read_bytes(path, "MNIST file")  # "permission denied" is not "corrupt"
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"cannot read MNIST file {str(path)!r}: {exc} (truncated or not gzip? replace it)") from None
     magic, ndim = _MAGIC[kind]
     if len(raw) < 4 + 4 * ndim or struct.unpack(">I", raw[:4])[0] != magic:
         found = raw[:4].hex() if len(raw) >= 4 else "nothing"
@@ -73,6 +77,29 @@ def read_idx(path: Path, kind: str) -> Tensor:
     return data.reshape(dims)
 
 
+def _check_splits(directory: Path, splits: dict[str, dict[str, Tensor]]) -> None:
+    """Each split's files agree, and the training files are not the test files (swapped or copied)."""
+    name = {kind: {split: FILES[split, kind] for split in splits} for kind in ("image", "label")}
+    for split, fields in splits.items():
+        n_img, n_lab = fields["image"].shape[0], fields["label"].shape[0]
+        if n_img != n_lab:
+            raise DataError(
+                f"MNIST {split} split in {str(directory)!r} has {n_img} images ({name['image'][split]}) but {n_lab} "
+                f"labels ({name['label'][split]}); are train and t10k files swapped?"
+            )
+    n_train, n_test = splits["train"]["image"].shape[0], splits["test"]["image"].shape[0]
+    if n_train < n_test:
+        raise DataError(
+            f"MNIST files in {str(directory)!r} look swapped: the train files hold {n_train} items, fewer than the "
+            f"t10k (test) files' {n_test} (MNIST has 60000 and 10000); rename them to the split they hold"
+        )
+    if n_train == n_test and torch.equal(splits["train"]["image"], splits["test"]["image"]):
+        raise DataError(
+            f"MNIST files in {str(directory)!r}: the train and t10k images are the same file's contents; "
+            "put the real training files back (train-images-idx3-ubyte: 60000 images)"
+        )
+
+
 def read_mnist_dir(directory: str | Path) -> DataSplits:
     """Splits ``{"image": (N, 1, 28, 28) float32 in [0, 1], "label": (N,) int64}`` from a directory."""
     directory = Path(directory)
@@ -87,10 +114,8 @@ def read_mnist_dir(directory: str | Path) -> DataSplits:
     splits: dict[str, dict[str, Tensor]] = {"train": {}, "test": {}}
     for (split, kind), stem in FILES.items():
         splits[split][kind] = read_idx(_find(directory, stem), kind)  # type: ignore[arg-type]
+    _check_splits(directory, splits)
     for split, fields in splits.items():
-        n_img, n_lab = fields["image"].shape[0], fields["label"].shape[0]
-        if n_img != n_lab:
-            raise DataError(f"MNIST {split} split in {str(directory)!r} has {n_img} images but {n_lab} labels")
         if int(fields["label"].max()) > 9:
             raise DataError(f"MNIST {split} labels in {str(directory)!r} go up to {int(fields['label'].max())}, not 9")
         fields["image"] = fields["image"].unsqueeze(1).float().div_(255.0)

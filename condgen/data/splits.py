@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from ..arguments import whole_number
 from ..errors import DataError
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ def iter_batches(
     split: Mapping[str, Tensor], batch_size: int, limit: int | None = None
 ) -> Iterator[tuple[int, dict[str, Tensor]]]:
     """``(start, batch)`` for consecutive slices of the first ``limit`` (default: all) items, in order."""
+    whole_number("batch_size", batch_size, minimum=1)
     n = split_size(split) if limit is None else min(limit, split_size(split))
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)

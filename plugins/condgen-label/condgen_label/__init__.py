@@ -90,6 +90,9 @@ class LabelConditioner(Conditioner):
             if not torch.isfinite(c).all() or not torch.equal(c, c.round()):
                 bad = c[~torch.isfinite(c) | (c != c.round())][0].item()
                 raise ConditionError(f"{what} must hold whole numbers ({self.allowed}); got {bad}")
+            if c.numel() and c.abs().max() >= k:  # before .long(), which would wrap 1e30 round to a negative
+                raise ConditionError(f"{what} holds class {c[c.abs() >= k][0].item():g}, out of range: allowed are "
+                                     f"{self.allowed}")
             c = c.long()
         if c.numel() and (int(c.min()) < 0 or int(c.max()) >= k):
             bad = int(c.min()) if int(c.min()) < 0 else int(c.max())

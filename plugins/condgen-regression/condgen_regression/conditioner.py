@@ -12,6 +12,7 @@ embedding standardises with them, so users always give raw values::
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 import condgen
 from condgen import ConditionError, Conditioner, ConditionerConfig, PluginError
 
-from .parsing import parse_targets, targets_from_mapping
+from .parsing import FLOAT32_MAX, parse_targets, targets_from_mapping
 
 #: Images read at once when computing an attribute over a whole split.
 ATTRIBUTE_CHUNK = 10_000
@@ -156,7 +157,22 @@ class RegressionConditioner(Conditioner):
         return {"sources": self.sources, "mean": self.mean, "std": self.std}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
-        self.sources, self.mean, self.std = dict(state["sources"]), list(state["mean"]), list(state["std"])
+        """The fitted state from a checkpoint, checked: a source, a mean and a positive std for each target."""
+        t = len(self.targets)
+        sources, mean, std = (state.get(k) for k in ("sources", "mean", "std"))
+
+        def numbers(v: Any) -> bool:
+            return (isinstance(v, list) and len(v) == t and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v))
+
+        if not (isinstance(sources, Mapping) and sorted(sources) == sorted(self.targets)
+                and all(v in ("field", "attribute") for v in sources.values())
+                and numbers(mean) and numbers(std) and all(x > 0 for x in std)):
+            raise condgen.CondgenError(
+                f"the regression conditioner's stored state does not fit its targets {self.targets}: it needs "
+                f"sources (field or attribute), {t} finite means and {t} positive stds; got {dict(state)!r:.200}"
+            )
+        self.sources, self.mean, self.std = dict(sources), list(mean), list(std)
 
     def condition_from_batch(self, batch: Mapping[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
         return self.target_values(batch)
@@ -169,12 +185,14 @@ class RegressionConditioner(Conditioner):
                 f"({', '.join(self.targets)}); got a {str(c.dtype).removeprefix('torch.')} tensor of shape "
                 f"{tuple(c.shape)}"
             )
-        c = c.float()
-        if not torch.isfinite(c).all():
-            column = int((~torch.isfinite(c)).any(0).nonzero()[0])
-            raise ConditionError(f"regression target {self.targets[column]!r} must be a finite number, "
-                                 f"got {c[:, column][~torch.isfinite(c[:, column])][0].item()}")
-        return c
+        wide = c.double()  # checked before float32 could turn 1e308 into inf
+        for bad, rule in ((~torch.isfinite(wide), "a finite number"),
+                          (wide.abs() > FLOAT32_MAX, f"within +-{FLOAT32_MAX:.3g} (a float32 condition)")):
+            if bad.any():
+                column = int(bad.any(0).nonzero()[0])
+                raise ConditionError(f"regression target {self.targets[column]!r} must be {rule}, "
+                                     f"got {wide[:, column][bad[:, column]][0].item()}")
+        return c.float()
 
     def parse_condition(self, text: str) -> Tensor:
         return parse_targets(text, self.targets)
@@ -186,7 +204,7 @@ class RegressionConditioner(Conditioner):
         if isinstance(value, Mapping):
             return targets_from_mapping(value, self.targets)
         if len(self.targets) == 1 and isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return self.check_condition(torch.tensor([[float(value)]]))  # one target: a plain number
+            return targets_from_mapping({self.targets[0]: value}, self.targets)  # one target: a plain number
         return super().conditions_from_value(value)
 
     # -- pictures -----------------------------------------------------------------------------

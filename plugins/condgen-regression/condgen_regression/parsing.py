@@ -17,14 +17,29 @@ from condgen import ConditionError
 MAX_SWEEP = 100
 
 
+#: Conditions are float32: a larger value would become inf.
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
+def _in_range(value: float | int, shown: str, where: str) -> float:
+    """``value`` as a float if it is finite and float32 holds it; else ConditionError showing ``shown``."""
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf
+    if not math.isfinite(x):
+        raise ConditionError(f"{where}: {shown} is not a finite number")
+    if abs(x) > FLOAT32_MAX:
+        raise ConditionError(f"{where}: {shown} is beyond the range of a float32 condition (+-{FLOAT32_MAX:.3g})")
+    return x
+
+
 def _number(text: str, where: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise ConditionError(f"{where}: {text.strip()!r} is not a number") from None
-    if not math.isfinite(value):
-        raise ConditionError(f"{where}: {text.strip()!r} is not a finite number")
-    return value
+    return _in_range(value, repr(text.strip()), where)
 
 
 def _python_number(x: Any, where: str) -> float:
@@ -35,9 +50,7 @@ def _python_number(x: Any, where: str) -> float:
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         shown = repr(x) if isinstance(x, (bool, str, int, float)) else f"a {type(x).__name__}"
         raise ConditionError(f"{where}: {shown} is not a number")
-    if not math.isfinite(x):
-        raise ConditionError(f"{where}: {x!r} is not a finite number")
-    return float(x)
+    return _in_range(x, repr(x) if len(repr(x)) < 40 else f"{repr(x)[:20]}...", where)
 
 
 def parse_values(text: str, where: str) -> list[float]:

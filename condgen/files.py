@@ -1,0 +1,118 @@
+"""Reading and writing the toolkit's files: errors that name the file and the cause, atomic writes.
+
+Every file a user points condgen at is opened through :func:`read_bytes` / :func:`read_text` /
+:func:`check_readable`, so "permission denied", "not UTF-8" and "is a directory" are each a
+:class:`FileAccessError` naming the file, not a Python exception. Files condgen writes go to
+a temporary file of their own (unique per writer) that is renamed over the target, and get the
+mode the user's umask gives new files.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import CondgenError
+
+
+class FileAccessError(CondgenError, OSError):
+    """A file or directory cannot be read or written (missing, permission, not text, ...)."""
+
+
+_CAUSES = {
+    errno.ENOENT: "it does not exist",
+    errno.EACCES: "permission denied (check its mode and owner, and those of the directories above it)",
+    errno.EPERM: "operation not permitted",
+    errno.EISDIR: "it is a directory, not a file",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.ENOSPC: "no space left on the device",
+    errno.EROFS: "the file system is read-only",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """The cause of an OSError in words: ``permission denied (...)`` rather than ``[Errno 13] ...``."""
+    return _CAUSES.get(exc.errno or -1) or exc.strerror or str(exc)
+
+
+def access_error(what: str, path: str | Path, exc: OSError, verb: str = "read") -> FileAccessError:
+    """A one-line :class:`FileAccessError`: ``cannot read config file 'a.yaml': permission denied (...)``."""
+    return FileAccessError(f"cannot {verb} {what} {str(path)!r}: {describe_os_error(exc)}")
+
+
+def read_bytes(path: str | Path, what: str) -> bytes:
+    """The contents of ``path``; ``what`` names it in errors (``"config file"``)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise access_error(what, path, exc) from None
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """The UTF-8 text of ``path``; a file that is not UTF-8 is an error saying where it stops being text."""
+    raw = read_bytes(path, what)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileAccessError(
+            f"{what} {str(path)!r} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8"
+        ) from None
+
+
+def check_readable(path: str | Path, what: str) -> Path:
+    """``path`` if it is a file this process can open; else a FileAccessError saying why not."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise access_error(what, path, exc) from None
+    return Path(path)
+
+
+def is_file(path: str | Path, what: str) -> bool:
+    """Whether ``path`` is a file; a directory above it that cannot be searched is an error, not False."""
+    try:
+        return Path(path).is_file()
+    except OSError as exc:
+        raise access_error(what, path, exc, verb="look for") from None
+
+
+def new_file_mode() -> int:
+    """The mode the user's umask gives a new file (``0o644`` under the usual umask 022)."""
+    mask = os.umask(0)  # the only portable way to read the umask is to set it and put it back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], None], what: str = "file") -> None:
+    """``write(tmp)`` to a temporary file beside ``path``, flush it to disk, give it the umask's mode,
+    and rename it over ``path``: readers see the old file or the new one, never half of one, and
+    two writers never share a temporary file."""
+    path = Path(path)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise access_error(what, path, exc, verb="write") from None
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, new_file_mode())  # mkstemp (and safetensors) create 0600 whatever the umask
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise access_error(what, path, exc, verb="write") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str, what: str = "file") -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`write_atomic`)."""
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), what)

@@ -1,0 +1,160 @@
+"""Run directories: which directories condgen may write a run into, and one writer at a time.
+
+A run directory is one condgen made: it holds the marker file ``.condgen-run`` (or, from
+before markers, a condgen checkpoint). condgen writes a new run only into a new or empty
+directory, or into a run directory whose first epoch never finished; it never overwrites a
+directory of someone else's files.
+
+While ``condgen train`` writes a run it holds an exclusive lock on ``.condgen.lock`` (an OS
+file lock from the ``filelock`` library), and records itself in ``.condgen-owner``. A second
+writer (another ``train``, or a ``--resume`` of a run still going) is refused with a line
+naming the process that holds the run. The operating system drops the lock when its process
+dies, even by ``kill -9``, so a dead run never blocks the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from ._version import __version__
+from .checkpoint import CHECKPOINT_NAME
+from .errors import ArgumentError, CondgenError
+from .files import access_error, write_text_atomic
+
+MARKER_NAME = ".condgen-run"
+LOCK_NAME = ".condgen.lock"
+OWNER_NAME = ".condgen-owner"
+#: Files of condgen's own bookkeeping, which do not make a directory "non-empty".
+BOOKKEEPING = (LOCK_NAME, OWNER_NAME)
+
+
+class RunDirectoryBusy(CondgenError):
+    """Another process is writing this run directory."""
+
+
+def check_out_path(out: object, flag: str = "--out") -> Path:
+    """``out`` as a Path; an empty or non-path value is an error (``Path('')`` would be the current directory)."""
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
+        raise ArgumentError(f"{flag} {out!r}: name the run directory to write, e.g. {flag} runs/my-run")
+    return Path(out)
+
+
+def _contents(out: Path) -> list[str]:
+    try:
+        return sorted(p.name for p in out.iterdir() if p.name not in BOOKKEEPING)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise access_error("run directory", out, exc) from None
+
+
+def _busy(out: Path) -> RunDirectoryBusy:
+    return RunDirectoryBusy(
+        f"{str(out)!r} is being written by {_owner_text(out)}; wait for it to end (or stop it), "
+        "or choose another --out"
+    )
+
+
+def check_writable_run_dir(out: Path, resume: bool, *, locked: bool = False) -> None:
+    """Refuse, before any work, a ``--out`` that another process is writing, that is a file, that
+    holds someone else's files, that already holds a run (without ``--resume``), or that holds
+    none to resume. ``locked``: this process holds the run's lock already."""
+    if not locked and (out / LOCK_NAME).is_file():
+        probe = FileLock(str(out / LOCK_NAME), timeout=0)
+        try:
+            probe.acquire()
+        except Timeout:
+            raise _busy(out) from None
+        except OSError:
+            pass  # a lock that cannot even be opened is reported when the run is claimed
+        else:
+            probe.release()
+    if out.exists() and not out.is_dir():
+        raise CondgenError(f"--out {str(out)!r} is a file, not a directory; choose a directory for the run")
+    names = _contents(out)
+    has_checkpoint = CHECKPOINT_NAME in names
+    if resume:
+        if not has_checkpoint:
+            raise CondgenError(f"--resume: there is no {CHECKPOINT_NAME} in {str(out)!r} to continue from")
+        return
+    if has_checkpoint:
+        raise CondgenError(f"{str(out)!r} already holds a run; continue it with --resume, or choose another --out")
+    if names and MARKER_NAME not in names:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise CondgenError(
+            f"--out {str(out)!r} holds files that are not a condgen run ({shown}); condgen writes a new run only "
+            "into a new or empty directory, so it overwrites nothing of yours: choose another --out"
+        )
+
+
+def _owner_text(out: Path, wait: float = 2.0) -> str:
+    """Who holds the run, from its owner file; the holder writes it just after taking the lock, so wait a moment."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            owner = json.loads((out / OWNER_NAME).read_text(encoding="utf-8"))
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(owner["started"]))
+            return f"process {owner['pid']} on {owner['host']} (`{owner['command']}`, since {since})"
+        except (OSError, ValueError, KeyError, TypeError):  # not written yet, or foreign
+            if time.monotonic() > deadline:
+                return "another process"
+            time.sleep(0.05)
+
+
+@dataclass
+class RunDirectory:
+    """A run directory claimed for writing (see :func:`claim_run_dir`)."""
+
+    path: Path
+    created: bool
+
+    def abandon(self) -> None:
+        """Remove what this claim wrote into a directory it created, when no epoch finished."""
+        if not self.created or (self.path / CHECKPOINT_NAME).exists():
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+@contextmanager
+def claim_run_dir(out: Path, resume: bool) -> Iterator[RunDirectory]:
+    """Create (if need be) and lock ``out`` for writing a run, for the ``with`` block.
+
+    Raises :class:`RunDirectoryBusy` naming the process that holds it, and the errors of
+    :func:`check_writable_run_dir`, checked again under the lock.
+    """
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise access_error("run directory", out, exc, verb="create") from None
+    lock = FileLock(str(out / LOCK_NAME), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise _busy(out) from None
+    except OSError as exc:
+        raise access_error("run directory", out, exc, verb="lock") from None
+    claim = RunDirectory(out, created)
+    try:
+        check_writable_run_dir(out, resume, locked=True)  # again: another writer may have finished in between
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+                 "command": " ".join(["condgen", *sys.argv[1:]]) if sys.argv[1:] else "condgen.train()"}
+        write_text_atomic(out / OWNER_NAME, json.dumps(owner) + "\n", "run directory owner file")
+        if not (out / MARKER_NAME).exists():
+            write_text_atomic(out / MARKER_NAME, json.dumps({"condgen_version": __version__}) + "\n",
+                              "run directory marker")
+        yield claim
+    finally:
+        (out / OWNER_NAME).unlink(missing_ok=True)
+        lock.release()
