@@ -19,7 +19,19 @@ from .command import Command
 from .conditioner import Conditioner, ConditionerConfig
 from .config import ConditionerSpec, DataConfig, ModelConfig, RunConfig, TrainConfig
 from .data import DataSplits, iter_batches
-from .errors import ArgumentError, CondgenError, ConditionError, ConfigError, DataError, PluginError
+from .errors import (
+    ArgumentError,
+    CheckpointError,
+    CondgenError,
+    ConditionError,
+    ConfigError,
+    DataError,
+    FileAccessError,
+    NumericalError,
+    PluginError,
+    ResourceError,
+    RunDirectoryBusy,
+)
 from .evaluation import evaluate
 from .hookspecs import hookimpl
 from .pictures import save_grid
@@ -33,6 +45,11 @@ __all__ = [
     "__version__",
     "EVAL_SEED",
     "ArgumentError",
+    "CheckpointError",
+    "FileAccessError",
+    "NumericalError",
+    "ResourceError",
+    "RunDirectoryBusy",
     "Command",
     "Conditioner",
     "ConditionerConfig",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from .errors import ArgumentError
@@ -12,11 +13,14 @@ MAX_SEED = 2**64 - 1
 
 def whole_number(name: str, value: Any, minimum: int = 0, maximum: int | None = None) -> int:
     """``value`` if it is an int (not a bool) in ``[minimum, maximum]``; else ArgumentError naming ``name``."""
-    if (isinstance(value, bool) or not isinstance(value, int) or value < minimum
-            or (maximum is not None and value > maximum)):
+    try:  # any integer type: int, numpy.int64, a one-element integer tensor
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < minimum or (maximum is not None and number > maximum):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
         raise ArgumentError(f"{name} must be a whole number {bound}, got {value!r}")
-    return value
+    return number
 
 
 def seed_value(name: str, value: Any) -> int | None:

@@ -38,6 +38,18 @@ def engine_parameters(config: RunConfig, data_shape: Sequence[int], embed_dim: i
     return count
 
 
+def embedding_parameters(conditioners: Mapping[str, Conditioner]) -> int:
+    """How many weights the conditioners' embeddings have, counted on the ``meta`` device (no memory taken)."""
+    total = 0
+    for cond in conditioners.values():
+        try:
+            with torch.device("meta"):
+                total += sum(p.numel() for p in cond.build_embedding().parameters())
+        except Exception:  # an embedding that needs real tensors to be built is left to the real build
+            continue
+    return total
+
+
 def build_model(
     config: RunConfig, data_shape: Sequence[int], conditioners: Mapping[str, Conditioner], *, copies: int = 1
 ) -> CVAE:
@@ -47,9 +59,11 @@ def build_model(
     Adam's two moments) is a :class:`condgen.memory.ResourceError`, raised before any is allocated.
     """
     count = engine_parameters(config, data_shape, sum(c.embed_dim for c in conditioners.values()))
+    count += embedding_parameters(conditioners)
     check_fits(count * BYTES_PER_FLOAT * copies, f"a model of {count:,} weights"
                + (f" (x {copies}: weights, gradients and optimizer state)" if copies > 1 else ""),
-               "make it smaller (model.hidden, model.decoder_hidden, model.prior_hidden, model.latent_dim)")
+               "make it smaller (model.hidden, model.decoder_hidden, model.prior_hidden, model.latent_dim, or a "
+               "conditioner's own sizes)")
     return CVAE(
         data_shape,
         config.model,

@@ -17,15 +17,11 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
-from .errors import CondgenError
+from .errors import CheckpointError
 from .files import check_readable, is_file, write_atomic
 
 FORMAT = "condgen-checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.safetensors"
-
-
-class CheckpointError(CondgenError):
-    """A checkpoint is missing, truncated, corrupt or not condgen's."""
 
 
 def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 import traceback
 import warnings
 from functools import partial
@@ -26,8 +27,6 @@ EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
-#: The most samples ``condgen sample`` puts in one PNG grid (100 x 100 digits is already 2800 px square).
-MAX_GRID_IMAGES = 10_000
 
 
 class Terminated(KeyboardInterrupt):
@@ -263,10 +262,11 @@ def _flags_given(args: argparse.Namespace) -> bool:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .rundir import check_out_path
     from .store import read_run
     from .training import train
 
-    checkpoint = Path(args.out) / CHECKPOINT_NAME
+    checkpoint = check_out_path(args.out) / CHECKPOINT_NAME
     # --resume reads the checkpoint once, here, and hands it to train() with its RunConfig as it is
     stored = read_run(checkpoint) if args.resume and checkpoint.is_file() else None
     if args.config:
@@ -283,7 +283,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .pictures import is_image_shape, save_grid
+    from .pictures import MAX_GRID_IMAGES, is_image_shape, save_grid
     from .store import load_run
 
     out = Path(args.out)
@@ -341,6 +341,12 @@ def _interrupted_line(args: argparse.Namespace, exc: KeyboardInterrupt) -> str:
     return f"{what} before the first epoch ended; nothing was kept"
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    text = str(exc)
+    return (isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+            or "can't allocate memory" in text or "not enough memory" in text)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -351,14 +357,15 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous is signal.SIG_DFL:  # not when an application embedding us chose otherwise
+    # only the main thread may set handlers; and not over one an application embedding us chose
+    own = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    if own:
         signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return _run_command(args, debug)
     finally:
-        if previous is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, previous)
+        if own:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run_command(args: argparse.Namespace, debug: bool) -> int:
@@ -382,6 +389,10 @@ def _run_command(args: argparse.Namespace, debug: bool) -> int:
     except Exception as exc:
         if debug:
             raise
+        if _out_of_memory(exc):  # a size no check foresaw (a plugin's, or another process took the memory)
+            print(f"error: ran out of memory ({str(exc).splitlines()[0][:160]}); make the model, the batch or "
+                  "the number of samples smaller", file=sys.stderr)
+            return EXIT_USER_ERROR
         where = traceback.extract_tb(exc.__traceback__)[-1]
         print(f"internal error: {type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno}; "
               "rerun with --debug for the traceback)", file=sys.stderr)

@@ -313,9 +313,26 @@ def parse_conditioner_option(text: str) -> dict[str, Any]:
     return {"name": name, "config": config}
 
 
+def _load_yaml(text: str) -> Any:
+    """YAML, reading ``1e-3`` as the number it looks like (YAML 1.1, and so PyYAML, wants ``1.0e-3``)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"), list("-+0123456789.")
+    )
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a JSON, YAML or TOML file into a dict (validated later by ``RunConfig.parse``)."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config file {str(p)!r} is a directory; give the file")
     if not is_file(p, "config file"):
         raise ConfigError(f"config file not found: {str(p)!r}")
     suffix = p.suffix.lower()
@@ -324,9 +341,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         if suffix == ".json":
             data = json.loads(text)
         elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = _load_yaml(text)
         elif suffix == ".toml":
             data = tomllib.loads(text)
         else:
@@ -336,7 +351,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except ConfigError:
         raise
     except Exception as exc:  # the parsers' own errors carry line numbers
-        raise ConfigError(f"cannot parse config file {str(p)!r}: {exc}") from None
+        raise ConfigError(f"cannot parse config file {str(p)!r}: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(p)!r} must hold a mapping at the top, got {type(data).__name__}")
     return data

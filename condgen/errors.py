@@ -36,6 +36,26 @@ class ArgumentError(CondgenError, ValueError):
     """An argument of a Python API function has the wrong type or value; the message names it."""
 
 
+class CheckpointError(CondgenError):
+    """A checkpoint is missing, truncated, corrupt, not condgen's, or its contents do not fit together."""
+
+
+class FileAccessError(CondgenError, OSError):
+    """A file or directory cannot be read or written (missing, permission, not text, ...)."""
+
+
+class ResourceError(CondgenError):
+    """A size the user asked for needs more memory than there is."""
+
+
+class RunDirectoryBusy(CondgenError):
+    """Another process is writing this run directory."""
+
+
+class NumericalError(CondgenError):
+    """The loss became NaN or infinite."""
+
+
 def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
     """One line per failing field: ``model.latent_dim = 0: Input should be greater than 0``."""
     parts = []

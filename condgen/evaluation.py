@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 from .config import DataConfig
 from .data.loading import load_dataset
 from .data.splits import iter_batches, split_size, to_device
-from .errors import ArgumentError, CondgenError, DataError
+from .arguments import whole_number
+from .errors import ArgumentError, DataError
 from .rng import EVAL_SEED, seeded_generator
 from .run import Run
 
@@ -24,9 +25,11 @@ from .run import Run
 DEFAULT_IS_SAMPLES = 100
 
 
-def _check_samples(samples: object) -> None:
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
-        raise CondgenError(f"samples must be a whole number >= 0 (0 skips the IS estimate), got {samples!r}")
+def _check_samples(samples: object) -> int:
+    try:
+        return whole_number("samples", samples, minimum=0)
+    except ArgumentError:
+        raise ArgumentError(f"samples must be a whole number >= 0 (0 skips the IS estimate), got {samples!r}") from None
 
 
 @torch.no_grad()
@@ -40,7 +43,7 @@ def evaluate_split(
     """Mean per-item terms over ``split``: ``neg_elbo``, ``recon_nll``, ``kl``, ``loss`` (and
     ``gsnn_nll`` for the hybrid objective) with one z per item, and with ``samples`` > 0 the
     importance-sampled ``is_nll`` = -log p(x | c) from that many z's per item."""
-    _check_samples(samples)
+    samples = _check_samples(samples)
     run.model.eval()
     gen = seeded_generator(run.device, EVAL_SEED)
     is_gen = seeded_generator(run.device, EVAL_SEED + 1)  # its own stream: the bound does not depend on S
@@ -80,7 +83,12 @@ def evaluate(
     if not isinstance(run, Run):
         raise ArgumentError(f"run must be a condgen.Run (from condgen.load_run or condgen.train), got "
                             f"{type(run).__name__}")
-    _check_samples(samples)
+    samples = _check_samples(samples)
+    if test is not None and not (isinstance(test, Mapping) and all(isinstance(v, Tensor) for v in test.values())):
+        raise ArgumentError(f"test must be a split {{field: tensor (N, ...)}}, like a DataSplits' .test, got "
+                            f"{type(test).__name__}")
+    if data_dir is not None and not (isinstance(data_dir, str) and data_dir.strip()):
+        raise ArgumentError(f"data_dir must be a directory (or file) name, got {data_dir!r}")
     if test is None:
         data_config = run.config.data
         if data_dir:

@@ -15,11 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import CondgenError
-
-
-class FileAccessError(CondgenError, OSError):
-    """A file or directory cannot be read or written (missing, permission, not text, ...)."""
+from .errors import FileAccessError
 
 
 _CAUSES = {
@@ -81,11 +77,21 @@ def is_file(path: str | Path, what: str) -> bool:
         raise access_error(what, path, exc, verb="look for") from None
 
 
+def _umask() -> int:
+    try:  # Linux says it without changing it (no window in which another thread sees umask 0)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)  # elsewhere, the only way to read it is to set it and put it back
+    os.umask(mask)
+    return mask
+
+
 def new_file_mode() -> int:
     """The mode the user's umask gives a new file (``0o644`` under the usual umask 022)."""
-    mask = os.umask(0)  # the only portable way to read the umask is to set it and put it back
-    os.umask(mask)
-    return 0o666 & ~mask
+    return 0o666 & ~_umask()
 
 
 def write_atomic(path: str | Path, write: Callable[[Path], None], what: str = "file") -> None:

@@ -10,24 +10,46 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import CondgenError
+from .errors import ResourceError
 
 BYTES_PER_FLOAT = 4
 
 
-class ResourceError(CondgenError):
-    """A size the user asked for needs more memory (or disk) than there is."""
+def _read_int(path: str) -> int | None:
+    try:
+        return int(Path(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):  # absent, or "max" (no limit)
+        return None
 
 
 def available_bytes() -> int | None:
-    """Memory the system can give this process without swapping, or None where that is unknown."""
+    """Memory this process can have without swapping or being killed, or None where that is unknown: the
+    least of the system's available memory (Linux's ``MemAvailable``), the container's (cgroup v2 or v1)
+    room, and the address-space limit (``ulimit -v``)."""
+    limits = []
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+                limits.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError, IndexError):
         pass
-    return None
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        limit, usage = _read_int(limit_file), _read_int(usage_file)
+        if limit is not None and usage is not None and limit < 2**60:  # v1 writes a huge number for "none"
+            limits.append(max(limit - usage, 0))
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:  # a limit on the whole address space: less what is mapped already
+            mapped = next(int(line.split()[1]) * 1024 for line in Path("/proc/self/status").read_text().splitlines()
+                          if line.startswith("VmSize:"))
+            limits.append(max(soft - mapped, 0))
+    except (ImportError, OSError, ValueError, IndexError, StopIteration):
+        pass
+    return min(limits) if limits else None
 
 
 def format_bytes(n: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from os import PathLike
 from pathlib import Path
 
 import torch
@@ -19,6 +20,8 @@ from .rng import EVAL_SEED, seeded_generator
 MAX_ROWS = 20
 #: Rows (test items) in the samples.png of a model with several conditioners.
 COMPOSED_ROWS = 10
+#: The most images one picture holds (100 x 100 digits is already 2800 px square).
+MAX_GRID_IMAGES = 10_000
 Log = Callable[[str], None]
 
 
@@ -61,6 +64,11 @@ def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequen
         shown = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise ArgumentError(f"save_grid: images must be a tensor (N, C, H, W) with N >= 1, got {shown}")
     per_row = whole_number("save_grid: per_row", per_row, minimum=1)
+    if images.shape[0] > MAX_GRID_IMAGES:
+        raise ArgumentError(f"a picture holds at most {MAX_GRID_IMAGES:,} images, not {images.shape[0]:,}; "
+                            "save them as an array (.npy) instead, or draw fewer")
+    if not isinstance(path, (str, PathLike)) or not str(path).strip():
+        raise ArgumentError(f"save_grid: path must name the PNG file to write, got {path!r}")
     if row_labels is not None and (isinstance(row_labels, str) or not all(isinstance(s, str) for s in row_labels)):
         raise ArgumentError(f"save_grid: row_labels must be a list of strings, got {row_labels!r}")
     if row_heads is not None:

@@ -33,8 +33,10 @@ from .plugins import registry
 from .rng import seeded_generator
 
 
-#: Samples generated at once by :meth:`Run.sample`; more are drawn chunk by chunk into the output.
+#: Most samples generated at once by :meth:`Run.sample`; more are drawn chunk by chunk into the output.
 SAMPLE_CHUNK = 16_384
+#: Working memory of one chunk's widest layer: wide models sample in smaller chunks.
+CHUNK_BYTES = 2**28
 
 
 class NoSuchRunMethod(CondgenError, AttributeError):
@@ -173,9 +175,13 @@ class Run:
         ``samples`` z's per item from q(z|x, c) (see :meth:`condgen.engine.CVAE.log_likelihood`).
         """
         samples = whole_number("samples", samples, minimum=1)
+        x = batch[self.config.data.x_field]
+        # the S x B latent draws and their log-weights live at once (the decoder works through them in chunks)
+        check_fits(samples * x.shape[0] * (3 * self.model.latent_dim + 4) * BYTES_PER_FLOAT,
+                   f"{samples:,} importance samples for each of {x.shape[0]:,} items", "use fewer samples (or a "
+                   "smaller evaluation batch, train.eval_batch_size)")
         if conditions is None:
             conditions = self.conditions_from_batch(batch, generator)
-        x = batch[self.config.data.x_field]
         return self.model.log_likelihood(x, conditions, samples, generator, scored=self.scored_part(conditions))
 
     # -- conditions from a user ---------------------------------------------------------------
@@ -211,9 +217,10 @@ class Run:
         conds = self.check_conditions({} if conditions is None else conditions, num)
         self.model.eval()
         out: Tensor | None = None
-        for start in range(0, num, SAMPLE_CHUNK):  # bounded working memory, whatever num is
-            part = {n: c[start : start + SAMPLE_CHUNK] for n, c in conds.items()}
-            size = min(SAMPLE_CHUNK, num - start)
+        chunk = self._chunk_rows()
+        for start in range(0, num, chunk):  # bounded working memory, whatever num is
+            part = {n: c[start : start + chunk] for n, c in conds.items()}
+            size = min(chunk, num - start)
             x = self.keep_given(self.model.generate(part, size, generator=gen), part)
             if size == num:
                 return x
@@ -221,6 +228,13 @@ class Run:
             out[start : start + size] = x
         assert out is not None
         return out
+
+    def _chunk_rows(self) -> int:
+        """Samples per chunk: :data:`SAMPLE_CHUNK`, fewer where a layer is so wide its activations would exceed
+        :data:`CHUNK_BYTES`."""
+        m = self.config.model
+        widest = max([self.model.x_dim, *m.hidden, *m.decoder_widths, *(m.prior_widths if self.model.prior else [])])
+        return max(1, min(SAMPLE_CHUNK, CHUNK_BYTES // (widest * BYTES_PER_FLOAT)))
 
     def check_sample_memory(self, num: int) -> None:
         """ResourceError, before anything is drawn, if ``num`` samples (and their conditions) cannot fit in memory."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import sys
 import time
@@ -29,24 +28,22 @@ from filelock import FileLock, Timeout
 
 from ._version import __version__
 from .checkpoint import CHECKPOINT_NAME
-from .errors import ArgumentError, CondgenError
+from .errors import ArgumentError, CondgenError, RunDirectoryBusy
 from .files import access_error, write_text_atomic
 
+CONFIG_NAME = "config.json"
+METRICS_NAME = "metrics.jsonl"
 MARKER_NAME = ".condgen-run"
 LOCK_NAME = ".condgen.lock"
 OWNER_NAME = ".condgen-owner"
 #: Files of condgen's own bookkeeping, which do not make a directory "non-empty".
-BOOKKEEPING = (LOCK_NAME, OWNER_NAME)
+BOOKKEEPING = (LOCK_NAME, OWNER_NAME, ".gitkeep", ".DS_Store")
 
 
-class RunDirectoryBusy(CondgenError):
-    """Another process is writing this run directory."""
-
-
-def check_out_path(out: object, flag: str = "--out") -> Path:
+def check_out_path(out: object) -> Path:
     """``out`` as a Path; an empty or non-path value is an error (``Path('')`` would be the current directory)."""
-    if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
-        raise ArgumentError(f"{flag} {out!r}: name the run directory to write, e.g. {flag} runs/my-run")
+    if not isinstance(out, (str, os.PathLike)) or not str(os.fspath(out)).strip():
+        raise ArgumentError(f"run directory (--out) {out!r}: name the directory to write, e.g. runs/my-run")
     return Path(out)
 
 
@@ -90,12 +87,24 @@ def check_writable_run_dir(out: Path, resume: bool, *, locked: bool = False) -> 
         return
     if has_checkpoint:
         raise CondgenError(f"{str(out)!r} already holds a run; continue it with --resume, or choose another --out")
-    if names and MARKER_NAME not in names:
+    if names and MARKER_NAME not in names and not _unfinished_old_run(out, names):
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         raise CondgenError(
             f"--out {str(out)!r} holds files that are not a condgen run ({shown}); condgen writes a new run only "
             "into a new or empty directory, so it overwrites nothing of yours: choose another --out"
         )
+
+
+def _unfinished_old_run(out: Path, names: list[str]) -> bool:
+    """A run directory of a condgen from before markers, whose first epoch never finished: its own
+    ``config.json`` (a full run config) and perhaps ``metrics.jsonl``, nothing else."""
+    if CONFIG_NAME not in names or not set(names) <= {CONFIG_NAME, METRICS_NAME}:
+        return False
+    try:
+        config = json.loads((out / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and set(config) == {"conditioners", "model", "data", "train"}
 
 
 def _owner_text(out: Path, wait: float = 2.0) -> str:
@@ -106,10 +115,19 @@ def _owner_text(out: Path, wait: float = 2.0) -> str:
             owner = json.loads((out / OWNER_NAME).read_text(encoding="utf-8"))
             since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(owner["started"]))
             return f"process {owner['pid']} on {owner['host']} (`{owner['command']}`, since {since})"
-        except (OSError, ValueError, KeyError, TypeError):  # not written yet, or foreign
+        except (OSError, ValueError, KeyError, TypeError, OverflowError):  # not written yet, or foreign
             if time.monotonic() > deadline:
                 return "another process"
             time.sleep(0.05)
+
+
+def _command() -> str:
+    """This process's command line as the user typed it: ``condgen train ...``, ``python script.py``."""
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if sys.argv and Path(sys.argv[0]).parent.name == "condgen" and program == "__main__.py":
+        program = "condgen"  # python -m condgen
+    text = " ".join([program, *sys.argv[1:]])
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 @dataclass
@@ -119,25 +137,38 @@ class RunDirectory:
     path: Path
     created: bool
 
-    def abandon(self) -> None:
-        """Remove what this claim wrote into a directory it created, when no epoch finished."""
-        if not self.created or (self.path / CHECKPOINT_NAME).exists():
-            return
-        shutil.rmtree(self.path, ignore_errors=True)
+
+def _make_dirs(out: Path) -> list[Path]:
+    """Create ``out`` and any missing parents; the directories this call made, outermost first."""
+    missing = []
+    for d in [out, *out.parents]:
+        if d.exists():
+            break
+        missing.append(d)
+    made = []
+    for d in reversed(missing):
+        try:
+            d.mkdir()
+            made.append(d)
+        except FileExistsError:  # another process made it just now: not ours to remove
+            continue
+        except OSError as exc:
+            raise access_error("run directory", out, exc, verb="create") from None
+    if not out.is_dir():
+        raise CondgenError(f"--out {str(out)!r} is a file, not a directory; choose a directory for the run")
+    return made
 
 
 @contextmanager
-def claim_run_dir(out: Path, resume: bool) -> Iterator[RunDirectory]:
+def claim_run_dir(out: Path, resume: bool, own_files: tuple[str, ...] = ()) -> Iterator[RunDirectory]:
     """Create (if need be) and lock ``out`` for writing a run, for the ``with`` block.
 
     Raises :class:`RunDirectoryBusy` naming the process that holds it, and the errors of
-    :func:`check_writable_run_dir`, checked again under the lock.
+    :func:`check_writable_run_dir`, checked again under the lock. If the block (or this claim)
+    fails before a new run has a checkpoint, what it wrote (the marker and ``own_files``) is
+    removed again, and so are the directories it made: a failed start leaves nothing.
     """
-    created = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise access_error("run directory", out, exc, verb="create") from None
+    made = _make_dirs(out)
     lock = FileLock(str(out / LOCK_NAME), timeout=0)
     try:
         lock.acquire()
@@ -145,16 +176,31 @@ def claim_run_dir(out: Path, resume: bool) -> Iterator[RunDirectory]:
         raise _busy(out) from None
     except OSError as exc:
         raise access_error("run directory", out, exc, verb="lock") from None
-    claim = RunDirectory(out, created)
+    ours: list[str] = []  # files that are this claim's to remove, once the directory proved to be ours
+    clean = False
     try:
         check_writable_run_dir(out, resume, locked=True)  # again: another writer may have finished in between
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
-                 "command": " ".join(["condgen", *sys.argv[1:]]) if sys.argv[1:] else "condgen.train()"}
+        ours = [OWNER_NAME, *own_files]
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "command": _command()}
         write_text_atomic(out / OWNER_NAME, json.dumps(owner) + "\n", "run directory owner file")
         if not (out / MARKER_NAME).exists():
+            ours.append(MARKER_NAME)
             write_text_atomic(out / MARKER_NAME, json.dumps({"condgen_version": __version__}) + "\n",
                               "run directory marker")
-        yield claim
+        yield RunDirectory(out, bool(made))
+    except BaseException:
+        clean = bool(ours) and not resume and not (out / CHECKPOINT_NAME).exists()
+        if clean:
+            for name in ours:
+                (out / name).unlink(missing_ok=True)
+        raise
     finally:
         (out / OWNER_NAME).unlink(missing_ok=True)
         lock.release()
+        if clean and made:  # nobody else can be using a directory this claim made and is leaving empty
+            (out / LOCK_NAME).unlink(missing_ok=True)
+            for d in reversed(made):
+                try:
+                    d.rmdir()
+                except OSError:  # someone put something there meanwhile: leave it
+                    break

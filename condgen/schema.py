@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import types
+from collections import abc
 import typing
 from typing import Any, Literal, Union
 
@@ -34,9 +35,10 @@ def _leaf_types(annotation: Any) -> set[type]:
         return {type(a) for a in typing.get_args(annotation)}
     if origin in (Union, types.UnionType):
         return set().union(*(_leaf_types(a) for a in typing.get_args(annotation)))
-    if origin in (list, tuple, set, frozenset):
+    if origin in (list, tuple, set, frozenset, abc.Sequence, abc.MutableSequence, abc.Set, abc.Collection,
+                  abc.Iterable):
         return set().union(*(_leaf_types(a) for a in typing.get_args(annotation) if a is not Ellipsis))
-    if origin is dict:
+    if origin in (dict, abc.Mapping, abc.MutableMapping):
         return _leaf_types(typing.get_args(annotation)[1])
     if origin is not None:  # another generic: leave it to pydantic
         return {object}
@@ -52,12 +54,13 @@ def _check_numbers(value: Any, leaves: set[type], depth: int = 0) -> Any:
         return type(value)(_check_numbers(v, leaves, depth + 1) for v in value)
     if isinstance(value, dict):
         return {k: _check_numbers(v, leaves, depth + 1) for k, v in value.items()}
-    numeric_only = bool(leaves & set(_NUMBERS)) and leaves <= {int, float, type(None)}
+    numbers = bool(leaves & set(_NUMBERS))
+    numeric_only = numbers and leaves <= {int, float, type(None)}
+    wanted = "a whole number" if float not in leaves else "a number"
+    if isinstance(value, bool) and numbers and bool not in leaves and object not in leaves:
+        raise ValueError(f"{wanted} is wanted, not the bool {str(value).lower()}")
     if isinstance(value, Text) or not numeric_only:
         return value
-    wanted = "a whole number" if float not in leaves else "a number"
-    if isinstance(value, bool):
-        raise ValueError(f"{wanted} is wanted, not the bool {str(value).lower()}")
     if isinstance(value, (str, bytes)):
         raise ValueError(f"{wanted} is wanted, not the text {value!r} (write it without quotes)")
     if isinstance(value, float) and not math.isfinite(value):

@@ -11,9 +11,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import torch
 from pydantic import ConfigDict, Field, ValidationError
@@ -24,9 +22,9 @@ from .build import build_conditioners, build_model
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, read_checkpoint, save_checkpoint
 from .config import RunConfig
 from .device import resolve_device
-from .errors import ArgumentError, CondgenError, PluginError, describe_validation_error
+from .errors import ArgumentError, CondgenError, PluginError, ResourceError, describe_validation_error
 from .files import is_file
-from .plugins import PLUGINS_ENV, PluginWarning, filtered_out, registry
+from .plugins import PluginWarning, filtered_out, registry
 from .run import Run
 from .schema import StrictModel
 
@@ -74,7 +72,7 @@ class StoredConditioner(StrictModel):
     plugin: Optional[str] = None
     distribution: Optional[str] = None
     version: Optional[str] = None
-    state: dict[str, Any] = Field(default_factory=dict)
+    state: Optional[dict[str, Any]] = Field(default_factory=dict)
 
 
 class CheckpointMeta(StrictModel):
@@ -84,7 +82,7 @@ class CheckpointMeta(StrictModel):
 
     condgen_version: Optional[str] = None
     config: dict[str, Any]
-    data_shape: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=8)
+    data_shape: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
     conditioners: list[StoredConditioner]
     epoch: int = Field(0, ge=0)
     optimizer: Optional[dict[str, Any]] = None
@@ -187,6 +185,9 @@ def _check_weights(model: torch.nn.Module, tensors: Mapping[str, Tensor], source
         if tuple(stored[name].shape) != tuple(value.shape):
             raise CheckpointError(f"checkpoint {source!r}: weight {MODEL_PREFIX}{name} has shape "
                                   f"{tuple(stored[name].shape)}, but its config builds {tuple(value.shape)}")
+        if stored[name].is_floating_point() and not torch.isfinite(stored[name]).all():
+            raise CheckpointError(f"checkpoint {source!r}: weight {MODEL_PREFIX}{name} holds NaN or infinite values "
+                                  "(training never saves such weights: the file was changed)")
     extra = sorted(set(stored) - set(wanted))
     if extra:
         raise CheckpointError(f"checkpoint {source!r} holds weight {MODEL_PREFIX}{extra[0]}, which its config's "
@@ -194,24 +195,29 @@ def _check_weights(model: torch.nn.Module, tensors: Mapping[str, Tensor], source
     return stored
 
 
-def run_from_stored(stored: StoredRun, device: torch.device, config: RunConfig | None = None) -> Run:
+def run_from_stored(
+    stored: StoredRun, device: torch.device, config: RunConfig | None = None, *, copies: int = 1
+) -> Run:
     """Rebuild the conditioners (with their fitted state) and the model, with the stored weights.
 
-    ``config`` replaces the stored one (``--resume`` may change the epochs or the device).
+    ``config`` replaces the stored one (``--resume`` may change the epochs or the device); ``copies``
+    is how many model-sized things must fit in memory (4 to train on: see :func:`condgen.build.build_model`).
     """
     config = config or stored.config
     meta = parse_meta(stored.meta, str(stored.path))
     conditioners = build_conditioners(config)
     for cmeta in meta.conditioners:
         try:
-            conditioners[cmeta.name].load_state(cmeta.state)
+            conditioners[cmeta.name].load_state(cmeta.state or {})
         except CondgenError:
             raise
         except Exception as exc:  # a state the plugin cannot read: the file's fault, not the toolkit's
             raise CheckpointError(f"checkpoint {str(stored.path)!r}: conditioner {cmeta.name!r} cannot load its "
                                   f"stored state ({type(exc).__name__}: {exc})") from None
     try:
-        model = build_model(config, meta.data_shape, conditioners)
+        model = build_model(config, meta.data_shape, conditioners, copies=copies)
+    except ResourceError as exc:
+        raise ResourceError(f"checkpoint {str(stored.path)!r} (data_shape {meta.data_shape}): {exc}") from None
     except CondgenError:
         raise
     except Exception as exc:  # an embedding built from a stored state that its plugin did not check

@@ -20,27 +20,21 @@ from tqdm.auto import tqdm
 
 from .arguments import MAX_SEED
 from .build import create_run
-from .checkpoint import CHECKPOINT_NAME, CheckpointError, optimizer_from_flat, optimizer_to_flat
+from .checkpoint import CHECKPOINT_NAME, optimizer_from_flat, optimizer_to_flat
 from .config import RunConfig
 from .data.loading import load_dataset
 from .data.splits import DataSplits, index_batch, split_size, to_device
 from .device import resolve_device
-from .errors import ArgumentError, CondgenError
+from .errors import ArgumentError, CheckpointError, CondgenError, NumericalError
 from .evaluation import evaluate_split
 from .files import read_text, write_text_atomic
 from .pictures import write_run_pictures
 from .run import Run
-from .rundir import RunDirectory, check_out_path, check_writable_run_dir, claim_run_dir
+from .rundir import CONFIG_NAME, METRICS_NAME, RunDirectory, check_out_path, check_writable_run_dir, claim_run_dir
 from .store import StoredRun, read_run, run_from_stored, save_run
 
-METRICS_NAME = "metrics.jsonl"
-CONFIG_NAME = "config.json"
 #: Fields of a stored config that ``--resume`` may change.
 RESUMABLE_CHANGES = {"train.epochs", "train.device"}
-
-
-class NumericalError(CondgenError):
-    """The loss became NaN or infinite."""
 
 
 def make_optimizer(config: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -174,6 +168,8 @@ def train(
     epoch ends removes the directory it made.
     """
     out = check_out_path(out_dir)
+    if not isinstance(resume, (bool, StoredRun)):
+        raise ArgumentError(f"resume must be True, False or a StoredRun, got {resume!r}")
     if config is not None and not isinstance(config, RunConfig):
         raise ArgumentError(f"config must be a condgen.RunConfig (or None with resume=True), got "
                             f"{type(config).__name__}; build one with condgen.RunConfig.parse(dict)")
@@ -189,19 +185,19 @@ def train(
             config = _resume_config(stored.config, config, out)
             device = resolve_device(config.train.device)
             data = load_dataset(config.data)
-            run = run_from_stored(stored, device, config)
+            run = run_from_stored(stored, device, config, copies=4)
+            x_shape = tuple(data.train[config.data.x_field].shape[1:])
+            if x_shape != run.model.data_shape:
+                raise CheckpointError(f"checkpoint {str(stored.path)!r} has data_shape {list(run.model.data_shape)}, "
+                                      f"but its data's {config.data.x_field!r} items are {list(x_shape)}")
             return _train_in(claim, run, data, stored, progress, pictures, log)
     if config is None:
         raise ArgumentError("train() needs a config unless resume=True")
     device = resolve_device(config.train.device)
     data = load_dataset(config.data)
     run = create_run(config, data.train, device)
-    with claim_run_dir(out, resume=False) as claim:
-        try:
-            return _train_in(claim, run, data, None, progress, pictures, log)
-        except BaseException:
-            claim.abandon()  # nothing of a run that ended before its first epoch is kept
-            raise
+    with claim_run_dir(out, resume=False, own_files=(CONFIG_NAME, METRICS_NAME)) as claim:
+        return _train_in(claim, run, data, None, progress, pictures, log)
 
 
 def _restore_training_state(

@@ -61,6 +61,8 @@ def iter_batches(
 ) -> Iterator[tuple[int, dict[str, Tensor]]]:
     """``(start, batch)`` for consecutive slices of the first ``limit`` (default: all) items, in order."""
     whole_number("batch_size", batch_size, minimum=1)
+    if limit is not None:
+        whole_number("limit", limit, minimum=0)
     n = split_size(split) if limit is None else min(limit, split_size(split))
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)

@@ -37,5 +37,6 @@ def inpaint(
         raise CondgenError("the image and mask are given on their own (--image and --mask, or run.inpaint(image, mask)); "
                            "conditions holds only the values of the run's other conditioners")
     images, masks = cond.image_and_mask(image, mask)
+    run.check_sample_memory(images.shape[0] * num)  # before the conditions are repeated num times
     completing = cond.condition(images, masks).repeat_interleave(num, dim=0)
     return run.sample({"inpaint": completing, **others}, num=completing.shape[0], seed=seed)
