@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import operator
 import re
 import tempfile
 import warnings
@@ -728,7 +729,13 @@ seeds = half_and_half(
 
 
 def is_whole(value: Any, low: int, high: float) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    """An integer of any integer type (int, numpy.int64, an integer tensor of one element), not a bool."""
+    if isinstance(value, bool):
+        return False
+    try:
+        return low <= operator.index(value) <= high
+    except TypeError:
+        return False
 
 
 def valid_conditions(which: str) -> st.SearchStrategy:

@@ -663,11 +663,7 @@ def test_wide_models_sample_in_smaller_chunks(label_run):
     assert run._chunk_rows() == run_module.CHUNK_BYTES // (65536 * 4) == 1024
 
 
-def test_checkpoint_weights_states_and_shapes_are_checked(label_run, tmp_path, capsys):
-    nan = rewrite(label_run / CHECKPOINT_NAME, tmp_path / "nan" / CHECKPOINT_NAME,
-                  tensor_change=lambda t: t["model.decoder.0.weight"].fill_(float("nan")))
-    with pytest.raises(CheckpointError, match="weight model.decoder.0.weight holds NaN or infinite values"):
-        condgen.load_run(nan.parent)
+def test_checkpoint_states_and_shapes_are_checked(label_run, tmp_path, capsys):
     none_state = rewrite(label_run / CHECKPOINT_NAME, tmp_path / "none" / CHECKPOINT_NAME,
                          lambda m: m["conditioners"][0].update(state=None))
     assert condgen.load_run(none_state.parent).sample({"label": 0}, num=1).shape == (1, 1, 6, 6)
