@@ -33,6 +33,7 @@ from .errors import (
     RunDirectoryBusy,
 )
 from .evaluation import evaluate
+from .files import save_array
 from .hookspecs import hookimpl
 from .pictures import save_grid
 from .plugins import attributes
@@ -70,6 +71,7 @@ __all__ = [
     "hookimpl",
     "iter_batches",
     "load_run",
+    "save_array",
     "save_grid",
     "seeded_generator",
     "train",

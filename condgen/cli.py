@@ -21,7 +21,7 @@ from ._version import __version__
 from .checkpoint import CHECKPOINT_NAME
 from .config import RunConfig, parse_conditioner_option, read_config_file
 from .errors import CondgenError, ConfigError
-from .files import describe_os_error
+from .files import describe_os_error, save_array
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1
@@ -283,7 +283,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .pictures import MAX_GRID_IMAGES, is_image_shape, save_grid
+    from .pictures import MAX_GRID_COLUMNS, MAX_GRID_IMAGES, is_image_shape, save_grid
     from .store import load_run
 
     out = Path(args.out)
@@ -294,17 +294,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir, device=args.device)
     parsed = run.parse_conditions(args.condition)
     rows = len(run.condition_grid(parsed)[1])
+    if out.suffix.lower() == ".png" and args.num > MAX_GRID_COLUMNS:
+        raise CondgenError(f"--out {args.out!r}: a picture's rows hold at most {MAX_GRID_COLUMNS:,} samples, not "
+                           f"--num {args.num}; write --out FILE.npy, or ask for fewer")
     if out.suffix.lower() == ".png" and rows * args.num > MAX_GRID_IMAGES:
         raise CondgenError(f"--out {args.out!r}: a picture holds at most {MAX_GRID_IMAGES:,} samples, and {rows} row(s) "
                            f"of --num {args.num} make {rows * args.num:,}; write --out FILE.npy, or ask for fewer")
     images, labels = run.sample_rows(run.check_conditions(parsed), args.num, seed=args.seed)
     if out.suffix.lower() == ".npy":
-        import numpy as np
-
-        try:
-            np.save(out, images.float().cpu().numpy())
-        except OSError as exc:
-            raise CondgenError(f"cannot write {args.out!r}: {exc.strerror or exc}") from None
+        save_array(images, out)
     else:
         if not is_image_shape(run.model.data_shape):
             raise CondgenError(f"this model's data {run.model.data_shape} are not images; write --out FILE.npy")

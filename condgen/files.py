@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .errors import FileAccessError
 
@@ -122,3 +123,17 @@ def write_atomic(path: str | Path, write: Callable[[Path], None], what: str = "f
 def write_text_atomic(path: str | Path, text: str, what: str = "file") -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`write_atomic`)."""
     write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), what)
+
+
+def save_array(array: Any, path: str | Path) -> None:
+    """Write ``array`` (a tensor or NumPy array) as a ``.npy`` file at exactly ``path`` (``numpy.save`` given
+    a name would add ``.npy`` to ``x.NPY``), atomically; FileAccessError naming the file if it cannot be written."""
+    import numpy as np
+
+    data = array.detach().float().cpu().numpy() if hasattr(array, "detach") else np.asarray(array)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.save(fh, data)
+
+    write_atomic(path, write, what="array file")

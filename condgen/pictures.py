@@ -22,6 +22,8 @@ MAX_ROWS = 20
 COMPOSED_ROWS = 10
 #: The most images one picture holds (100 x 100 digits is already 2800 px square).
 MAX_GRID_IMAGES = 10_000
+#: The most images in one row of a picture (1,000 digits make a row 30,000 px wide).
+MAX_GRID_COLUMNS = 1_000
 Log = Callable[[str], None]
 
 
@@ -64,6 +66,9 @@ def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequen
         shown = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise ArgumentError(f"save_grid: images must be a tensor (N, C, H, W) with N >= 1, got {shown}")
     per_row = whole_number("save_grid: per_row", per_row, minimum=1)
+    if per_row > MAX_GRID_COLUMNS:
+        raise ArgumentError(f"a picture's rows hold at most {MAX_GRID_COLUMNS:,} images, not {per_row:,}; save them "
+                            "as an array (.npy) instead, or draw fewer per row")
     if images.shape[0] > MAX_GRID_IMAGES:
         raise ArgumentError(f"a picture holds at most {MAX_GRID_IMAGES:,} images, not {images.shape[0]:,}; "
                             "save them as an array (.npy) instead, or draw fewer")

@@ -169,6 +169,7 @@ def claim_run_dir(out: Path, resume: bool, own_files: tuple[str, ...] = ()) -> I
     removed again, and so are the directories it made: a failed start leaves nothing.
     """
     made = _make_dirs(out)
+    made_lock = not (out / LOCK_NAME).exists()
     lock = FileLock(str(out / LOCK_NAME), timeout=0)
     try:
         lock.acquire()
@@ -197,8 +198,9 @@ def claim_run_dir(out: Path, resume: bool, own_files: tuple[str, ...] = ()) -> I
     finally:
         (out / OWNER_NAME).unlink(missing_ok=True)
         lock.release()
-        if clean and made:  # nobody else can be using a directory this claim made and is leaving empty
+        if clean and made_lock:  # a lock file this claim made: another writer would have been refused meanwhile
             (out / LOCK_NAME).unlink(missing_ok=True)
+        if clean and made:
             for d in reversed(made):
                 try:
                     d.rmdir()

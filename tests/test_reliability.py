@@ -734,7 +734,7 @@ def test_a_failed_start_removes_only_what_it_made(toy, tmp_path):
     for out in (empty, nested):
         with pytest.raises(NumericalError):
             condgen.train(toy_config(lr=1e9), out, pictures=False)
-    assert [p.name for p in empty.iterdir()] == [LOCK_NAME]  # the lock stays: another writer may hold it open
+    assert list(empty.iterdir()) == []
     assert not (tmp_path / "p").exists()
 
 
@@ -753,3 +753,13 @@ def test_an_interrupt_while_claiming_leaves_nothing(tmp_path, monkeypatch):
         with claim_run_dir(tmp_path / "run", resume=False, own_files=("config.json",)):
             pass
     assert not (tmp_path / "run").exists()
+
+
+def test_an_array_is_written_exactly_where_asked(label_run, tmp_path, capsys):
+    assert main(["sample", str(label_run), "--condition", "label=1", "--num", "3", "--out", str(tmp_path / "up.NPY")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["up.NPY"]  # numpy.save alone writes up.NPY.npy
+    assert np.load(tmp_path / "up.NPY").shape == (3, 1, 6, 6)
+    line = one_line(capsys, "sample", str(label_run), "--condition", "label=1", "--num", "3000",
+                    "--out", str(tmp_path / "wide.png"))
+    assert "a picture's rows hold at most 1,000 samples, not --num 3000" in line
+    assert not (tmp_path / "wide.png").exists()

@@ -73,10 +73,7 @@ def run_command(args: argparse.Namespace) -> int:
         others[name.strip()] = value.strip()  # parsed by the conditioner, as `condgen sample` does
     completions = inpaint(run, image, mask, args.num, args.seed, conditions=others).cpu()
     if out.suffix.lower() == ".npy":
-        try:
-            np.save(out, completions.numpy())
-        except OSError as exc:
-            raise CondgenError(f"cannot write {args.out!r}: {exc.strerror or exc}") from None
+        condgen.save_array(completions, out)
     else:
         cond = run.conditioners["inpaint"]
         conditions = cond.condition(*cond.image_and_mask(image, mask))
