@@ -17,7 +17,7 @@ from .config import DataConfig
 from .data.loading import load_dataset
 from .data.splits import iter_batches, split_size, to_device
 from .arguments import whole_number
-from .errors import ArgumentError, DataError
+from .errors import ArgumentError, CondgenError, DataError
 from .rng import EVAL_SEED, seeded_generator
 from .run import Run
 
@@ -30,6 +30,24 @@ def _check_samples(samples: object) -> int:
         return whole_number("samples", samples, minimum=0)
     except ArgumentError:
         raise ArgumentError(f"samples must be a whole number >= 0 (0 skips the IS estimate), got {samples!r}") from None
+
+
+def _check_split(run: Run, test: Mapping[str, Tensor]) -> None:
+    """DataError if ``test`` does not fit the run: another item shape, or conditions its conditioners refuse
+    (labels beyond the run's classes, say), so another data set is named instead of failing mid-way."""
+    x_field = run.config.data.x_field
+    if x_field not in test:
+        raise DataError(f"the data to evaluate on has no field {x_field!r} (its fields: {sorted(test)})")
+    shape = tuple(test[x_field].shape[1:])
+    if shape != run.model.data_shape:
+        raise DataError(f"the data to evaluate on has {x_field!r} items of shape {list(shape)}, but this run was "
+                        f"trained on {list(run.model.data_shape)}")
+    gen = seeded_generator("cpu", EVAL_SEED)
+    for name, cond in run.conditioners.items():
+        try:
+            cond.check_condition(cond.condition_from_batch(test, gen))
+        except CondgenError as exc:
+            raise DataError(f"the data to evaluate on does not fit conditioner {name!r}: {exc}") from None
 
 
 @torch.no_grad()
@@ -94,6 +112,7 @@ def evaluate(
         if data_dir:
             data_config = DataConfig.model_validate({**data_config.model_dump(), "data_dir": data_dir})
         test = load_dataset(data_config).test
+    _check_split(run, test)
     test = to_device(test, run.device)
     result: dict[str, Any] = {
         "run": str(run.directory) if run.directory else None,

@@ -24,14 +24,20 @@ def read_array(path: str, what: str) -> np.ndarray:
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":
-            return np.load(p, allow_pickle=False).astype(np.float32)
+            array = np.load(p, allow_pickle=False)
+            if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+                kind = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
+                raise CondgenError(f"--{what} {path!r} holds {kind}, not real numbers")
+            return array.astype(np.float32)
         if suffix == ".png":
             import matplotlib.image
 
             pixels = matplotlib.image.imread(str(p)).astype(np.float32)  # PNG: floats in [0, 1]
             return pixels[..., :3].mean(axis=-1) if pixels.ndim == 3 else pixels
-    except (OSError, ValueError) as exc:
-        raise CondgenError(f"--{what} {path!r} cannot be read: {exc}") from None
+    except CondgenError:
+        raise
+    except Exception as exc:  # numpy's and Pillow's own errors for a file that is not what its name says
+        raise CondgenError(f"--{what} {path!r} cannot be read as a {suffix} file: {type(exc).__name__}: {exc}") from None
     raise CondgenError(f"--{what} {path!r}: use a .png or .npy file")
 
 
