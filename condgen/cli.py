@@ -2,6 +2,10 @@
 
 Every problem a user can fix is printed as one ``error:`` line (exit code 2); ``--debug``
 shows the traceback instead.
+
+Building the parser imports neither torch nor pydantic (the plugins' commands come from their
+command hook alone, :func:`condgen.plugins.plugin_commands`); each command imports what it needs
+when it runs, so ``condgen --help`` answers in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import traceback
 import warnings
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._version import __version__
-from .checkpoint import CHECKPOINT_NAME
-from .config import RunConfig, parse_conditioner_option, read_config_file
 from .errors import CondgenError, ConfigError
-from .files import describe_os_error, save_array
+from .files import describe_os_error
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1
@@ -159,9 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_plugin_commands(sub: Any, debug: argparse.ArgumentParser) -> None:
     """The subcommands that plugins register (``condgen_register_commands``)."""
-    from .plugins import registry
+    from .plugins import plugin_commands
 
-    for name, command in sorted(registry().commands.items()):
+    for name, command in sorted(plugin_commands().items()):
         p = sub.add_parser(name, parents=[debug], help=command.help)
         try:
             command.add_arguments(p)
@@ -187,7 +192,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         rows.append((
             p.name, p.distribution or "-", p.version or "-", *(",".join(names) or "-" for names in
                                                               (p.conditioners, p.datasets, p.commands, p.attributes)),
-            "ok" if p.ok else f"BROKEN: {p.error}",
+            "ok" if p.ok else f"BROKEN: {p.error}" if p.error else f"not loaded: {p.not_loaded}",
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
@@ -235,6 +240,8 @@ def _type_name(annotation: Any) -> str:
 
 def train_config_from_args(args: argparse.Namespace, base: dict[str, Any]) -> RunConfig:
     """``base`` (a config file or a stored config) with the flags the user gave laid over it."""
+    from .config import RunConfig, parse_conditioner_option
+
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
     for section, value in data.items():
         if value is None:  # an empty section in a YAML file
@@ -262,6 +269,8 @@ def _flags_given(args: argparse.Namespace) -> bool:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .checkpoint import CHECKPOINT_NAME
+    from .config import read_config_file
     from .rundir import check_out_path
     from .store import read_run
     from .training import train
@@ -283,6 +292,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from .files import save_array
     from .pictures import MAX_GRID_COLUMNS, MAX_GRID_IMAGES, is_image_shape, save_grid
     from .store import load_run
 
@@ -333,6 +343,8 @@ def _interrupted_line(args: argparse.Namespace, exc: KeyboardInterrupt) -> str:
     what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
     if getattr(args, "func", None) is not cmd_train or not str(args.out).strip():
         return what
+    from .checkpoint import CHECKPOINT_NAME  # train imported it (and torch) already
+
     if (Path(args.out) / CHECKPOINT_NAME).is_file():
         return (f"{what}; the run keeps its last complete epoch: continue it with "
                 f"condgen train --resume --out {args.out}")

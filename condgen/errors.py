@@ -7,9 +7,10 @@ allowed. The CLI prints that line and exits non-zero, without a traceback.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+if TYPE_CHECKING:  # only annotations: the command line imports this module before (or without) pydantic
+    from pydantic import ValidationError
 
 
 class CondgenError(Exception):

@@ -5,6 +5,14 @@ registered through the same hooks by a default plugin, just as third-party ones 
 A plugin that fails to import, raises in a hook, or registers something that is not a
 valid conditioner is reported with a :class:`PluginWarning` and listed as broken; the
 rest of the toolkit keeps working.
+
+Two variables choose what loads: ``CONDGEN_PLUGINS`` (only these) and ``CONDGEN_BLOCK_PLUGINS``
+(never these, applied after it). A plugin left out is not imported at all, and an error that
+needs it names the variable and the fix.
+
+Building the command line runs only the ``condgen_register_commands`` hook (:func:`plugin_commands`),
+and this module imports no torch itself, so ``condgen --help`` stays fast as long as each plugin's
+entry-point module is cheap to import (the built-in ones import their conditioners inside the hooks).
 """
 
 from __future__ import annotations
@@ -16,19 +24,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
 from ._version import __version__
 from .command import Command, check_command
-from .conditioner import Conditioner, check_conditioner_class
 from .errors import PluginError
+
+if TYPE_CHECKING:
+    from .conditioner import Conditioner
 
 ENTRY_POINT_GROUP = "condgen"
 #: Comma-separated entry-point (or distribution) names to load; empty loads none; unset loads all.
 PLUGINS_ENV = "CONDGEN_PLUGINS"
+#: Comma-separated entry-point (or distribution) names never to load, even if PLUGINS_ENV names them.
+#: The toolkit's own plugin (``condgen.data.builtin``, the built-in data sets) cannot be blocked.
+BLOCK_ENV = "CONDGEN_BLOCK_PLUGINS"
 #: The toolkit's own plugins, registered on every plugin manager.
 DEFAULT_PLUGINS = ("condgen.data.builtin",)
 
@@ -49,10 +62,17 @@ class PluginInfo:
     commands: list[str] = field(default_factory=list)
     attributes: list[str] = field(default_factory=list)
     error: str | None = None
+    #: Why an installed plugin was not loaded (``CONDGEN_BLOCK_PLUGINS blocks it``); None if it was.
+    not_loaded: str | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.not_loaded is None
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        """Loaded and working: neither broken nor left out."""
+        return self.error is None and self.not_loaded is None
 
     def describe(self) -> str:
         dist = f"{self.distribution} {self.version}" if self.distribution else "not from a distribution"
@@ -69,15 +89,21 @@ class PluginInfo:
             "attributes": self.attributes,
             "ok": self.ok,
             "error": self.error,
+            "loaded": self.loaded,
+            "not_loaded": self.not_loaded,
         }
 
 
 _pm: pluggy.PluginManager | None = None
 _infos: dict[str, PluginInfo] = {}
-#: Installed entry points that PLUGINS_ENV left out: name -> distribution.
-_filtered: dict[str, str | None] = {}
+#: Installed entry points that PLUGINS_ENV left out, and those BLOCK_ENV blocks (by the name it gave):
+#: entry-point name -> PluginInfo (not imported: name, distribution, version only).
+_filtered: dict[str, PluginInfo] = {}
+_blocked: dict[str, tuple[PluginInfo, str]] = {}
 #: The registry, and the (name, plugin object) pairs it was built from.
 _registry: tuple[list[tuple[str, object]], "Registry"] | None = None
+#: What the command hook gave, and the (name, plugin object) pairs it ran on.
+_command_hook: tuple[list[tuple[str, object]], "_CommandHook"] | None = None
 
 
 def _warn(info: PluginInfo, problem: str) -> None:
@@ -92,15 +118,23 @@ def _wanted(env: str | None) -> set[str] | None:
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     wanted = _wanted(os.environ.get(PLUGINS_ENV))
-    seen: set[str] = set()
+    blocked = _wanted(os.environ.get(BLOCK_ENV)) or set()
+    seen: set[str] = set()  # names (entry point or distribution) that the filter matched
+    installed: set[str] = set()  # every installed entry point's names, for the block list
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         dist = getattr(ep, "dist", None)
         dist_name = dist.name if dist is not None else None
+        info = PluginInfo(ep.name, dist_name, dist.version if dist is not None else None)
+        installed.update({ep.name, dist_name or ""})
+        block = next((n for n in (ep.name, dist_name) if n in blocked), None)
+        if block is not None:
+            _blocked[ep.name] = (info, block)
         if wanted is not None and ep.name not in wanted and dist_name not in wanted:
-            _filtered[ep.name] = dist_name
+            _filtered[ep.name] = info
             continue
         seen.update({ep.name, dist_name or ""})
-        info = PluginInfo(ep.name, dist_name, dist.version if dist is not None else None)
+        if block is not None:
+            continue  # never imported: blocking is also how to keep a plugin's import side effects out
         _infos[ep.name] = info
         if pm.get_plugin(ep.name) is not None:
             continue
@@ -113,6 +147,11 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         warnings.warn(
             f"{PLUGINS_ENV} names {missing!r}, but no installed plugin has that name", PluginWarning, stacklevel=2
         )
+    for name in sorted(blocked - installed):
+        own = name in DEFAULT_PLUGINS or name == "condgen"
+        problem = ("the toolkit's own plugin (the built-in data sets), which cannot be blocked" if own
+                   else "but no installed plugin has that name")
+        warnings.warn(f"{BLOCK_ENV} names {name!r}, {problem}", PluginWarning, stacklevel=2)
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -136,30 +175,62 @@ def get_plugin_manager() -> pluggy.PluginManager:
 def reload_plugins() -> None:
     """Forget the loaded plugins, so the next use finds the entry points again: a plugin installed
     since is loaded; one already imported keeps its loaded code until the process restarts."""
-    global _pm, _registry
+    global _pm, _registry, _command_hook
     importlib.invalidate_caches()
     _pm = None
     _registry = None
+    _command_hook = None
     _infos.clear()
     _filtered.clear()
+    _blocked.clear()
+
+
+def _env_shown(var: str) -> str:
+    return f"{var}={os.environ.get(var, '')!r}"
+
+
+def _matches(info: PluginInfo, plugin: str | None, distribution: str | None) -> bool:
+    return info.name == plugin or bool(distribution and info.distribution == distribution)
 
 
 def filtered_out(plugin: str | None, distribution: str | None = None) -> str | None:
     """Why an installed plugin (by entry-point or distribution name) was not loaded, or None if it was
-    not left out: ``CONDGEN_PLUGINS='inpaint' leaves it out; ...``."""
+    not left out: ``CONDGEN_PLUGINS='inpaint' leaves it out; ...`` and/or ``CONDGEN_BLOCK_PLUGINS='label'
+    blocks it; ...``, each with its fix."""
     get_plugin_manager()
-    if not any(name == plugin or (distribution and dist == distribution) for name, dist in _filtered.items()):
-        return None
-    return (f"{PLUGINS_ENV}={os.environ.get(PLUGINS_ENV, '')!r} leaves it out; add {plugin or distribution} "
-            f"to {PLUGINS_ENV} or unset it")
+    reasons = []
+    if any(_matches(info, plugin, distribution) for info in _filtered.values()):
+        reasons.append(f"{_env_shown(PLUGINS_ENV)} leaves it out; add {plugin or distribution} to {PLUGINS_ENV} "
+                       "or unset it")
+    for info, given in _blocked.values():
+        if _matches(info, plugin, distribution):
+            reasons.append(f"{_env_shown(BLOCK_ENV)} blocks it; remove {given} from {BLOCK_ENV} or unset it")
+            break
+    return "; and ".join(reasons) or None
 
 
 def _filter_note(name: str) -> str:
-    """``"; CONDGEN_PLUGINS='x' leaves out the installed plugins a, b (...)"``, or "" without a filter."""
-    if not _filtered:
-        return ""
-    return (f"; {PLUGINS_ENV}={os.environ.get(PLUGINS_ENV, '')!r} leaves out the installed plugins "
-            f"{', '.join(sorted(_filtered))} (add the one that provides {name!r} to {PLUGINS_ENV}, or unset it)")
+    """``"; CONDGEN_PLUGINS='x' leaves out the installed plugins a, b (...)"`` and the same for the plugins
+    CONDGEN_BLOCK_PLUGINS blocks, or "" when neither variable left a plugin out."""
+    note = ""
+    if _filtered:
+        note += (f"; {_env_shown(PLUGINS_ENV)} leaves out the installed plugins {', '.join(sorted(_filtered))} "
+                 f"(add the one that provides {name!r} to {PLUGINS_ENV}, or unset it)")
+    if _blocked:
+        note += (f"; {_env_shown(BLOCK_ENV)} blocks the installed plugins {', '.join(sorted(_blocked))} "
+                 f"(remove the one that provides {name!r} from {BLOCK_ENV}, or unset it)")
+    return note
+
+
+def _left_out() -> dict[str, PluginInfo]:
+    """The installed plugins that were not loaded, each with why (the variables that left it out)."""
+    infos: dict[str, PluginInfo] = {}
+    for name in sorted(set(_filtered) | set(_blocked)):
+        base = _filtered[name] if name in _filtered else _blocked[name][0]
+        why = ([f"{PLUGINS_ENV} leaves it out"] if name in _filtered else []) + \
+              ([f"{BLOCK_ENV} blocks it"] if name in _blocked else [])
+        infos[name] = PluginInfo(name, base.distribution, base.version, not_loaded=" and ".join(why))
+    return infos
 
 
 @dataclass
@@ -181,12 +252,13 @@ class Registry:
             owners = " and ".join(self.plugins[p].describe() for p in self.conflicts[name])
             raise PluginError(
                 f"conditioner {name!r} is registered by both {owners}; uninstall one, "
-                f"or load only one with {PLUGINS_ENV}=..."
+                f"or block one with {BLOCK_ENV}=NAME"
             )
         if name not in self.conditioners:
             known = ", ".join(sorted(self.conditioners)) or "none"
+            which = "loaded" if _filtered or _blocked else "installed"
             raise PluginError(
-                f"unknown conditioner {name!r}; {'loaded' if _filtered else 'installed'} conditioners: {known}"
+                f"unknown conditioner {name!r}; {which} conditioners: {known}"
                 + (_filter_note(name) or f" (`condgen plugins` lists plugins; `pip install` one that provides {name!r})")
             )
         return self.conditioners[name]
@@ -240,15 +312,75 @@ def _same_plugins(old: list[tuple[str, object]], new: list[tuple[str, object]]) 
     return len(old) == len(new) and all(a == c and b is d for (a, b), (c, d) in zip(old, new))
 
 
-def _build_registry(pm: pluggy.PluginManager) -> Registry:
-    """Call every plugin's hooks and collect the conditioners and datasets they register."""
+def _fresh_infos(pm: pluggy.PluginManager) -> dict[str, PluginInfo]:
+    """A new row for every registered plugin object, and for each entry point that failed to import."""
     infos: dict[str, PluginInfo] = {}
     for name, plugin in pm.list_name_plugin():
         known = _infos.get(name)
         infos[name] = PluginInfo(name, known.distribution, known.version) if known else PluginInfo(name)
-    for name, known in _infos.items():  # entry points that failed to import
+    for name, known in _infos.items():
         if name not in infos:
             infos[name] = PluginInfo(name, known.distribution, known.version, error=known.error)
+    return infos
+
+
+@dataclass
+class _CommandHook:
+    """What ``condgen_register_commands`` gave: the commands, and per plugin its commands and error."""
+
+    commands: dict[str, Command]
+    by_plugin: dict[str, list[str]]
+    errors: dict[str, str]
+
+
+def plugin_commands() -> dict[str, Command]:
+    """The subcommands the loaded plugins register, by name.
+
+    Only the ``condgen_register_commands`` hook runs (once, shared with :func:`registry`), so
+    building the command line imports no conditioner, nor torch. A plugin that raises in it or
+    registers something invalid is warned about and skipped, as in :func:`registry`.
+    """
+    return _commands_hook(get_plugin_manager()).commands
+
+
+def _commands_hook(pm: pluggy.PluginManager) -> _CommandHook:
+    global _command_hook
+    plugins = list(pm.list_name_plugin())
+    if _command_hook is None or not _same_plugins(_command_hook[0], plugins):
+        _command_hook = (plugins, _run_commands_hook(pm))
+    return _command_hook[1]
+
+
+def _run_commands_hook(pm: pluggy.PluginManager) -> _CommandHook:
+    infos = _fresh_infos(pm)
+    commands: dict[str, Command] = {}
+
+    def register_command(owner: str, command: Any) -> None:
+        try:
+            command = check_command(command)
+            if command.name in commands:
+                raise TypeError(f"command {command.name!r} is registered by another plugin already")
+        except TypeError as exc:
+            infos[owner].error = f"registered an invalid command: {exc}"
+            _warn(infos[owner], infos[owner].error)
+            return
+        infos[owner].commands.append(command.name)
+        commands[command.name] = command
+
+    _call_each(pm, "condgen_register_commands", infos, lambda owner: partial(register_command, owner))
+    return _CommandHook(
+        commands,
+        {name: info.commands for name, info in infos.items() if info.commands},
+        # entry points that failed to import have no hooks; their error is in _infos already
+        {name: info.error for name, info in infos.items() if info.error and pm.has_plugin(name)},
+    )
+
+
+def _build_registry(pm: pluggy.PluginManager) -> Registry:
+    """Call every plugin's hooks and collect the conditioners and datasets they register."""
+    from .conditioner import check_conditioner_class  # imports torch: not needed to build the command line
+
+    infos = _fresh_infos(pm)
     reg = Registry(plugins=infos)
 
     def register_conditioner(owner: str, cls: Any) -> None:
@@ -282,18 +414,6 @@ def _build_registry(pm: pluggy.PluginManager) -> Registry:
         reg.datasets.setdefault(name, loader)
         reg.dataset_plugin.setdefault(name, owner)
 
-    def register_command(owner: str, command: Any) -> None:
-        try:
-            command = check_command(command)
-            if command.name in reg.commands:
-                raise TypeError(f"command {command.name!r} is registered by another plugin already")
-        except TypeError as exc:
-            infos[owner].error = f"registered an invalid command: {exc}"
-            _warn(infos[owner], infos[owner].error)
-            return
-        infos[owner].commands.append(command.name)
-        reg.commands[command.name] = command
-
     def register_attribute(owner: str, name: Any, function: Any) -> None:
         if not (isinstance(name, str) and name.isidentifier()) or not callable(function):
             problem = f"registered an invalid attribute function {name!r} -> {function!r}"
@@ -307,7 +427,12 @@ def _build_registry(pm: pluggy.PluginManager) -> Registry:
         _warn(infos[owner], problem)
 
     _call_each(pm, "condgen_register_conditioners", infos, lambda owner: partial(register_conditioner, owner))
-    _call_each(pm, "condgen_register_commands", infos, lambda owner: partial(register_command, owner))
+    commands = _commands_hook(pm)  # run once for the command line already, if it was built
+    reg.commands = dict(commands.commands)
+    for owner, names in commands.by_plugin.items():
+        infos[owner].commands = list(names)
+    for owner, error in commands.errors.items():
+        infos[owner].error = error
     _call_each(pm, "condgen_register_datasets", infos, lambda owner: partial(register_dataset, owner))
     _call_each(pm, "condgen_register_attributes", infos, lambda owner: partial(register_attribute, owner))
     return reg
@@ -319,5 +444,7 @@ def attributes() -> dict[str, Callable[..., Any]]:
 
 
 def list_plugins() -> list[PluginInfo]:
-    """Every plugin, loaded or broken, sorted by name."""
-    return sorted(registry().plugins.values(), key=lambda p: p.name)
+    """Every installed plugin, loaded, broken, or left out by CONDGEN_PLUGINS / CONDGEN_BLOCK_PLUGINS,
+    sorted by name."""
+    loaded = registry().plugins
+    return sorted({**_left_out(), **loaded}.values(), key=lambda p: p.name)

@@ -201,3 +201,18 @@ def condgen_cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
     if ok:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def fake_distribution(root, module_body: str, dist: str = "broken-plugin", entry_point: str = "broken",
+                      module: str = "broken_mod", version: str = "9.9") -> None:
+    """An installed-looking distribution ``dist`` under ``root`` (put it on PYTHONPATH) whose entry point
+    ``entry_point`` in the group ``condgen`` is the module ``module``, holding ``module_body``."""
+    import textwrap
+    from pathlib import Path
+
+    root = Path(root)
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[condgen]\n{entry_point} = {module}\n")
+    (root / f"{module}.py").write_text(textwrap.dedent(module_body))

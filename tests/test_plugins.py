@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import condgen
 from condgen.errors import PluginError
 from condgen.plugins import PluginWarning, list_plugins, registry
 
-from helpers import SignConditioner, SignPlugin
+from helpers import SignConditioner, SignPlugin, fake_distribution
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -33,7 +34,7 @@ def test_label_plugin_is_found_through_its_entry_point():
     assert label.version == "0.2.0"
     assert label.conditioners == ["label"] and label.ok
     assert infos["condgen.data.builtin"].datasets == ["mnist", "npz"]
-    assert registry().conditioner_class("label").__module__ == "condgen_label"
+    assert registry().conditioner_class("label").__module__ == "condgen_label.conditioner"
 
 
 def test_registered_plugin_object_appears_and_goes(register_plugin):
@@ -43,7 +44,9 @@ def test_registered_plugin_object_appears_and_goes(register_plugin):
 
 
 def test_unregistered_plugin_is_gone():
-    with pytest.raises(PluginError, match="unknown conditioner 'sign'; installed conditioners: inpaint, label, regression \\("):
+    # (other installed plugins, such as the condgen-word example, may add names after these)
+    with pytest.raises(PluginError, match="unknown conditioner 'sign'; installed conditioners: inpaint, label, "
+                                          "regression(, [a-z]+)* \\("):
         registry().conditioner_class("sign")
 
 
@@ -104,24 +107,20 @@ def test_cli_lists_plugins_as_json():
 
 def test_env_var_restricts_plugins_and_empty_loads_none():
     none = run_cli("plugins", "--json", env={"CONDGEN_PLUGINS": ""})
-    assert [r["name"] for r in json.loads(none.stdout)] == ["condgen.data.builtin"]
+    rows = {r["name"]: r for r in json.loads(none.stdout)}
+    assert [name for name, r in rows.items() if r["loaded"]] == ["condgen.data.builtin"]
+    # the others are listed as installed but left out, with what was known without importing them
+    assert {k: rows["label"][k] for k in ("distribution", "version", "conditioners", "ok", "error", "not_loaded")} == {
+        "distribution": "condgen-label", "version": "0.2.0", "conditioners": [], "ok": False, "error": None,
+        "not_loaded": "CONDGEN_PLUGINS leaves it out"}
     only = run_cli("plugins", "--json", env={"CONDGEN_PLUGINS": "condgen-label"})
-    assert "label" in [r["name"] for r in json.loads(only.stdout)]
+    assert {r["name"] for r in json.loads(only.stdout) if r["loaded"]} == {"condgen.data.builtin", "label"}
     missing = run_cli("plugins", env={"CONDGEN_PLUGINS": "nonesuch"})
     assert "CONDGEN_PLUGINS names 'nonesuch'" in missing.stderr
 
 
-def _fake_distribution(root: Path, module_body: str) -> None:
-    """An installed-looking distribution ``broken-plugin`` whose entry point is module ``broken_mod``."""
-    info = root / "broken_plugin-9.9.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 9.9\n")
-    (info / "entry_points.txt").write_text("[condgen]\nbroken = broken_mod\n")
-    (root / "broken_mod.py").write_text(textwrap.dedent(module_body))
-
-
 def test_plugin_failing_to_import_does_not_crash_the_toolkit(tmp_path):
-    _fake_distribution(tmp_path, "import not_a_module_anywhere\n")
+    fake_distribution(tmp_path, "import not_a_module_anywhere\n")
     env = {"PYTHONPATH": str(tmp_path)}
     listing = run_cli("plugins", env=env)
     assert listing.returncode == 0, listing.stderr
@@ -226,11 +225,11 @@ def test_the_core_has_no_import_loops():
     assert not loops, " -> ".join(loops[0])
 
 
-def test_built_in_plugins_use_only_what_condgen_exports():
+def test_built_in_plugins_and_the_example_plugin_use_only_what_condgen_exports():
     import ast
 
     used_anywhere = set()
-    for path in sorted((REPO / "plugins").rglob("*.py")):
+    for path in [*sorted((REPO / "plugins").rglob("*.py")), REPO / "examples" / "condgen-word" / "condgen_word.py"]:
         if "tests" in path.parts:
             continue
         tree = ast.parse(path.read_text())
@@ -384,3 +383,178 @@ def test_a_bad_or_duplicate_attribute_function_marks_its_plugin_broken(register_
         info = {p.name: p for p in list_plugins()}
     assert not info["bad-attribute"].ok and problem in info["bad-attribute"].error
     assert condgen.attributes()["ink"].__module__ == "condgen_regression.attributes"  # the first one is kept
+
+
+# -- load control: CONDGEN_BLOCK_PLUGINS, and what `condgen plugins` shows -------------------------
+@pytest.fixture
+def fresh_plugins(monkeypatch):
+    """Plugins found again under this test's environment, and once more (as before) after it."""
+    from condgen.plugins import reload_plugins
+
+    monkeypatch.delenv("CONDGEN_PLUGINS", raising=False)
+    monkeypatch.delenv("CONDGEN_BLOCK_PLUGINS", raising=False)
+    reload_plugins()
+    yield reload_plugins
+    reload_plugins()  # monkeypatch restores the environment after this; the next use loads from it
+
+
+SENTINEL_PLUGIN = """
+    import condgen
+
+    IMPORTS = 1  # counts nothing: if this module is imported at all, the test sees it in sys.modules
+
+    @condgen.hookimpl
+    def condgen_register_datasets(register):
+        register("sentinel", lambda config: None)
+"""
+
+
+@pytest.mark.parametrize("block", ["sentinel", "sentinel-plugin", " nonesuch-x , sentinel-plugin "])
+def test_a_blocked_plugin_is_never_imported_and_listed_as_not_loaded(tmp_path, monkeypatch, fresh_plugins, block):
+    module = "sentinel_mod_" + re.sub(r"\W", "_", block)  # a module name no other test has imported
+    fake_distribution(tmp_path, SENTINEL_PLUGIN, dist="sentinel-plugin", entry_point="sentinel", module=module)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("CONDGEN_BLOCK_PLUGINS", block)
+    fresh_plugins()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        infos = {p.name: p for p in list_plugins()}
+    assert module not in sys.modules
+    assert "sentinel" not in registry().datasets and registry().dataset_loader("mnist")  # the rest loads
+    info = infos["sentinel"]
+    assert (info.distribution, info.version, info.loaded, info.ok, info.error) == ("sentinel-plugin", "9.9", False,
+                                                                                  False, None)
+    assert info.not_loaded == "CONDGEN_BLOCK_PLUGINS blocks it"
+    assert infos["label"].ok and infos["label"].loaded
+    # the only warning is for a name in the list that matches nothing installed
+    assert [str(w.message) for w in caught] == (
+        ["CONDGEN_BLOCK_PLUGINS names 'nonesuch-x', but no installed plugin has that name"] if "nonesuch" in block
+        else [])
+    given = block.split(",")[-1].strip()
+    assert condgen.plugins.filtered_out("sentinel", "sentinel-plugin") == (
+        f"CONDGEN_BLOCK_PLUGINS={block!r} blocks it; remove {given} from CONDGEN_BLOCK_PLUGINS or unset it")
+
+
+def test_blocking_applies_after_the_load_list(tmp_path, monkeypatch, fresh_plugins):
+    fake_distribution(tmp_path, SENTINEL_PLUGIN, dist="sentinel-plugin", entry_point="sentinel",
+                       module="sentinel_mod_after")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("CONDGEN_PLUGINS", "sentinel,label")
+    monkeypatch.setenv("CONDGEN_BLOCK_PLUGINS", "sentinel,regression")
+    fresh_plugins()
+    infos = {p.name: p for p in list_plugins()}
+    assert "sentinel_mod_after" not in sys.modules
+    assert [name for name, p in infos.items() if p.loaded] == ["condgen.data.builtin", "label"]
+    assert infos["sentinel"].not_loaded == "CONDGEN_BLOCK_PLUGINS blocks it"
+    assert infos["inpaint"].not_loaded == "CONDGEN_PLUGINS leaves it out"
+    assert infos["regression"].not_loaded == "CONDGEN_PLUGINS leaves it out and CONDGEN_BLOCK_PLUGINS blocks it"
+    # a plugin both variables leave out needs both fixed, and the message says both
+    assert condgen.plugins.filtered_out("regression", "condgen-regression") == (
+        "CONDGEN_PLUGINS='sentinel,label' leaves it out; add regression to CONDGEN_PLUGINS or unset it; and "
+        "CONDGEN_BLOCK_PLUGINS='sentinel,regression' blocks it; remove regression from CONDGEN_BLOCK_PLUGINS or unset it")
+    assert condgen.plugins.filtered_out("label", "condgen-label") is None
+
+
+def test_the_toolkits_own_plugin_cannot_be_blocked(monkeypatch, fresh_plugins):
+    monkeypatch.setenv("CONDGEN_BLOCK_PLUGINS", "condgen.data.builtin,condgen")
+    fresh_plugins()
+    with pytest.warns(PluginWarning) as caught:
+        reg = registry()
+    assert sorted(str(w.message) for w in caught) == [
+        f"CONDGEN_BLOCK_PLUGINS names {name!r}, the toolkit's own plugin (the built-in data sets), which cannot be "
+        "blocked" for name in ("condgen", "condgen.data.builtin")]
+    assert sorted(reg.datasets) == ["mnist", "npz"] and reg.plugins["condgen.data.builtin"].ok
+
+
+def test_a_blocked_plugin_that_is_needed_says_which_variable_and_the_fix(fresh_plugins, register_plugin, tmp_path,
+                                                                        monkeypatch, capsys):
+    from condgen.cli import main
+
+    from helpers import ToyData, toy_config
+
+    register_plugin(ToyData(), "toy-data")
+    condgen.train(toy_config(epochs=1), tmp_path / "run", pictures=False, log=lambda s: None)
+    monkeypatch.setenv("CONDGEN_BLOCK_PLUGINS", "condgen-label")
+    fresh_plugins()
+    blocks = ("CONDGEN_BLOCK_PLUGINS='condgen-label' blocks the installed plugins label (remove the one that "
+              "provides 'label' from CONDGEN_BLOCK_PLUGINS, or unset it)")
+    with pytest.raises(PluginError) as err:
+        registry().conditioner_class("label")
+    assert str(err.value).startswith("unknown conditioner 'label'; loaded conditioners: inpaint, regression")
+    assert str(err.value).endswith("; " + blocks)
+    needs = ("needs conditioner 'label' from plugin 'label' (distribution condgen-label 0.2.0), which is installed "
+             "but not loaded: CONDGEN_BLOCK_PLUGINS='condgen-label' blocks it; remove condgen-label from "
+             "CONDGEN_BLOCK_PLUGINS or unset it")
+    with pytest.raises(PluginError, match=re.escape(needs)):
+        condgen.load_run(tmp_path / "run")
+    # on the command line: one line, exit 2, for a stored run and for a new one
+    assert main(["sample", str(tmp_path / "run"), "--condition", "label=1", "--out", str(tmp_path / "s.png")]) == 2
+    err_lines = capsys.readouterr().err.splitlines()
+    assert len(err_lines) == 1 and err_lines[0].startswith("error: ") and err_lines[0].endswith(needs)
+    assert main(["train", "--conditioner", "label", "--out", str(tmp_path / "new")]) == 2
+    err_lines = capsys.readouterr().err.splitlines()
+    assert len(err_lines) == 1 and err_lines[0].endswith(blocks)
+    assert not (tmp_path / "new").exists() and not (tmp_path / "s.png").exists()
+
+
+def test_conflicting_conditioners_suggest_blocking_one(register_plugin):
+    register_plugin(AnotherLabel(), "impostor")
+    with pytest.warns(PluginWarning, match="registered by both"):
+        reg = registry()
+    with pytest.raises(PluginError, match=r"uninstall one, or block one with CONDGEN_BLOCK_PLUGINS=NAME$"):
+        reg.conditioner_class("label")
+
+
+RAISES_IN_CONDITIONERS = """
+    import condgen
+
+    @condgen.hookimpl
+    def condgen_register_conditioners(register):
+        raise RuntimeError("boom in conditioners")
+"""
+RAISES_IN_COMMANDS = """
+    import condgen
+
+    @condgen.hookimpl
+    def condgen_register_commands(register):
+        raise RuntimeError("boom in commands")
+"""
+
+
+def test_condgen_plugins_lists_broken_and_left_out_plugins_and_exits_0(tmp_path):
+    fake_distribution(tmp_path, "import not_a_module_anywhere\n")  # 'broken': fails to import
+    fake_distribution(tmp_path, RAISES_IN_CONDITIONERS, dist="raiser-plugin", entry_point="raiser",
+                       module="raiser_mod")
+    fake_distribution(tmp_path, RAISES_IN_COMMANDS, dist="command-raiser", entry_point="cmd-raiser",
+                       module="cmd_raiser_mod")
+    fake_distribution(tmp_path, "raise SystemExit('imported although blocked')\n", dist="blocked-plugin",
+                       entry_point="blocked", module="blocked_mod")
+    env = {"PYTHONPATH": str(tmp_path), "CONDGEN_BLOCK_PLUGINS": "blocked-plugin,inpaint"}
+    listing = run_cli("plugins", env=env)
+    assert listing.returncode == 0, listing.stderr
+    rows = {ln.split()[0]: ln for ln in listing.stdout.splitlines()[1:]}
+    assert rows["broken"].endswith("BROKEN: failed to load: ModuleNotFoundError: No module named 'not_a_module_anywhere'")
+    assert rows["raiser"].endswith("BROKEN: condgen_register_conditioners raised RuntimeError: boom in conditioners")
+    assert rows["cmd-raiser"].endswith("BROKEN: condgen_register_commands raised RuntimeError: boom in commands")
+    assert rows["blocked"].split() == ["blocked", "blocked-plugin", "9.9", "-", "-", "-", "-", "not", "loaded:",
+                                       "CONDGEN_BLOCK_PLUGINS", "blocks", "it"]
+    assert rows["inpaint"].endswith("not loaded: CONDGEN_BLOCK_PLUGINS blocks it")
+    assert rows["label"].split()[-1] == "ok"
+    # each problem is warned about once, though the command hook ran for the parser before the listing
+    for problem in ("'broken' (broken-plugin 9.9) failed to load", "'raiser' (raiser-plugin 9.9) "
+                    "condgen_register_conditioners raised", "'cmd-raiser' (command-raiser 9.9) condgen_register_commands"):
+        assert listing.stderr.count(f"warning: plugin {problem}") == 1, listing.stderr
+    assert "blocked" not in listing.stderr
+
+    as_json = run_cli("plugins", "--json", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    data = {r["name"]: r for r in json.loads(as_json.stdout)}
+    assert {name: (data[name]["ok"], data[name]["loaded"], data[name]["error"], data[name]["not_loaded"])
+            for name in ("broken", "raiser", "cmd-raiser", "blocked", "label")} == {
+        "broken": (False, True, "failed to load: ModuleNotFoundError: No module named 'not_a_module_anywhere'", None),
+        "raiser": (False, True, "condgen_register_conditioners raised RuntimeError: boom in conditioners", None),
+        "cmd-raiser": (False, True, "condgen_register_commands raised RuntimeError: boom in commands", None),
+        "blocked": (False, False, None, "CONDGEN_BLOCK_PLUGINS blocks it"),
+        "label": (True, True, None, None),
+    }
+    assert data["label"]["conditioners"] == ["label"] and data["blocked"]["version"] == "9.9"

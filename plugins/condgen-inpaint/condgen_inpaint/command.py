@@ -1,23 +1,28 @@
-"""``condgen inpaint``: complete an image's missing pixels with a trained inpainting run."""
+"""``condgen inpaint``: complete an image's missing pixels with a trained inpainting run.
+
+Declaring the command (:data:`COMMAND`, its flags) imports neither torch nor numpy, so ``condgen --help``
+lists it cheaply; running it imports them.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any
 
 import condgen
 from condgen import CondgenError
 
-from .completion import inpaint
-from .masks import MASK_KINDS
+from .names import MASK_KINDS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def read_array(path: str, what: str) -> np.ndarray:
     """A ``.npy`` array, or a ``.png`` as floats in [0, 1] (grey: the mean of its colour channels)."""
+    import numpy as np
+
     p = Path(path)
     if not p.is_file():
         raise CondgenError(f"--{what} {path!r}: no such file")
@@ -64,6 +69,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    import torch
+
+    from .completion import inpaint
+
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".npy"):
         raise CondgenError(f"--out {args.out!r}: the file must end in .png (a picture) or .npy (an array)")

@@ -54,10 +54,7 @@ from torch import Tensor
 
 from condgen import ConditionError
 
-#: Mask kinds that :func:`parse_mask_spec` and :class:`MaskSpec` know (``center`` is also accepted).
-MASK_KINDS = ("quadrants", "top-half", "bottom-half", "left-half", "right-half", "centre", "random-rect", "dropout")
-#: The halves :func:`half_mask` can hide.
-HALVES = ("top", "bottom", "left", "right")
+from .names import HALVES, MASK_KINDS  # defined without torch, for the command's --help
 
 Half = Literal["top", "bottom", "left", "right"]
 

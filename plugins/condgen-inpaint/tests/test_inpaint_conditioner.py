@@ -10,7 +10,7 @@ import torch
 from condgen_inpaint import InpaintConditioner, inpaint, quadrant_mask
 
 import condgen
-from condgen import CondgenError, ConditionError, ConfigError
+from condgen import ConditionError, ConfigError
 from helpers import condgen_cli
 
 

@@ -1,0 +1,283 @@
+"""The conformance kit: checks that a conditioner keeps the plugin contract, for plugin authors' own tests.
+
+Subclass :class:`ConditionerContract` in a test module, and pytest runs one test per check::
+
+    from condgen.testing import ConditionerContract
+    from my_package import WordConditioner
+
+    class TestWordConditioner(ConditionerContract):
+        conditioner_class = WordConditioner
+        config = {"max_len": 12}                # optional; {} takes the defaults
+        texts = ["seven", "sevn,SEVEN", "all"]  # command-line conditions that must parse
+        bad_texts = ["", "s3ven"]               # ones that must be refused with ConditionError
+        same_units = [("seven", 0)]             # text, index: the same condition as data item 0
+
+        def make_batch(self):
+            return {"image": torch.rand(6, 1, 28, 28), "label": torch.tensor([7, 1, 2, 3, 4, 5])}
+
+Or call :func:`check_conditioner` with the same arguments from any test. Each check raises
+``AssertionError`` naming the conditioner, the method and what it returned. What is checked:
+
+- the config: a JSON round trip gives the same config, and an unknown field is a :class:`ConfigError`;
+- the embedding: ``(B, embed_dim)`` floats, finite, for a batch of data conditions;
+- the user's conditions: every text in ``texts`` (typed after ``NAME=``) and every Python value in
+  ``values`` gives ``(K, *condition_shape)`` in the dtype of the data conditions, and each
+  ``same_units`` pair gives exactly the data's condition (the units rule);
+- the checkpoint state: JSON-serialisable, and a conditioner restored from it, with the same
+  embedding weights, gives identical conditions and embeddings;
+- bad conditions: every text in ``bad_texts``, a condition of the wrong shape and a batch without the
+  data fields all raise :class:`ConditionError`, not another exception;
+- determinism: conditions and example conditions drawn with equally seeded generators are equal,
+  and drawing them leaves torch's global random state alone (randomness comes from the generator).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from .conditioner import Conditioner, check_conditioner_class
+from .errors import ConditionError, ConfigError
+from .rng import seeded_generator
+
+__all__ = [
+    "ConditionerContract",
+    "check_bad_conditions",
+    "check_conditioner",
+    "check_config",
+    "check_determinism",
+    "check_embedding",
+    "check_parsing",
+    "check_state_round_trip",
+]
+
+Batch = Mapping[str, Tensor]
+#: A field name no config has, for the unknown-field check.
+UNKNOWN_FIELD = "no_such_setting_xyz"
+
+
+def _fitted(cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None) -> Conditioner:
+    conditioner = cls(dict(config or {}))
+    conditioner.fit(batch)
+    return conditioner
+
+
+def _shape(t: Any) -> str:
+    return f"{t.dtype} of shape {tuple(t.shape)}" if isinstance(t, Tensor) else f"{type(t).__name__} {t!r}"
+
+
+def _generator(batch: Batch, seed: int = 0) -> torch.Generator:
+    device = next(iter(batch.values())).device if batch else torch.device("cpu")
+    return seeded_generator(device, seed)
+
+
+def _data_conditions(conditioner: Conditioner, batch: Batch, seed: int = 0) -> Tensor:
+    """Conditions ``(B, *condition_shape)`` of the batch, checked against the contract."""
+    name = conditioner.name
+    c = conditioner.condition_from_batch(batch, _generator(batch, seed))
+    n = len(next(iter(batch.values())))
+    want = (n, *conditioner.condition_shape)
+    assert isinstance(c, Tensor) and tuple(c.shape) == want, (
+        f"{name}: condition_from_batch gave {_shape(c)} for a batch of {n}; expected shape {want}")
+    checked = conditioner.check_condition(c)
+    assert isinstance(checked, Tensor) and checked.dtype == c.dtype and torch.equal(checked, c), (
+        f"{name}: check_condition changed the conditions condition_from_batch gave ({_shape(c)} -> "
+        f"{_shape(checked)}); data conditions must already be canonical")
+    return c
+
+
+def check_config(cls: type[Conditioner], config: Mapping[str, Any] | None = None) -> None:
+    """The config survives a JSON round trip (as in a checkpoint) and refuses an unknown field."""
+    check_conditioner_class(cls)
+    conditioner = cls(dict(config or {}))
+    dumped = json.loads(json.dumps(conditioner.config.model_dump(mode="json")))
+    again = cls(dumped).config
+    assert again == conditioner.config, (
+        f"{cls.name}: config {conditioner.config!r} came back from JSON as {again!r}")
+    try:
+        cls({**dumped, UNKNOWN_FIELD: 1})
+    except ConfigError as exc:
+        assert UNKNOWN_FIELD in str(exc), f"{cls.name}: the unknown-field error does not name the field: {exc}"
+    else:
+        raise AssertionError(f"{cls.name}: config accepted the unknown field {UNKNOWN_FIELD!r}; "
+                             "derive Config from condgen.ConditionerConfig")
+
+
+def check_embedding(cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None = None) -> None:
+    """The embedding maps the batch's conditions to finite floats ``(B, embed_dim)``."""
+    conditioner = _fitted(cls, batch, config)
+    c = _data_conditions(conditioner, batch)
+    width = conditioner.embed_dim
+    assert isinstance(width, int) and width >= 1, f"{cls.name}: embed_dim is {width!r}; it must be an int >= 1"
+    out = conditioner.build_embedding()(c)
+    assert isinstance(out, Tensor) and tuple(out.shape) == (len(c), width) and out.is_floating_point(), (
+        f"{cls.name}: the embedding gave {_shape(out)} for {len(c)} conditions; expected floats of "
+        f"shape ({len(c)}, {width}) (embed_dim = {width})")
+    assert torch.isfinite(out).all(), f"{cls.name}: the embedding gave non-finite values"
+
+
+def check_parsing(
+    cls: type[Conditioner],
+    batch: Batch,
+    texts: Sequence[str] = (),
+    same_units: Sequence[tuple[Any, int]] = (),
+    config: Mapping[str, Any] | None = None,
+    values: Sequence[Any] = (),
+) -> None:
+    """Command-line conditions (``texts``) and Python ones (``values``, through ``conditions_from_value``)
+    give checked ``(K, *condition_shape)`` in the data conditions' dtype, which the embedding takes and
+    ``describe_condition`` names; each ``(text or value, i)`` of ``same_units`` equals data item ``i``'s."""
+    conditioner = _fitted(cls, batch, config)
+    data = _data_conditions(conditioner, batch)
+    embedding = conditioner.build_embedding()
+    assert texts or values, f"{cls.name}: give at least one condition in texts or values"
+
+    def user_condition(given: Any) -> tuple[str, Tensor]:
+        if isinstance(given, str):
+            return f"{cls.name}: parse_condition({given!r})", conditioner.parse_condition(given)
+        return f"{cls.name}: conditions_from_value({given!r})", conditioner.conditions_from_value(given)
+
+    for given in [*texts, *values]:
+        where, c = user_condition(given)
+        assert isinstance(c, Tensor) and c.dim() >= 1 and len(c) >= 1, f"{where} gave {_shape(c)}; expected (K, ...)"
+        assert tuple(c.shape[1:]) == conditioner.condition_shape, (
+            f"{where} gave {_shape(c)}; expected (K, *{conditioner.condition_shape})")
+        assert c.dtype == data.dtype, (
+            f"{where} gave {c.dtype}, but data conditions are {data.dtype}: the two must be in the same units")
+        assert torch.equal(conditioner.check_condition(c), c), f"{where} gave conditions check_condition changes"
+        assert tuple(embedding(c.to(data.device)).shape) == (len(c), conditioner.embed_dim), (
+            f"{where}: the embedding does not take them")
+        for row in c:
+            label = conditioner.describe_condition(row)
+            assert isinstance(label, str) and label, f"{where}: describe_condition gave {label!r}"
+    for given, index in same_units:
+        where, c = user_condition(given)
+        assert len(c) == 1 and torch.equal(c[0].to(data.device), data[index]), (
+            f"{where} gave {c.tolist()}, but data item {index} has condition {data[index].tolist()}; "
+            "a condition given by a user must mean what the data's does (the units rule)")
+
+
+def check_state_round_trip(cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None = None) -> None:
+    """``state()`` is JSON, and a conditioner restored with ``load_state`` (not fitted) gives identical
+    conditions and, with the same embedding weights, identical embeddings."""
+    fitted = _fitted(cls, batch, config)
+    try:
+        text = json.dumps(fitted.state())
+    except (TypeError, ValueError) as exc:
+        raise AssertionError(f"{cls.name}: state() is not JSON-serialisable ({exc})") from None
+    restored = cls(json.loads(json.dumps(fitted.config.model_dump(mode="json"))))
+    restored.load_state(json.loads(text))
+    c, c_again = _data_conditions(fitted, batch), _data_conditions(restored, batch)
+    assert torch.equal(c, c_again), f"{cls.name}: a restored conditioner reads other conditions from the same data"
+    saved, loaded = fitted.build_embedding(), restored.build_embedding()
+    loaded.load_state_dict(saved.state_dict())
+    with torch.no_grad():
+        assert torch.equal(saved(c), loaded(c)), (
+            f"{cls.name}: a restored conditioner embeds the same conditions differently; save what fit() "
+            "learns in state() and restore it in load_state()")
+
+
+def check_bad_conditions(
+    cls: type[Conditioner], batch: Batch, bad_texts: Sequence[str] = (), config: Mapping[str, Any] | None = None
+) -> None:
+    """Bad typed conditions, a wrongly shaped condition and data without its fields raise ConditionError."""
+    conditioner = _fitted(cls, batch, config)
+    c = _data_conditions(conditioner, batch)
+    attempts: list[tuple[str, Callable[[], Any]]] = [
+        (f"parse_condition({text!r})", lambda text=text: conditioner.parse_condition(text)) for text in bad_texts
+    ]
+    attempts.append((f"check_condition(a tensor of shape {tuple(c.unsqueeze(-1).shape)})",
+                     lambda: conditioner.check_condition(c.unsqueeze(-1).expand(*c.shape, 2))))
+    attempts.append(("condition_from_batch({}) (data without the fields it reads)",
+                     lambda: conditioner.condition_from_batch({}, _generator(batch))))
+    for what, attempt in attempts:
+        try:
+            result = attempt()
+        except ConditionError as exc:
+            assert str(exc).strip(), f"{cls.name}: {what} raised ConditionError with an empty message"
+        except Exception as exc:
+            raise AssertionError(f"{cls.name}: {what} raised {type(exc).__name__}: {exc}; raise "
+                                 "condgen.ConditionError naming the value and what is allowed") from exc
+        else:
+            raise AssertionError(f"{cls.name}: {what} was accepted ({_shape(result)}); it must raise "
+                                 "condgen.ConditionError")
+
+
+def check_determinism(cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None = None) -> None:
+    """Equal seeds give equal conditions and example conditions, drawn without torch's global RNG."""
+    conditioner = _fitted(cls, batch, config)
+    before = torch.random.get_rng_state()
+    first, second = _data_conditions(conditioner, batch, seed=1), _data_conditions(conditioner, batch, seed=1)
+    assert torch.equal(first, second), f"{cls.name}: condition_from_batch differs under equally seeded generators"
+    examples = [conditioner.example_conditions(batch, _generator(batch, 2)) for _ in range(2)]
+    if examples[0] is not None:
+        assert isinstance(examples[1], Tensor) and torch.equal(examples[0], examples[1]), (
+            f"{cls.name}: example_conditions differs under equally seeded generators")
+        assert tuple(examples[0].shape[1:]) == conditioner.condition_shape, (
+            f"{cls.name}: example_conditions gave {_shape(examples[0])}; expected (K, *{conditioner.condition_shape})")
+    assert torch.equal(before, torch.random.get_rng_state()), (
+        f"{cls.name}: drawing conditions used torch's global random state; draw from the generator argument")
+
+
+def check_conditioner(
+    cls: type[Conditioner],
+    batch: Batch,
+    *,
+    texts: Sequence[str] = (),
+    values: Sequence[Any] = (),
+    bad_texts: Sequence[str] = (),
+    same_units: Sequence[tuple[Any, int]] = (),
+    config: Mapping[str, Any] | None = None,
+) -> None:
+    """Run every check of the kit on ``cls``; ``batch`` is a few items of data, ``{field: (B, ...)}``."""
+    check_config(cls, config)
+    check_embedding(cls, batch, config)
+    check_determinism(cls, batch, config)  # before the checks that compare conditions drawn twice
+    check_parsing(cls, batch, texts, same_units, config, values)
+    check_state_round_trip(cls, batch, config)
+    check_bad_conditions(cls, batch, bad_texts, config)
+
+
+class ConditionerContract:
+    """A pytest base class: subclass it as ``TestSomething``, set the attributes, define :meth:`make_batch`."""
+
+    #: The conditioner under test.
+    conditioner_class: ClassVar[type[Conditioner]]
+    #: Its config (``{}``: the defaults).
+    config: ClassVar[Mapping[str, Any]] = {}
+    #: Command-line conditions (what follows ``NAME=``) that must parse.
+    texts: ClassVar[Sequence[str]] = ()
+    #: Python values (``run.sample({NAME: value})``) that must give conditions; for a conditioner with no
+    #: command-line form, give these instead of ``texts``.
+    values: ClassVar[Sequence[Any]] = ()
+    #: Command-line conditions that must raise ConditionError.
+    bad_texts: ClassVar[Sequence[str]] = ()
+    #: ``(text or value, i)``: a user's condition that means what data item ``i``'s does.
+    same_units: ClassVar[Sequence[tuple[Any, int]]] = ()
+
+    def make_batch(self) -> Batch:
+        """A few items of data, ``{field: (B, ...)}``, such as the conditioner reads in training."""
+        raise NotImplementedError(f"{type(self).__name__} must define make_batch()")
+
+    def test_config_round_trip(self) -> None:
+        check_config(self.conditioner_class, self.config)
+
+    def test_embedding(self) -> None:
+        check_embedding(self.conditioner_class, self.make_batch(), self.config)
+
+    def test_parsing_and_units(self) -> None:
+        check_parsing(self.conditioner_class, self.make_batch(), self.texts, self.same_units, self.config,
+                      self.values)
+
+    def test_state_round_trip(self) -> None:
+        check_state_round_trip(self.conditioner_class, self.make_batch(), self.config)
+
+    def test_bad_conditions(self) -> None:
+        check_bad_conditions(self.conditioner_class, self.make_batch(), self.bad_texts, self.config)
+
+    def test_determinism(self) -> None:
+        check_determinism(self.conditioner_class, self.make_batch(), self.config)
