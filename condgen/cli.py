@@ -92,7 +92,9 @@ def _debug_parent() -> argparse.ArgumentParser:
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; plugin commands are added unless ``argv`` is known to need none (``--version``, or
+    one of condgen's own commands), so those never import a plugin's entry-point module."""
     debug = _debug_parent()
     parser = Parser(
         prog="condgen", description="Conditional VAEs with pluggable conditioners.", parents=[debug]
@@ -158,8 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_evaluate)
-    _add_plugin_commands(sub, debug)
+    if not _own_command_line(argv):
+        _add_plugin_commands(sub, debug)
     return parser
+
+
+def _own_command_line(argv: list[str] | None) -> bool:
+    """Whether ``argv`` names ``--version`` or one of condgen's own commands before anything else."""
+    from .command import BUILT_IN_COMMANDS
+
+    first = next((a for a in argv or [] if a != "--debug"), None)
+    return first == "--version" or first in BUILT_IN_COMMANDS
 
 
 def _add_plugin_commands(sub: Any, debug: argparse.ArgumentParser) -> None:
@@ -167,13 +178,13 @@ def _add_plugin_commands(sub: Any, debug: argparse.ArgumentParser) -> None:
     from .plugins import plugin_commands
 
     for name, command in sorted(plugin_commands().items()):
-        p = sub.add_parser(name, parents=[debug], help=command.help)
-        try:
-            command.add_arguments(p)
+        try:  # on a scratch parser first: a failure must leave no entry in the help either
+            command.add_arguments(argparse.ArgumentParser(prog=f"condgen {name}", parents=[debug], add_help=False))
         except Exception as exc:  # a broken plugin must not take the command line down
             warnings.warn(f"command {name!r} from a plugin failed to declare its arguments ({exc}); skipped")
-            sub.choices.pop(name, None)
             continue
+        p = sub.add_parser(name, parents=[debug], help=command.help)
+        command.add_arguments(p)
         p.set_defaults(func=command.run)
 
 
@@ -365,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     if not debug:  # plugins load while the parser is built: their warnings are one line too
         warnings.showwarning = _show_warning
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     # only the main thread may set handlers; and not over one an application embedding us chose
     own = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

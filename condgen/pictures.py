@@ -192,7 +192,8 @@ def write_reconstructions(run, test: Mapping[str, Tensor], path: Path, count: in
 
 
 def _colour(run, conds: Mapping[str, Tensor]) -> tuple[Tensor, str] | None:
-    """The first conditioner's :meth:`latent_colour` of a batch's conditions ``(B,)``, with its name."""
+    """The first conditioner's :meth:`condgen.Conditioner.latent_colour` of a batch's conditions ``(B,)``,
+    with its name."""
     for name, cond in run.conditioners.items():
         colour = cond.latent_colour(conds[name])
         if colour is not None:
@@ -231,7 +232,8 @@ def project_2d(z: Tensor) -> tuple[Tensor, str]:
 
 
 def write_latent(run, test: Mapping[str, Tensor], path: Path, log: Log = print) -> bool:
-    """``latent.png``: posterior means on the test set, coloured by a conditioner's :meth:`latent_colour`.
+    """``latent.png``: posterior means on the test set, coloured by a conditioner's
+    :meth:`condgen.Conditioner.latent_colour`.
     False (and said why) for a model without a latent."""
     if run.model.latent_dim == 0:
         log("latent.png skipped: this model has no latent (model.latent_dim = 0)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,29 +111,36 @@ def _warn(info: PluginInfo, problem: str) -> None:
     warnings.warn(f"{info.describe()} {problem}; skipped", PluginWarning, stacklevel=3)
 
 
-def _wanted(env: str | None) -> set[str] | None:
+def _normal(name: str | None) -> str:
+    """A plugin or distribution name as pip compares them (PEP 503): ``Condgen_Label`` is ``condgen-label``."""
+    return re.sub(r"[-_.]+", "-", name or "").lower()
+
+
+def _wanted(env: str | None) -> dict[str, str] | None:
+    """The names a variable lists, normalised -> as the user wrote them; None if it is unset."""
     if env is None:
         return None
-    return {n.strip() for n in env.split(",") if n.strip()}
+    return {_normal(n.strip()): n.strip() for n in env.split(",") if n.strip()}
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     wanted = _wanted(os.environ.get(PLUGINS_ENV))
-    blocked = _wanted(os.environ.get(BLOCK_ENV)) or set()
-    seen: set[str] = set()  # names (entry point or distribution) that the filter matched
-    installed: set[str] = set()  # every installed entry point's names, for the block list
+    blocked = _wanted(os.environ.get(BLOCK_ENV)) or {}
+    seen: set[str] = set()  # normalised names (entry point or distribution) that the filter matched
+    installed: set[str] = set()  # every installed entry point's normalised names, for the block list
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         dist = getattr(ep, "dist", None)
         dist_name = dist.name if dist is not None else None
         info = PluginInfo(ep.name, dist_name, dist.version if dist is not None else None)
-        installed.update({ep.name, dist_name or ""})
-        block = next((n for n in (ep.name, dist_name) if n in blocked), None)
+        names = {_normal(ep.name), _normal(dist_name)} - {""}
+        installed |= names
+        block = next((blocked[n] for n in sorted(names) if n in blocked), None)
         if block is not None:
             _blocked[ep.name] = (info, block)
-        if wanted is not None and ep.name not in wanted and dist_name not in wanted:
+        if wanted is not None and not names & set(wanted):
             _filtered[ep.name] = info
             continue
-        seen.update({ep.name, dist_name or ""})
+        seen |= names
         if block is not None:
             continue  # never imported: blocking is also how to keep a plugin's import side effects out
         _infos[ep.name] = info
@@ -140,18 +148,19 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             continue
         try:
             pm.register(ep.load(), name=ep.name)
-        except Exception as exc:  # a broken plugin must not take the toolkit down
+        except (Exception, SystemExit) as exc:  # a broken plugin must not take the toolkit down
             info.error = f"failed to load: {type(exc).__name__}: {exc}"
             _warn(info, info.error)
-    for missing in sorted((wanted or set()) - seen):
+    for missing in sorted(set(wanted or {}) - seen):
         warnings.warn(
-            f"{PLUGINS_ENV} names {missing!r}, but no installed plugin has that name", PluginWarning, stacklevel=2
+            f"{PLUGINS_ENV} names {wanted[missing]!r}, but no installed plugin has that name", PluginWarning,
+            stacklevel=2,
         )
-    for name in sorted(blocked - installed):
-        own = name in DEFAULT_PLUGINS or name == "condgen"
+    for name in sorted(set(blocked) - installed):
+        own = name in {_normal(p) for p in DEFAULT_PLUGINS} or name == "condgen"
         problem = ("the toolkit's own plugin (the built-in data sets), which cannot be blocked" if own
                    else "but no installed plugin has that name")
-        warnings.warn(f"{BLOCK_ENV} names {name!r}, {problem}", PluginWarning, stacklevel=2)
+        warnings.warn(f"{BLOCK_ENV} names {blocked[name]!r}, {problem}", PluginWarning, stacklevel=2)
 
 
 def get_plugin_manager() -> pluggy.PluginManager:

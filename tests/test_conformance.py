@@ -3,7 +3,7 @@ catches each kind of broken conditioner it claims to."""
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -15,11 +15,22 @@ from helpers import SignConditioner
 from torch import nn
 
 import condgen
-from condgen.testing import ConditionerContract, check_conditioner
+from condgen.testing import ConditionerContract, check_conditioner, check_state_round_trip, check_units
 
-EXAMPLE_PLUGIN = Path(__file__).resolve().parents[1] / "examples" / "condgen-word"
-sys.path.insert(0, str(EXAMPLE_PLUGIN))  # the example plugin is one module, imported from its source
-from condgen_word import WordConditioner, one_typo  # noqa: E402
+EXAMPLE_PLUGIN = Path(__file__).resolve().parents[1] / "examples" / "condgen-word" / "condgen_word.py"
+
+
+def _example_module():
+    """The example plugin's one module, from its source file: not as an installed plugin, and without
+    putting its folder (where an editable install leaves metadata) on sys.path."""
+    spec = importlib.util.spec_from_file_location("condgen_word_example", EXAMPLE_PLUGIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+condgen_word = _example_module()
+WordConditioner, one_typo = condgen_word.WordConditioner, condgen_word.one_typo
 
 
 def mnist_like(n: int = 6, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -51,43 +62,50 @@ class TestRegression(ConditionerContract):
     texts = ["value:1.5,ink:0.2", "value:-2,ink:0.1"]
     values = [{"value": 0.5, "ink": 0.25}]
     bad_texts = ["", "value:x,ink:0.2", "ink:0.2", "value:1e39,ink:0"]
-    same_units = [("value:-2,ink:0", None)]  # filled in by make_batch: the ink of item 0
 
     def make_batch(self):
         return mnist_like()
 
-    def test_parsing_and_units(self):
+    def test_units(self):
         batch = self.make_batch()
-        conditioner = RegressionConditioner(self.config)
-        ink = float(conditioner.target_values(batch)[0, 1])
-        condgen.testing.check_parsing(RegressionConditioner, batch, self.texts, [({"value": -2.0, "ink": ink}, 0)],
-                                      self.config, self.values)
+        ink = float(RegressionConditioner(self.config).target_values(batch)[0, 1])  # item 0's own ink
+        check_units(RegressionConditioner, batch, [({"value": -2.0, "ink": ink}, 0), (f"value:-2,ink:{ink!r}", 0)],
+                    self.config)
 
 
 class TestInpaint(ConditionerContract):
     conditioner_class = InpaintConditioner
-    config = {"embed_dim": 8, "hidden": 16}
+    config = {"embed_dim": 8, "hidden": 16, "masks": ["bottom-half"]}  # a fixed mask, so data item 0 can match
     values = [{"image": torch.rand(28, 28), "mask": "quadrants:2"}, {"image": torch.zeros(28, 28), "mask": "centre"}]
     bad_texts = ["anything"]  # no command-line form: the message points at `condgen inpaint`
+    same_units = [({"image": mnist_like()["image"][0], "mask": "bottom-half"}, 0)]
 
     def make_batch(self):
         return mnist_like()
+
+
+class TestInpaintRandomMasks(TestInpaint):
+    config = {"embed_dim": 8, "hidden": 16}  # the default mix of random quadrant masks
+    same_units = ()  # data conditions are drawn at random: the units check is skipped, visibly
 
 
 class TestWord(ConditionerContract):
+    """Without typos, data conditions are the class's name itself: what a user types means the same."""
+
     conditioner_class = WordConditioner
+    config = {"typo_rate": 0.0}
     texts = ["seven", "sevn,SEVEN,Seven", "all"]
+    values = [["seven", "two"], "nine"]
     bad_texts = ["", "s3ven", "seven!", "a" * 13, "seven,,two"]
+    same_units = [("SEVEN", 0), ("one", 1), (["seven"], 0)]
 
     def make_batch(self):
         return mnist_like()
 
 
-class TestWordWithoutTypos(TestWord):
-    """Without typos, data conditions are the class's name itself: what a user types means the same."""
-
-    config = {"typo_rate": 0.0}
-    same_units = [("SEVEN", 0), ("one", 1)]
+class TestWordWithTypos(TestWord):
+    config = {}  # half the data conditions are random misspellings: the units check is skipped, visibly
+    same_units = ()
 
 
 class TestToySign(ConditionerContract):
@@ -114,8 +132,19 @@ def test_the_word_plugin_reads_typos_as_their_digit_and_draws_them_from_the_gene
     typos = set(words) - {"seven"}
     assert typos <= set(one_typo("seven")) and len(one_typo("seven")) == 285
     assert len(typos) > 250  # ~1000 typo draws cover nearly all 285 misspellings
-    with pytest.raises(condgen.ConditionError, match="classes outside 0..9"):
-        word.condition_from_batch({"label": torch.tensor([10])}, gen)
+    for bad in (torch.tensor([10]), torch.tensor([[7]]), torch.tensor([7.5]), torch.tensor([True]), torch.tensor(7)):
+        with pytest.raises(condgen.ConditionError, match=r"must hold class numbers 0..9 of shape \(N,\)"):
+            word.condition_from_batch({"label": bad}, gen)
+    with pytest.raises(condgen.ConditionError, match="must hold class numbers"):
+        word.fit({"label": torch.tensor([[1], [2]])})  # (N, 1) labels from an npz file: refused before training
+    for bad, problem in [(torch.tensor([[-1] + [0] * 11]), "holds code -1"), (torch.zeros(1, 12, dtype=torch.long),
+                         "one or more letter codes"), (torch.tensor([[1, 0, 2] + [0] * 9]), "followed only by 0s"),
+                         (torch.ones(1, 12, dtype=torch.complex64), "integers; got torch.complex64")]:
+        with pytest.raises(condgen.ConditionError, match=problem):
+            word.check_condition(bad)
+    assert word.conditions_from_value(["seven", "SEVN"]).tolist() == word.parse_condition("seven,sevn").tolist()
+    pets = WordConditioner({"words": ["cat", "bat"]})
+    assert "bat" not in {pets.decode(s) for s in pets.spellings[0, 1:]}  # no typo of cat is another class's name
 
 
 # -- the kit catches what it claims to ------------------------------------------------------------
@@ -128,6 +157,20 @@ class Broken(SignConditioner):
 class WideEmbedding(Broken):
     def build_embedding(self) -> nn.Module:
         return nn.Linear(1, 4)  # embed_dim says 3
+
+
+class Float64Embedding(Broken):
+    def build_embedding(self) -> nn.Module:
+        return super().build_embedding().double()
+
+    def check_condition(self, c):
+        return super().check_condition(c).double()
+
+    def condition_from_batch(self, batch, generator=None):
+        return super().condition_from_batch(batch).double()
+
+    def parse_condition(self, text):
+        return super().parse_condition(text).double()
 
 
 class ParsesFloat64(Broken):
@@ -180,7 +223,8 @@ class LooseConfig(Broken):
 @pytest.mark.parametrize(
     "cls, problem",
     [
-        (WideEmbedding, r"expected floats of shape \(6, 3\)"),
+        (WideEmbedding, r"expected torch.float32 \(the model's dtype\) of shape \(6, 3\)"),
+        (Float64Embedding, r"gave torch.float64 of shape \(6, 3\) for 6 conditions; expected torch.float32"),
         (ParsesFloat64, "must be in the same units"),
         (TypedMeansOther, "must mean what the data's does"),
         (ForgetsItsState, "embeds the same conditions differently"),
@@ -198,5 +242,16 @@ def test_the_kit_catches_a_broken_conditioner(cls, problem):
         check_conditioner(cls, mnist_like(), texts=["1.5", "-1,0"], bad_texts=["x"], same_units=same_units)
 
 
-def test_the_kit_passes_the_unbroken_one():
+def test_the_kit_passes_the_unbroken_one_and_wants_the_units_rule_checked():
     check_conditioner(Broken, mnist_like(), texts=["1.5", "-1,0"], bad_texts=["x"], same_units=[("-2", 0)])
+    with pytest.raises(AssertionError, match="give at least one same_units pair"):
+        check_conditioner(Broken, mnist_like(), texts=["1.5"], same_units=[])
+
+
+class DropoutEmbedding(Broken):
+    def build_embedding(self) -> nn.Module:
+        return nn.Sequential(super().build_embedding(), nn.Dropout(0.5))
+
+
+def test_the_state_check_compares_embeddings_without_dropout_noise():
+    check_state_round_trip(DropoutEmbedding, mnist_like())

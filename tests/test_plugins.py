@@ -133,6 +133,13 @@ def test_plugin_failing_to_import_does_not_crash_the_toolkit(tmp_path):
     assert {r["name"]: r["ok"] for r in data}["label"] is True
 
 
+def test_plugin_calling_exit_on_import_does_not_end_the_toolkit(tmp_path):
+    fake_distribution(tmp_path, "raise SystemExit('this plugin quits')\n")
+    listing = run_cli("plugins", env={"PYTHONPATH": str(tmp_path)})
+    assert listing.returncode == 0, listing.stderr
+    assert "BROKEN: failed to load: SystemExit: this plugin quits" in listing.stdout
+
+
 class Counting:
     """Counts how often its hook runs."""
 
@@ -282,11 +289,14 @@ def test_a_command_whose_arguments_fail_is_left_out_with_a_warning(register_plug
     from condgen.cli import main
 
     register_plugin(BadArgumentsPlugin(), "bad-args")
-    assert main(["plugins"]) == 0  # the rest of the command line still works
-    err = capsys.readouterr().err
+    with pytest.raises(SystemExit) as help_exit:
+        main(["--help"])  # the rest of the command line still works
+    out, err = capsys.readouterr()
+    assert help_exit.value.code == 0 and "inpaint" in out and "broken-cmd" not in out
     assert "warning: command 'broken-cmd' from a plugin failed to declare its arguments (no flags today)" in err
     with pytest.raises(SystemExit):
         main(["broken-cmd"])
+    assert main(["plugins"]) == 0
 
 
 def _describe_value(run, value: float) -> str:
@@ -409,7 +419,7 @@ SENTINEL_PLUGIN = """
 """
 
 
-@pytest.mark.parametrize("block", ["sentinel", "sentinel-plugin", " nonesuch-x , sentinel-plugin "])
+@pytest.mark.parametrize("block", ["sentinel", "sentinel-plugin", " nonesuch-x , sentinel-plugin ", "Sentinel_Plugin"])
 def test_a_blocked_plugin_is_never_imported_and_listed_as_not_loaded(tmp_path, monkeypatch, fresh_plugins, block):
     module = "sentinel_mod_" + re.sub(r"\W", "_", block)  # a module name no other test has imported
     fake_distribution(tmp_path, SENTINEL_PLUGIN, dist="sentinel-plugin", entry_point="sentinel", module=module)

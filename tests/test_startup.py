@@ -142,3 +142,14 @@ def test_every_export_resolves_to_its_definition():
             plugin.nonesuch
     assert condgen_inpaint.MASK_KINDS is condgen_inpaint.masks.MASK_KINDS
     assert condgen_label.LabelConditioner.name == "label"
+
+
+def test_version_and_own_commands_import_no_plugin_module(tmp_path):
+    """A third-party plugin that imports torch at its top costs only the command lines that need plugins."""
+    fake_distribution(tmp_path, "import torch\nimport condgen\n", dist="heavy-plugin", entry_point="heavy",
+                      module="heavy_mod", version="1.0")
+    for argv in (["--version"], ["train", "--help"], ["--debug", "sample", "--help"]):
+        results, _ = probe([argv], PYTHONPATH=str(tmp_path), CONDGEN_PLUGINS=f"{BUNDLED},heavy-plugin")
+        assert results["heavy modules"] == [], argv
+    results, _ = probe([["--help"]], PYTHONPATH=str(tmp_path), CONDGEN_PLUGINS=f"{BUNDLED},heavy-plugin")
+    assert "torch" in results["heavy modules"]  # the top-level help lists plugin commands: it loads them all

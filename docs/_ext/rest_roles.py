@@ -5,7 +5,8 @@ It rewrites each docstring before mkdocstrings renders it:
 
 - a role (``:class:``, ``:meth:``, ``:func:``, ``:mod:``, ``:attr:``, ``:data:``, ``:exc:``) becomes
   inline code wrapped in an *optional* cross-reference: a link where the target is rendered on
-  the site, plain code where it is not (never a warning, so ``mkdocs build --strict`` passes);
+  the site, plain code where it is not; a role naming something of condgen's (or a bare name)
+  that does not exist in the code is a warning, so ``mkdocs build --strict`` fails on it;
 - a paragraph ending in ``::`` ends in ``:`` (the indented block after it is a code block in
   Markdown too);
 - a wrapped line that starts with ``>=`` is text, not a Markdown block quote;
@@ -22,11 +23,15 @@ under their defining module, e.g. ``condgen.conditioner.Conditioner``).
 from __future__ import annotations
 
 import ast
+import logging
 import re
 from typing import Any
 
 import griffe
 
+#: Our packages: a role naming something in them that does not exist is a warning (a failed strict build).
+OURS = {"condgen", "condgen_label", "condgen_inpaint", "condgen_regression"}
+LOG = logging.getLogger("mkdocs.plugins.condgen.rest_roles")
 ROLE = re.compile(r":(?:py:)?(class|meth|func|mod|attr|data|exc|obj):`~?([^`]+)`")
 LITERAL = re.compile(r"::(\n\n[ \t]+)")
 COMPARISON_AT_LINE_START = re.compile(r"^([ \t]*)>=", re.MULTILINE)
@@ -96,6 +101,10 @@ class RestRoles(griffe.Extension):
             target = shown.lstrip("~")
             shown = target.rsplit(".", 1)[-1] if shown.startswith("~") else target
             identifier = self._resolve(target, obj)
+            head = target.split(".")[0]
+            ours = head in OURS and self._find(head) is not None  # (a package not loaded yet cannot be checked)
+            if self._find(identifier) is None and (ours or "." not in target):
+                LOG.warning(f"{obj.path}: docstring role {match.group(0)} names nothing in the code")
             return f'<autoref identifier="{identifier}" optional><code>{shown}</code></autoref>'
 
         text = COMPARISON_AT_LINE_START.sub(r"\1\\>=", text)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import torch
 from pydantic import Field, field_validator
@@ -88,8 +89,10 @@ class WordConditioner(condgen.Conditioner):
         if too_long:
             raise condgen.ConfigError(f"conditioner 'word' config: word {too_long[0]!r} is longer than max_len = "
                                       f"{self.config.max_len}; raise max_len")
-        # Row 0 of each class is its name, the others its one-typo misspellings (padded with repeats).
-        spellings = [[w] + [t for t in one_typo(w) if len(t) <= self.config.max_len] for w in words]
+        # Row 0 of each class is its name, the others its one-typo misspellings (padded with repeats),
+        # leaving out any that is another class's name (with words such as "cat" and "bat").
+        spellings = [[w] + [t for t in one_typo(w) if len(t) <= self.config.max_len and t not in words]
+                     for w in words]
         width = max(map(len, spellings))
         self.spellings = torch.stack([self.encode(s + s[1:2] * (width - len(s))) for s in spellings])
         self.typo_count = torch.tensor([len(s) - 1 for s in spellings])
@@ -111,13 +114,24 @@ class WordConditioner(condgen.Conditioner):
                              for w in words], dtype=torch.long)
 
     def decode(self, c: Tensor) -> str:
+        """One condition's letter codes ``(max_len,)`` -> its word."""
         return "".join(LETTERS[i - 1] for i in c.tolist() if i > 0)
 
+    def labels(self, data: Mapping[str, Tensor]) -> Tensor:
+        """The class numbers of the data ``(N,)`` int64, on the CPU; ConditionError unless they are classes."""
+        label = self.require_field(data, self.config.field)
+        k = len(self.config.words)
+        whole = not (label.is_complex() or label.dtype == torch.bool) and torch.equal(label, label.round())
+        if label.dim() != 1 or not whole or (label.numel() and not 0 <= label.min() <= label.max() < k):
+            raise condgen.ConditionError(f"data field {self.config.field!r} must hold class numbers 0..{k - 1} of "
+                                         f"shape (N,), one per word; got {label.dtype} of shape {tuple(label.shape)}")
+        return label.long().cpu()
+
+    def fit(self, train: Mapping[str, Tensor]) -> None:
+        self.labels(train)  # a data set without proper class numbers fails here, before training
+
     def condition_from_batch(self, batch: Mapping[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
-        label = self.require_field(batch, self.config.field).long().cpu()
-        if label.numel() and not 0 <= int(label.min()) <= int(label.max()) < len(self.config.words):
-            raise condgen.ConditionError(f"data field {self.config.field!r} holds classes outside "
-                                         f"0..{len(self.config.words) - 1}, the words this conditioner has")
+        label = self.labels(batch)
         pick = torch.zeros_like(label)  # the word itself ...
         if generator is not None and self.config.typo_rate > 0:  # ... or, while training, a typo of it
             u = torch.rand(2, label.shape[0], generator=generator, device=generator.device).cpu()
@@ -126,12 +140,20 @@ class WordConditioner(condgen.Conditioner):
         return self.spellings[label, pick].to(batch[self.config.field].device)
 
     def check_condition(self, c: Tensor) -> Tensor:
-        if c.dim() != 2 or c.shape[1] != self.config.max_len or c.is_floating_point() or c.dtype == torch.bool:
+        shape = (c.dim() == 2 and c.shape[1] == self.config.max_len)
+        if not shape or c.is_floating_point() or c.is_complex() or c.dtype == torch.bool:
             raise condgen.ConditionError(f"word condition must be letter codes of shape (B, {self.config.max_len}), "
                                          f"integers; got {c.dtype} of shape {tuple(c.shape)}")
-        if c.numel() and (int(c.min()) < 0 or int(c.max()) > len(LETTERS)):
-            raise condgen.ConditionError(f"word condition holds code {int(c.max())}; letter codes are 0..26")
-        return c.long()
+        c = c.long()
+        bad = (c < 0) | (c > len(LETTERS))
+        if bad.any():
+            raise condgen.ConditionError(f"word condition holds code {int(c[bad][0])}; letter codes are 0..26")
+        # a word is 1 or more letters, then only padding: no letter may follow a 0
+        after_end = (c == 0).long().cummax(dim=1).values.bool() & (c > 0)
+        if c.numel() and ((c[:, 0] == 0).any() or after_end.any()):
+            raise condgen.ConditionError("word condition rows must be one or more letter codes (1..26) followed "
+                                         "only by 0s")
+        return c
 
     def parse_condition(self, text: str) -> Tensor:
         if text.strip().lower() == "all":
@@ -143,6 +165,12 @@ class WordConditioner(condgen.Conditioner):
                     f"word={text!r}: {w!r} is not a word; give up to {self.config.max_len} letters a-z "
                     "(any case), a comma list such as seven,sevn, or all")
         return self.encode(words)
+
+    def conditions_from_value(self, value: Any) -> Tensor:
+        """A word or a list of words (``run.sample({"word": ["seven", "sevn"]})``), or letter codes."""
+        if isinstance(value, (list, tuple)) and value and all(isinstance(w, str) for w in value):
+            return self.parse_condition(",".join(value))
+        return super().conditions_from_value(value)
 
     def example_conditions(self, test: Mapping[str, Tensor], generator: torch.Generator) -> Tensor:
         """The rows of samples.png: each class's name, then one random misspelling of each."""

@@ -2,8 +2,8 @@
 
 A condition is ``(B, T)`` floats, one column per target in the order of ``targets``. Each
 target comes from a data field of its name or, where the data has none, from a registered
-attribute function of the images (``ink``, ``slant``, or a plugin's own). :meth:`fit` learns
-each target's mean and std on the training split; they are stored in the checkpoint and the
+attribute function of the images (``ink``, ``slant``, or a plugin's own).
+:meth:`RegressionConditioner.fit` learns each target's mean and std on the training split; they are stored in the checkpoint and the
 embedding standardises with them, so users always give raw values::
 
     condgen sample RUN --condition regression=ink:0.25,slant:-0.3
