@@ -30,6 +30,26 @@ HERE = Path(__file__).resolve().parent
 MATMUL = {"aten::addmm", "aten::mm", "aten::bmm", "aten::matmul", "aten::linear"}
 
 
+def seed_run(data_dir: str) -> tuple[condgen.Run, torch.optim.Optimizer, dict[str, torch.Tensor]]:
+    """A fresh run of the seed configuration on MNIST (label, latent 2, 512 hidden, batch 50), its
+    optimizer, and the training split."""
+    cfg = condgen.RunConfig.parse({"conditioners": [{"name": "label"}], "model": {"latent_dim": 2, "hidden": [512]},
+                                   "data": {"data_dir": data_dir}, "train": {"epochs": 1, "batch_size": 50, "seed": 0}})
+    data = load_dataset(cfg.data)
+    torch.manual_seed(0)
+    run = create_run(cfg, data.train, torch.device("cpu"))
+    return run, make_optimizer(cfg, run.model), data.train
+
+
+def train_step(run: condgen.Run, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
+               gen: torch.Generator) -> None:
+    """One training step as ``condgen.training`` takes it: forward, backward, fused Adam."""
+    loss = run.terms(batch, generator=gen, dropout=True)["loss"].mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("CONDGEN_DATA_DIR", "../shared/data/mnist"))
@@ -38,22 +58,12 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE))
     args = parser.parse_args()
 
-    cfg = condgen.RunConfig.parse({"conditioners": [{"name": "label"}], "model": {"latent_dim": 2, "hidden": [512]},
-                                   "data": {"data_dir": args.data_dir},
-                                   "train": {"epochs": 1, "batch_size": 50, "seed": 0}})
-    data = load_dataset(cfg.data)
-    torch.manual_seed(0)
-    run = create_run(cfg, data.train, torch.device("cpu"))
-    opt = make_optimizer(cfg, run.model)
+    run, opt, train = seed_run(args.data_dir)
     gen = torch.Generator().manual_seed(0)
-    perm = torch.randperm(len(data.train["image"]), generator=gen)
+    perm = torch.randperm(len(train["image"]), generator=gen)
 
     def step(i: int) -> None:
-        batch = index_batch(data.train, perm[i * 50:(i + 1) * 50])
-        loss = run.terms(batch, generator=gen, dropout=True)["loss"].mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(run, opt, index_batch(train, perm[i * 50:(i + 1) * 50]), gen)
 
     for i in range(50):  # warm up
         step(i)

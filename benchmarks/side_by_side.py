@@ -113,25 +113,15 @@ print(json.dumps({"epoch_seconds": [min(times)]}))
 
 FLOOR_STEP = r'''
 import json, sys, time, torch
-import condgen
-from condgen.build import create_run
-from condgen.data.loading import load_dataset
-from condgen.training import make_optimizer
+sys.path.insert(0, "benchmarks")
+from profile_step import seed_run, train_step
 
-cfg = condgen.RunConfig.parse({"conditioners": [{"name": "label"}], "model": {"latent_dim": 2, "hidden": [512]},
-    "data": {"data_dir": sys.argv[1]}, "train": {"epochs": 1, "batch_size": 50, "seed": 0}})
-data = load_dataset(cfg.data)
-torch.manual_seed(0)
-run = create_run(cfg, data.train, torch.device("cpu"))
-opt = make_optimizer(cfg, run.model)
-batch = {k: v[:50] for k, v in data.train.items()}
+run, opt, train = seed_run(sys.argv[1])
+batch = {k: v[:50] for k, v in train.items()}
 gen = torch.Generator().manual_seed(0)
 def epoch():
     for _ in range(1200):
-        loss = run.terms(batch, generator=gen, dropout=True)["loss"].mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(run, opt, batch, gen)
 epoch()
 start = time.perf_counter(); epoch()
 print(json.dumps({"epoch_seconds": [time.perf_counter() - start]}))

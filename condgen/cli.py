@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._version import __version__
+from .command import BUILT_IN_COMMANDS
 from .errors import CondgenError, ConfigError
 from .files import describe_os_error
 
@@ -167,8 +168,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def _own_command_line(argv: list[str] | None) -> bool:
     """Whether ``argv`` names ``--version`` or one of condgen's own commands before anything else."""
-    from .command import BUILT_IN_COMMANDS
-
     first = next((a for a in argv or [] if a != "--debug"), None)
     return first == "--version" or first in BUILT_IN_COMMANDS
 
