@@ -14,7 +14,9 @@ import argparse
 import datetime as dt
 import os
 import platform
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -23,31 +25,48 @@ import condgen
 from condgen.build import create_run
 from condgen.data.loading import load_dataset
 from condgen.data.splits import index_batch
-from condgen.training import make_optimizer
+from condgen.optimizer import make_optimizer, stepper
 
 HERE = Path(__file__).resolve().parent
 #: Operators that do the arithmetic of the linear layers (the floor); the rest is overhead.
 MATMUL = {"aten::addmm", "aten::mm", "aten::bmm", "aten::matmul", "aten::linear"}
 
 
-def seed_run(data_dir: str) -> tuple[condgen.Run, torch.optim.Optimizer, dict[str, torch.Tensor]]:
-    """A fresh run of the seed configuration on MNIST (label, latent 2, 512 hidden, batch 50), its
-    optimizer, and the training split."""
-    cfg = condgen.RunConfig.parse({"conditioners": [{"name": "label"}], "model": {"latent_dim": 2, "hidden": [512]},
-                                   "data": {"data_dir": data_dir}, "train": {"epochs": 1, "batch_size": 50, "seed": 0}})
+def seed_config(data_dir: str, model: Mapping[str, Any] | None = None, train: Mapping[str, Any] | None = None,
+                data: Mapping[str, Any] | None = None) -> condgen.RunConfig:
+    """The seed configuration on MNIST in ``data_dir`` (label, latent 2, 512 hidden, batch 50, Adam 1e-3,
+    1 epoch, seed 0), with the fields in ``model``, ``train`` and ``data`` changed."""
+    return condgen.RunConfig.parse({
+        "conditioners": [{"name": "label"}], "model": {"latent_dim": 2, "hidden": [512], **(model or {})},
+        "data": {"data_dir": data_dir, **(data or {})},
+        "train": {"epochs": 1, "batch_size": 50, "seed": 0, **(train or {})},
+    })
+
+
+def seed_run(data_dir: str, model: Mapping[str, Any] | None = None, train: Mapping[str, Any] | None = None
+             ) -> tuple[condgen.Run, torch.optim.Optimizer, dict[str, torch.Tensor]]:
+    """A fresh run of the seed configuration on MNIST (or with the ``model`` and ``train`` fields changed, as
+    :func:`seed_config`), its optimizer, and the training split."""
+    cfg = seed_config(data_dir, model, train)
     data = load_dataset(cfg.data)
     torch.manual_seed(0)
     run = create_run(cfg, data.train, torch.device("cpu"))
     return run, make_optimizer(cfg, run.model), data.train
 
 
-def train_step(run: condgen.Run, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
-               gen: torch.Generator) -> None:
-    """One training step as ``condgen.training`` takes it: forward, backward, fused Adam."""
-    loss = run.terms(batch, generator=gen, dropout=True)["loss"].mean()
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+def train_step(run: condgen.Run, opt: torch.optim.Optimizer, gen: torch.Generator
+               ) -> Callable[[dict[str, torch.Tensor]], None]:
+    """One training step as ``condgen.training`` takes it (forward, backward, the fused Adam kernel
+    through ``condgen.optimizer.stepper``), as a function of the batch."""
+    step_optimizer = stepper(opt)
+
+    def step(batch: dict[str, torch.Tensor]) -> None:
+        loss = run.terms(batch, generator=gen, dropout=True)["loss"].mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        step_optimizer()
+
+    return step
 
 
 def main() -> None:
@@ -61,9 +80,10 @@ def main() -> None:
     run, opt, train = seed_run(args.data_dir)
     gen = torch.Generator().manual_seed(0)
     perm = torch.randperm(len(train["image"]), generator=gen)
+    one_step = train_step(run, opt, gen)
 
     def step(i: int) -> None:
-        train_step(run, opt, index_batch(train, perm[i * 50:(i + 1) * 50]), gen)
+        one_step(index_batch(train, perm[i * 50:(i + 1) * 50]))
 
     for i in range(50):  # warm up
         step(i)

@@ -8,7 +8,8 @@ drift by a third between runs, so only alternated medians are comparable):
   512 hidden ReLU, Bernoulli), Adam 1e-3; the training seconds of each epoch, and the final test -ELBO;
 - ``condgen``: ``condgen.train`` on the same configuration (``metrics.jsonl``'s ``train_seconds``);
 - ``floor_matmul``: only the matrix multiplications of one epoch of the seed model (1,200 steps of
-  batch 50, forward and backward, on tensors in place): the arithmetic no implementation avoids;
+  batch 50, forward and backward, on tensors in place: ``scaling.matmul_step``): the arithmetic no
+  implementation avoids;
 - ``floor_step``: condgen's own training step (forward, backward, fused Adam) on one batch already in
   place, 1,200 times: everything but the data path.
 
@@ -92,18 +93,14 @@ print(json.dumps({"epoch_seconds": seconds, "test_neg_elbo": total / len(test)})
 '''
 
 FLOOR_MATMUL = r'''
-import json, time, torch
+import json, sys, time
+sys.path.insert(0, "benchmarks")
+from scaling import matmul_step
 
-B, STEPS = 50, 1200
-g = torch.Generator().manual_seed(0)
-r = lambda *s: torch.randn(*s, generator=g)
-x, w1, h, wh, z, w3, h2, w4 = r(B, 794), r(794, 512), r(B, 512), r(512, 4), r(B, 12), r(12, 512), r(B, 512), r(512, 784)
-g4, gh, gh2, gh1 = r(B, 784), r(B, 4), r(B, 512), r(B, 512)
+step = matmul_step(batch=50, hidden=512, latent=2)
 def epoch():
-    for _ in range(STEPS):
-        x @ w1; h @ wh; z @ w3; h2 @ w4                      # forward
-        h2.T @ g4; g4 @ w4.T; z.T @ gh2; gh2 @ w3.T          # backward: decoder
-        h.T @ gh; gh @ wh.T; x.T @ gh1                       # backward: encoder (no gradient of the input)
+    for _ in range(1200):
+        step()
 epoch()  # warm up
 times = []
 for _ in range(3):
@@ -118,10 +115,10 @@ from profile_step import seed_run, train_step
 
 run, opt, train = seed_run(sys.argv[1])
 batch = {k: v[:50] for k, v in train.items()}
-gen = torch.Generator().manual_seed(0)
+step = train_step(run, opt, torch.Generator().manual_seed(0))
 def epoch():
     for _ in range(1200):
-        train_step(run, opt, batch, gen)
+        step(batch)
 epoch()
 start = time.perf_counter(); epoch()
 print(json.dumps({"epoch_seconds": [time.perf_counter() - start]}))

@@ -281,6 +281,7 @@ def _flags_given(args: argparse.Namespace) -> bool:
 def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import CHECKPOINT_NAME
     from .config import read_config_file
+    from .distributed import is_main
     from .rundir import check_out_path
     from .store import read_run
     from .training import train
@@ -296,8 +297,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = train_config_from_args(args, {})
     log = partial(print, flush=True)  # line by line through a pipe (`| tee train.log`) too
     run = train(config, args.out, resume=stored or args.resume, pictures=not args.no_pictures, log=log)
-    print(f"run directory: {run.directory} (sample with: condgen sample {run.directory} "
-          + " ".join(f"--condition {n}=..." for n in run.conditioners) + " --out samples.png)")
+    if is_main():  # under torchrun, rank 0 speaks for all
+        print(f"run directory: {run.directory} (sample with: condgen sample {run.directory} "
+              + " ".join(f"--condition {n}=..." for n in run.conditioners) + " --out samples.png)")
     return 0
 
 

@@ -68,7 +68,7 @@ def evaluate_split(
     n = split_size(split)
     if n == 0:
         raise DataError("the split to evaluate has no items")
-    totals: dict[str, float] = {}
+    sums: dict[str, Tensor] = {}  # float64 on the device: one host round trip at the end, not per batch
     bar = tqdm(total=n, desc="evaluate", unit="item", leave=False, disable=None if progress is None else not progress)
     for _, batch in iter_batches(split, batch_size):
         conds = run.conditions_from_batch(batch, gen)
@@ -77,9 +77,11 @@ def evaluate_split(
             terms["is_nll"] = -run.log_likelihood(batch, conds, samples, is_gen)
         for name, value in terms.items():
             if name != "neg_elbo":  # summed from its parts below, as the seed's figures were
-                totals[name] = totals.get(name, 0.0) + float(value.sum())
+                part = value.sum().double()
+                sums[name] = part if name not in sums else sums[name] + part
         bar.update(next(iter(batch.values())).shape[0])
     bar.close()
+    totals = dict(zip(sums, torch.stack(list(sums.values())).tolist()))
     totals["neg_elbo"] = totals["recon_nll"] + totals["kl"]
     order = ["neg_elbo", "recon_nll", "kl", "gsnn_nll", "loss", "is_nll"]
     return {k: totals[k] / n for k in order if k in totals}

@@ -144,21 +144,25 @@ class Run:
         *,
         objective: bool = True,
         dropout: bool = False,
+        module: torch.nn.Module | None = None,
     ) -> dict[str, Tensor]:
         """Per-item terms ``{name: (B,)}`` in nats on the scored part of x: ``recon_nll``, ``kl`` and
         ``neg_elbo``; with ``objective`` also ``gsnn_nll`` (when the objective uses it) and ``loss``.
 
         ``conditions`` default to the batch's own; z is drawn from ``generator``. ``objective=False``
         spares the GSNN decoder pass when only the bound is wanted; ``dropout`` applies the
-        training's condition dropout (:meth:`draw_dropout`).
+        training's condition dropout (:meth:`draw_dropout`). ``module`` is called in place of
+        ``model`` for the forward pass: training across processes passes ``model`` wrapped in
+        DistributedDataParallel (:func:`condgen.distributed.data_parallel`).
         """
         if conditions is None:
             conditions = self.conditions_from_batch(batch, generator)
         x = batch[self.config.data.x_field]
         gsnn = objective and self.objective.needs_gsnn
         drop = self.draw_dropout(x.shape[0], generator) if dropout and self.dropout else None
-        out = self.model(x, conditions, generator, scored=self.scored_part(conditions, drop), gsnn=gsnn,
-                         drop=drop).named()
+        forward = self.model if module is None else module
+        out = forward(x, conditions, generator, scored=self.scored_part(conditions, drop), gsnn=gsnn,
+                      drop=drop).named()
         if objective:
             out["loss"] = self.objective.loss(out)
         return out

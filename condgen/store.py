@@ -87,6 +87,8 @@ class CheckpointMeta(StrictModel):
     epoch: int = Field(0, ge=0)
     optimizer: Optional[dict[str, Any]] = None
     complete: Optional[bool] = None
+    #: How many processes trained the run (written under torchrun only; see :mod:`condgen.distributed`).
+    world_size: int = Field(1, ge=1)
 
     def check_against(self, config: RunConfig, source: str) -> None:
         stored, configured = [c.name for c in self.conditioners], [c.name for c in config.conditioners]

@@ -4,6 +4,9 @@ A run directory holds ``config.json``, ``checkpoint.safetensors`` (weights, opti
 random-generator state, written after every epoch), ``metrics.jsonl`` (one line per
 epoch) and, at the end, the pictures. An interrupted run loses at most the epoch it was
 in: ``--resume`` restores the generator and optimizer and continues bit for bit.
+
+Under torchrun the processes train one model together (:mod:`condgen.distributed`): each
+trains on its share of every epoch, and rank 0 alone writes the run directory.
 """
 
 from __future__ import annotations
@@ -11,23 +14,25 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
 from .arguments import MAX_SEED
 from .build import create_run
 from .checkpoint import CHECKPOINT_NAME, optimizer_from_flat, optimizer_to_flat
 from .config import RunConfig
 from .data.loading import load_dataset
 from .data.splits import DataSplits, index_batch, split_size, to_device
-from .device import resolve_device
 from .errors import ArgumentError, CheckpointError, CondgenError, NumericalError
 from .evaluation import evaluate_split
 from .files import read_text, write_text_atomic
+from .optimizer import make_optimizer, stepper
 from .pictures import write_run_pictures
 from .run import Run
 from .rundir import CONFIG_NAME, METRICS_NAME, RunDirectory, check_out_path, check_writable_run_dir, claim_run_dir
@@ -36,16 +41,8 @@ from .store import StoredRun, read_run, run_from_stored, save_run
 #: Fields of a stored config that ``--resume`` may change.
 RESUMABLE_CHANGES = {"train.epochs", "train.device"}
 
-
-def make_optimizer(config: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    cls = torch.optim.AdamW if config.train.optimizer == "adamw" else torch.optim.Adam
-    kwargs = {"lr": config.train.lr, "weight_decay": config.train.weight_decay}
-    try:
-        # the fused kernel updates all parameters in one op: the same Adam step, and seed-model
-        # epochs 1.2-1.7x faster on this 2-core CPU (paired runs), where small ops dominate
-        return cls(model.parameters(), fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without the kernel
-        return cls(model.parameters(), **kwargs)
+#: Steps between checks that the loss is finite (and progress-bar loss updates).
+CHECK_EVERY = 100
 
 
 def learning_rate(config: RunConfig, step: int, total_steps: int) -> float:
@@ -93,6 +90,33 @@ def _keep_metrics_up_to(path: Path, epoch: int) -> None:
     write_text_atomic(path, "".join(ln + "\n" for ln in kept), "metrics file")
 
 
+def _check_finite(losses: torch.Tensor, first_step: int, epoch: int, out: Path) -> None:
+    """Raise :class:`NumericalError` naming the first step whose loss in ``losses`` ``(K,)`` is not finite."""
+    bad = ~torch.isfinite(losses)
+    if not bool(bad.any()):
+        return
+    at = int(bad.nonzero()[0, 0])
+    saved = (f"the checkpoint of epoch {epoch - 1} in {str(out)!r} is intact" if epoch > 1
+             else "no epoch had finished, so no checkpoint was written")
+    raise NumericalError(f"the loss became {float(losses[at])} at epoch {epoch}, step {first_step + at + 1}; "
+                         f"{saved} (try a lower --lr)")
+
+
+def _epoch_order(n: int, gen: torch.Generator) -> torch.Tensor:
+    """This process's items of an epoch of ``n``, in order: a permutation ``(n,)`` in one process.
+
+    Across W processes rank 0 draws the permutation and shares it, and each rank takes every W-th
+    item from its rank on, ``(n // W,)``: every rank has as many steps, and the batches of step s
+    together are one consecutive slice of the permutation. The last ``n mod W`` items sit the epoch out.
+    """
+    if not distributed.is_distributed():
+        return torch.randperm(n, generator=gen, device=gen.device)
+    world, rank = distributed.world_size(), distributed.rank()
+    perm = (torch.randperm(n, generator=gen, device=gen.device) if rank == 0
+            else torch.empty(n, dtype=torch.int64, device=gen.device))
+    return distributed.broadcast_from_main(perm)[rank : n - n % world : world]
+
+
 def _train_epoch(
     run: Run,
     opt: torch.optim.Optimizer,
@@ -101,44 +125,58 @@ def _train_epoch(
     epoch: int,
     progress: bool | None,
     out: Path,
+    forward: torch.nn.Module | None = None,
 ) -> tuple[dict[str, float], float]:
-    """One pass over the shuffled training split; returns the mean of each term per item and the last lr."""
+    """One pass over the shuffled training split; returns the mean of each term per item and the last lr.
+
+    ``forward`` is the module to call for the forward pass (see :meth:`condgen.Run.terms`). Across
+    processes the means are over every process's items, and the loss checks see the mean loss of
+    the processes, so all raise together.
+    """
     config, model = run.config, run.model
     model.train()
-    n, bs = split_size(train_split), config.train.batch_size
+    bs = config.train.batch_size
+    perm = _epoch_order(split_size(train_split), gen)
+    n = perm.numel()
     steps = math.ceil(n / bs)
-    perm = torch.randperm(n, generator=gen, device=gen.device)
     loss_sum = torch.zeros((), device=perm.device)
+    # each step's loss stays on the device and is checked every CHECK_EVERY steps: a check is a host
+    # round trip, which on a GPU would stall every step
+    step_losses = torch.empty(steps, device=perm.device)
     term_sums: torch.Tensor | None = None
     names: list[str] = []
     bar = tqdm(total=steps, desc=f"epoch {epoch}/{config.train.epochs}", unit="batch", leave=False,
                disable=None if progress is None else not progress)
     lr = config.train.lr
+    step_optimizer = stepper(opt)
+    checked = 0
     for step in range(steps):
         lr = learning_rate(config, (epoch - 1) * steps + step, steps * config.train.epochs)
         for group in opt.param_groups:
             group["lr"] = lr
         idx = perm[step * bs : (step + 1) * bs]
         batch = index_batch(train_split, idx)
-        terms = run.terms(batch, generator=gen, dropout=True)
+        terms = run.terms(batch, generator=gen, dropout=True, module=forward)
         loss = terms.pop("loss").mean()
-        if not torch.isfinite(loss):
-            saved = (f"the checkpoint of epoch {epoch - 1} in {str(out)!r} is intact" if epoch > 1
-                     else "no epoch had finished, so no checkpoint was written")
-            raise NumericalError(
-                f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}; {saved} (try a lower --lr)"
-            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        step_optimizer()
+        step_losses[step] = loss.detach()
         loss_sum += loss.detach() * idx.numel()
         names = list(terms)
         sums = torch.stack(list(terms.values()), dim=1).detach().sum(0)  # two ops for all terms: steps are short
         term_sums = sums if term_sums is None else term_sums + sums
-        if step % 100 == 0:
-            bar.set_postfix(loss=f"{float(loss.detach()):.2f}", refresh=False)
+        if step % CHECK_EVERY == 0 or step == steps - 1:
+            losses = distributed.mean_over_processes(step_losses[checked : step + 1])
+            _check_finite(losses, checked, epoch, out)
+            checked = step + 1
+            bar.set_postfix(loss=f"{float(losses[-1]):.2f}", refresh=False)
         bar.update()
     bar.close()
+    if distributed.is_distributed() and term_sums is not None:  # every process's items, for rank 0's record
+        sums = distributed.sum_over_processes(torch.cat([loss_sum.reshape(1), term_sums]))
+        loss_sum, term_sums = sums[0], sums[1:]
+    n *= distributed.world_size()  # the items of all processes
     means = {"loss": float(loss_sum) / n}
     if term_sums is not None:
         means.update({name: float(v) / n for name, v in zip(names, term_sums.tolist())})
@@ -166,6 +204,10 @@ def train(
     process may write it at a time. Everything that can be checked (config, data, conditioners,
     model size) is checked before a new directory is made; a run that fails before its first
     epoch ends removes the directory it made.
+
+    Started by torchrun (``WORLD_SIZE > 1``), the processes train one model together: each on
+    its share of every epoch, rank 0 alone claiming and writing ``out_dir`` and logging; every
+    process returns the same trained run. See :mod:`condgen.distributed`.
     """
     out = check_out_path(out_dir)
     if not isinstance(resume, (bool, StoredRun)):
@@ -173,49 +215,108 @@ def train(
     if config is not None and not isinstance(config, RunConfig):
         raise ArgumentError(f"config must be a condgen.RunConfig (or None with resume=True), got "
                             f"{type(config).__name__}; build one with condgen.RunConfig.parse(dict)")
-    check_writable_run_dir(out, bool(resume))
-    if config is not None:  # validated whole, as parse() does, even when built or copied directly
-        config = RunConfig.parse(config.model_dump(mode="json"))
+    if not distributed.is_main():  # one voice: rank 0 logs and shows progress
+        log, progress = _silent, False
+    with distributed.process_group():
+        return _train(config, out, resume, progress, pictures, log)
+
+
+def _silent(text: str) -> None:
+    """The log of the processes other than rank 0."""
+
+
+@contextmanager
+def _claim(out: Path, resume: bool, own_files: tuple[str, ...] = ()) -> Iterator[RunDirectory]:
+    """:func:`claim_run_dir` on rank 0 for the ``with`` block (the only claim in one process); the
+    other processes write nothing, and learn whether rank 0 could claim it."""
+    with ExitStack() as stack:
+        with distributed.agreed():
+            claim = (stack.enter_context(claim_run_dir(out, resume, own_files)) if distributed.is_main()
+                     else RunDirectory(out, created=False))
+        yield claim
+
+
+def _train(
+    config: RunConfig | None,
+    out: Path,
+    resume: bool | StoredRun,
+    progress: bool | None,
+    pictures: bool,
+    log: Callable[[str], None],
+) -> Run:
+    """:func:`train` after its arguments are checked, with the processes joined under torchrun."""
+    with distributed.agreed():
+        if distributed.is_main():  # the others must not probe the lock that rank 0 is about to take
+            check_writable_run_dir(out, bool(resume))
+        if config is not None:  # validated whole, as parse() does, even when built or copied directly
+            config = RunConfig.parse(config.model_dump(mode="json"))
     if resume:
-        with claim_run_dir(out, resume=True) as claim:
-            # under the lock, so no other process moves the run on; read again only if it moved since
-            current = (isinstance(resume, StoredRun) and resume.path.resolve() == (out / CHECKPOINT_NAME).resolve()
-                       and resume.is_current())
-            stored = resume if current else read_run(out / CHECKPOINT_NAME)
-            config = _resume_config(stored.config, config, out)
-            device = resolve_device(config.train.device)
-            data = load_dataset(config.data)
-            run = run_from_stored(stored, device, config, copies=4)
-            x_shape = tuple(data.train[config.data.x_field].shape[1:])
-            if x_shape != run.model.data_shape:
-                raise CheckpointError(f"checkpoint {str(stored.path)!r} has data_shape {list(run.model.data_shape)}, "
-                                      f"but its data's {config.data.x_field!r} items are {list(x_shape)}")
+        with _claim(out, resume=True) as claim:
+            with distributed.agreed():
+                # under the lock, so no other process moves the run on; read again only if it moved since
+                current = (isinstance(resume, StoredRun)
+                           and resume.path.resolve() == (out / CHECKPOINT_NAME).resolve() and resume.is_current())
+                stored = resume if current else read_run(out / CHECKPOINT_NAME)
+                config = _resume_config(stored.config, config, out)
+                device = distributed.device_for(config.train.device)
+                data = load_dataset(config.data)
+                distributed.check_share(split_size(data.train))
+                run = run_from_stored(stored, device, config, copies=4)
+                x_shape = tuple(data.train[config.data.x_field].shape[1:])
+                if x_shape != run.model.data_shape:
+                    raise CheckpointError(f"checkpoint {str(stored.path)!r} has data_shape "
+                                          f"{list(run.model.data_shape)}, but its data's {config.data.x_field!r} "
+                                          f"items are {list(x_shape)}")
             return _train_in(claim, run, data, stored, progress, pictures, log)
     if config is None:
         raise ArgumentError("train() needs a config unless resume=True")
-    device = resolve_device(config.train.device)
-    data = load_dataset(config.data)
-    run = create_run(config, data.train, device)
-    with claim_run_dir(out, resume=False, own_files=(CONFIG_NAME, METRICS_NAME)) as claim:
+    with distributed.agreed():
+        device = distributed.device_for(config.train.device)
+        data = load_dataset(config.data)
+        distributed.check_share(split_size(data.train))
+        run = create_run(config, data.train, device)
+    with _claim(out, resume=False, own_files=(CONFIG_NAME, METRICS_NAME)) as claim:
         return _train_in(claim, run, data, None, progress, pictures, log)
+
+
+def _rng_key(rank: int) -> str:
+    """The checkpoint's name for rank ``rank``'s training generator; rank 0's is the one process's."""
+    return "rng.train" if rank == 0 else f"rng.train.rank{rank}"
+
+
+def _generator_states(gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """Every process's training-generator state by its checkpoint name (:func:`_rng_key`), on rank 0;
+    gathered from all processes (a collective), empty on the others."""
+    states = distributed.gather_to_main(gen.get_state())
+    return {} if states is None else {_rng_key(r): state for r, state in enumerate(states)}
 
 
 def _restore_training_state(
     run: Run, stored: StoredRun, opt: torch.optim.Optimizer, gen: torch.Generator, log: Callable[[str], None]
 ) -> None:
-    """The optimizer and random generator of ``stored``, for ``--resume``."""
-    config = run.config
+    """The optimizer and random generator of ``stored``, for ``--resume``: under torchrun this process's
+    generator, if the run was trained by as many processes (rank 0 takes the first process's in any case)."""
+    config, rank, world = run.config, distributed.rank(), distributed.world_size()
+    stored_world = stored.meta.get("world_size", 1)
     try:
         optimizer_from_flat(opt, {k: v for k, v in stored.tensors.items() if k.startswith("optim.")},
                             stored.meta["optimizer"])
-        state = stored.tensors["rng.train"]
+        state = stored.tensors[_rng_key(rank)] if rank == 0 or stored_world == world else None
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {str(stored.path)!r}: its optimizer or generator state cannot be "
                               f"restored ({type(exc).__name__}: {exc}); it can be sampled, not resumed") from None
+    if stored_world != world:
+        bs = config.train.batch_size
+        log(f"note: this run was trained by {stored_world} process(es) and continues with {world}: a step now takes "
+            f"{world} x {bs} items instead of {stored_world} x {bs}, so it is not the uninterrupted run")
+    restart = (distributed.rank_seed(config.train.seed, rank) + run.epoch) % (MAX_SEED + 1)
     try:
-        gen.set_state(state)
+        if state is None:  # a process the stored run did not have: a stream of its own, from its seed and the epoch
+            gen.manual_seed(restart)
+        else:
+            gen.set_state(state)
     except RuntimeError:  # a generator state of another device type (--resume --device changed it)
-        gen.manual_seed((config.train.seed + run.epoch) % (MAX_SEED + 1))
+        gen.manual_seed(restart)
         log(f"note: resuming on {run.device.type} from a run trained on another device: the random stream "
             f"restarts from seed {config.train.seed} + epoch {run.epoch}, so this run is not bit for bit "
             "the uninterrupted one")
@@ -234,48 +335,63 @@ def _train_in(
     pictures: bool,
     log: Callable[[str], None],
 ) -> Run:
-    """Train ``run`` in the claimed directory, from its epoch to the config's last."""
+    """Train ``run`` in the claimed directory, from its epoch to the config's last.
+
+    Across processes all train, and rank 0 alone evaluates and writes; the others wait for it in
+    :func:`condgen.distributed.agreed`, so a failure of its writes stops them too.
+    """
     out, config, device = claim.path, run.config, run.device
+    main, world = distributed.is_main(), distributed.world_size()
     ckpt = out / CHECKPOINT_NAME
-    write_text_atomic(out / CONFIG_NAME, json.dumps(config.model_dump(mode="json"), indent=2) + "\n", "config file")
-    train_split, test_split = to_device(data.train, device), to_device(data.test, device)
-    run.directory = out
-    opt = make_optimizer(config, run.model)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(config.train.seed)
-    if stored:
-        _restore_training_state(run, stored, opt, gen, log)
-    metrics_path = out / METRICS_NAME
-    _keep_metrics_up_to(metrics_path, run.epoch)
+    with distributed.agreed():
+        if main:
+            write_text_atomic(out / CONFIG_NAME, json.dumps(config.model_dump(mode="json"), indent=2) + "\n",
+                              "config file")
+        train_split, test_split = to_device(data.train, device), to_device(data.test, device)
+        run.directory = out
+        opt = make_optimizer(config, run.model)
+        gen = torch.Generator(device=device)
+        gen.manual_seed(distributed.rank_seed(config.train.seed, distributed.rank()))
+        if stored:
+            _restore_training_state(run, stored, opt, gen, log)
+        metrics_path = out / METRICS_NAME
+        if main:
+            _keep_metrics_up_to(metrics_path, run.epoch)
+    forward = distributed.data_parallel(run.model, device)  # None in one process
 
     if run.epoch >= config.train.epochs:
         log(f"{out}: already trained for {run.epoch} epochs (config asks {config.train.epochs}); nothing to do")
     for epoch in range(run.epoch + 1, config.train.epochs + 1):
         start = time.perf_counter()
-        train_terms, lr = _train_epoch(run, opt, train_split, gen, epoch, progress, out)
+        train_terms, lr = _train_epoch(run, opt, train_split, gen, epoch, progress, out, forward)
         train_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        test = evaluate_split(run, test_split, config.train.eval_batch_size)
-        record = {
-            "epoch": epoch,
-            "train_seconds": round(train_seconds, 4),
-            **{f"train_{k}": v for k, v in train_terms.items()},
-            **{f"test_{k}": v for k, v in test.items()},
-            "eval_seconds": round(time.perf_counter() - start, 4),
-            "lr": lr,
-        }
-        # metrics first: a crash before the checkpoint lands leaves a line that resume drops
-        with metrics_path.open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        run.epoch = epoch
-        optim_tensors, optim_meta = optimizer_to_flat(opt)
-        save_run(run, ckpt, {**optim_tensors, "rng.train": gen.get_state()}, optimizer=optim_meta,
-                 complete=epoch == config.train.epochs)
-        log(
-            f"epoch {epoch}/{config.train.epochs}  train_loss {record['train_loss']:.2f}  "
-            f"test_neg_elbo {record['test_neg_elbo']:.2f} nats  ({train_seconds:.1f} s)"
-        )
+        rng_states = _generator_states(gen)
+        with distributed.agreed():  # rank 0 evaluates and writes the epoch; the others learn here that it did
+            if main:
+                start = time.perf_counter()
+                test = evaluate_split(run, test_split, config.train.eval_batch_size)
+                record = {
+                    "epoch": epoch,
+                    "train_seconds": round(train_seconds, 4),
+                    **{f"train_{k}": v for k, v in train_terms.items()},
+                    **{f"test_{k}": v for k, v in test.items()},
+                    "eval_seconds": round(time.perf_counter() - start, 4),
+                    "lr": lr,
+                }
+                # metrics first: a crash before the checkpoint lands leaves a line that resume drops
+                with metrics_path.open("a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+            run.epoch = epoch
+            if main:
+                optim_tensors, optim_meta = optimizer_to_flat(opt)
+                save_run(run, ckpt, {**optim_tensors, **rng_states}, optimizer=optim_meta,
+                         complete=epoch == config.train.epochs, **({"world_size": world} if world > 1 else {}))
+                log(
+                    f"epoch {epoch}/{config.train.epochs}  train_loss {record['train_loss']:.2f}  "
+                    f"test_neg_elbo {record['test_neg_elbo']:.2f} nats  ({train_seconds:.1f} s)"
+                )
     run.model.eval()
-    if pictures:
-        write_run_pictures(run, test_split, out, log=log)
+    with distributed.agreed():  # the others wait for rank 0's pictures: the run is complete when train() returns
+        if pictures and main:
+            write_run_pictures(run, test_split, out, log=log)
     return run

@@ -44,7 +44,7 @@ def toy(register_plugin) -> None:
     register_plugin(LeftPlugin(), "left-plugin")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # session-wide, so module-scoped fixtures (one torchrun launch) may use it
 def mnist_dir() -> Path:
     """The real MNIST files: $CONDGEN_DATA_DIR, else ../shared/data/mnist beside the repo.
 

@@ -153,3 +153,26 @@ def test_version_and_own_commands_import_no_plugin_module(tmp_path):
         assert results["heavy modules"] == [], argv
     results, _ = probe([["--help"]], PYTHONPATH=str(tmp_path), CONDGEN_PLUGINS=f"{BUNDLED},heavy-plugin")
     assert "torch" in results["heavy modules"]  # the top-level help lists plugin commands: it loads them all
+
+
+BUILD_AND_LOAD = r"""
+import json, sys, tempfile, torch, condgen
+from condgen.build import create_run
+from condgen.store import save_run
+config = condgen.RunConfig.parse({"conditioners": [{"name": "label", "config": {"embedding": sys.argv[1]}}],
+                                  "model": {"latent_dim": 2, "hidden": [8]}})
+split = {"image": torch.rand(20, 1, 28, 28), "label": torch.arange(20) % 10}
+run = create_run(config, split, torch.device("cpu"))
+path = tempfile.mkdtemp() + "/checkpoint.safetensors"
+save_run(run, path, {})
+condgen.load_run(path)
+print(json.dumps(sorted(m for m in ("torch._dynamo", "sympy") if m in sys.modules)))
+"""
+
+
+def test_building_and_loading_a_one_hot_run_leaves_torch_dynamo_unimported():
+    # the model's size is counted on the meta device, where an op with a Python meta kernel (torch.eye,
+    # normal_) imports torch._dynamo: 2 s and 150 MiB (the learned embedding's nn.Embedding still does)
+    out = subprocess.run([sys.executable, "-c", BUILD_AND_LOAD, "onehot"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Literal, Optional
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
@@ -36,9 +35,16 @@ class OneHot(nn.Module):
     def __init__(self, num_classes: int) -> None:
         super().__init__()
         self.num_classes = num_classes
+        self._rows: Tensor | None = None
 
     def forward(self, c: Tensor) -> Tensor:
-        return F.one_hot(c, self.num_classes).float()
+        # rows of the identity rather than F.one_hot, which reads the labels' min and max back to the
+        # host on every call (indexing checks the range inside its kernel); made on first use, on the
+        # labels' device, not in __init__: the model's size is counted on the meta device, where
+        # torch.eye would import torch._dynamo (2 s, 150 MiB)
+        if self._rows is None or self._rows.device != c.device:
+            self._rows = torch.eye(self.num_classes, device=c.device)
+        return self._rows[c]
 
 
 class LabelConditioner(Conditioner):
