@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -42,17 +43,30 @@ def _env_int(name: str, default: int) -> int:
                            "processes with torchrun, which sets it") from None
 
 
+def _joined() -> Any:
+    """``torch.distributed`` when a process group is already made (by the caller, or by
+    :func:`process_group`), else None; never imports torch."""
+    dist = sys.modules.get("torch.distributed")
+    return dist if dist is not None and dist.is_available() and dist.is_initialized() else None
+
+
 def world_size() -> int:
-    """How many processes train together: ``WORLD_SIZE`` (torchrun sets it), else 1."""
-    return max(1, _env_int("WORLD_SIZE", 1))
+    """How many processes train together: those of a group already made, else ``WORLD_SIZE``
+    (torchrun sets it), else 1."""
+    dist = _joined()
+    return dist.get_world_size() if dist is not None else max(1, _env_int("WORLD_SIZE", 1))
 
 
 def is_distributed() -> bool:
+    """Whether more than one process trains (see :func:`world_size`)."""
     return world_size() > 1
 
 
 def rank() -> int:
-    """This process's rank in ``0 .. world_size() - 1`` (``RANK``); 0 in one process."""
+    """This process's rank in ``0 .. world_size() - 1`` (of a group already made, else ``RANK``); 0 in one process."""
+    dist = _joined()
+    if dist is not None:
+        return dist.get_rank()
     return _env_int("RANK", 0) if is_distributed() else 0
 
 
@@ -61,10 +75,10 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def rank_seed(seed: int, rank: int) -> int:
-    """The seed of rank ``rank``'s training generator: ``seed`` itself on rank 0 (so one process
+def rank_seed(seed: int, of_rank: int) -> int:
+    """The seed of rank ``of_rank``'s training generator: ``seed`` itself on rank 0 (so one process
     draws exactly what it always did), others far apart, so the ranks draw different noise."""
-    return (seed + rank * _SEED_STRIDE) % 2**64
+    return (seed + of_rank * _SEED_STRIDE) % 2**64
 
 
 def check_share(n: int) -> None:
@@ -158,7 +172,8 @@ def _failures(exc: Exception | None) -> list[tuple[int, str]]:
     """Every process's failure of the current :func:`agreed` block, as ``(rank, message)``."""
     import torch.distributed as dist
 
-    mine = None if exc is None else str(exc) if isinstance(exc, CondgenError) else f"{type(exc).__name__}: {exc}"
+    text = None if exc is None else str(exc) if isinstance(exc, CondgenError) else f"{type(exc).__name__}: {exc}"
+    mine = None if text is None else (text.strip().splitlines() or [type(exc).__name__])[0]  # one line each
     everyone: list[Any] = [None] * world_size()
     dist.all_gather_object(everyone, mine)
     return [(r, text) for r, text in enumerate(everyone) if text is not None]

@@ -10,7 +10,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import condgen
-from condgen import training
+from condgen import distributed, training
 from condgen.data.loading import load_dataset
 from condgen.device import resolve_device
 from condgen.run import Run
@@ -29,22 +29,27 @@ def test_auto_picks_cuda_where_there_is_one(monkeypatch):
         resolve_device("cuda:2")
 
 
+#: Ops that wait for the device on a GPU: reading a value (``.item()``, ``float()``, ``bool()``,
+#: ``.tolist()``), and ops whose output size depends on the values.
+SYNCING = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.nonzero.default,
+           torch.ops.aten.masked_select.default, torch.ops.aten.unique_consecutive.default,
+           torch.ops.aten._unique2.default}
+
+
 class HostReads(TorchDispatchMode):
-    """Counts reads of a tensor's value by the host (``.item()``, ``float()``, ``bool()``, ``.tolist()``):
-    each is a round trip that waits for the device on a GPU. Also records every device an op touched."""
+    """Counts the ops of :data:`SYNCING` and the copies to the CPU from another device."""
 
     def __init__(self) -> None:
         super().__init__()
         self.reads = 0
-        self.devices: set[torch.device] = set()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func is torch.ops.aten._local_scalar_dense.default:
+        kwargs = kwargs or {}
+        to_cpu = (func is torch.ops.aten._to_copy.default and str(kwargs.get("device", "")) == "cpu"
+                  and isinstance(args[0], torch.Tensor) and args[0].device.type != "cpu")
+        if func in SYNCING or to_cpu:
             self.reads += 1
-        for a in (*args, *(kwargs or {}).values()):
-            if isinstance(a, torch.Tensor):
-                self.devices.add(a.device)
-        return func(*args, **(kwargs or {}))
+        return func(*args, **kwargs)
 
 
 def test_a_training_epoch_reads_the_device_only_every_check(toy, tmp_path):
@@ -59,7 +64,36 @@ def test_a_training_epoch_reads_the_device_only_every_check(toy, tmp_path):
     checks = math.ceil(steps / training.CHECK_EVERY) + 1  # every CHECK_EVERY steps, and the last
     # per check: whether any loss is not finite, and the loss for the progress bar; at the end the means
     assert steps == 256 and mode.reads <= 2 * checks + 2, mode.reads
-    assert mode.devices == {torch.device("cpu")}
+
+
+def test_each_torchrun_process_takes_its_own_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda index: None)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed.device_for("auto") == torch.device("cuda", 1)
+    assert distributed.device_for("cpu") == torch.device("cpu")
+    with pytest.raises(condgen.CondgenError, match="--device cuda:0 names one GPU, but under torchrun each process"):
+        distributed.device_for("cuda:0")
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    with pytest.raises(condgen.CondgenError, match=r"process 2 \(LOCAL_RANK\) on this node, which has only 2 CUDA"):
+        distributed.device_for("cuda")
+
+
+@pytest.mark.parametrize("n, world", [(10, 2), (11, 2), (7, 3)])
+def test_the_processes_share_an_epoch_without_overlap(monkeypatch, n, world):
+    gen = torch.Generator().manual_seed(5)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(5))
+    monkeypatch.setattr(distributed, "broadcast_from_main", lambda t: perm.clone())  # rank 0's permutation
+    monkeypatch.setenv("WORLD_SIZE", str(world))
+    shards = []
+    for rank in range(world):
+        monkeypatch.setenv("RANK", str(rank))
+        shards.append(training._epoch_order(n, gen))
+    assert len({len(s) for s in shards}) == 1 and len(shards[0]) == n // world  # as many steps each
+    together = torch.stack(shards, dim=1).flatten()  # step by step, rank by rank
+    assert torch.equal(together, perm[: n - n % world])  # one slice of the permutation, nothing twice
 
 
 def test_a_loss_that_is_not_finite_between_checks_is_named_by_its_step(toy, tmp_path, monkeypatch):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -13,12 +15,17 @@ def _model() -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
 
 
-def _train(opt_factory, use_stepper: bool, steps: int = 7, skip_grad_at: int | None = None) -> list[torch.Tensor]:
+def _train(opt_factory, use_stepper: bool, steps: int = 7, skip_grad_at: int | None = None,
+           reload_at: int | None = None, clear_at: int | None = None) -> list[torch.Tensor]:
     model = _model()
     opt = opt_factory(model.parameters())
     step = stepper(opt) if use_stepper else opt.step
     gen = torch.Generator().manual_seed(1)
     for i in range(steps):
+        if i == reload_at:  # as resuming does: new group dicts and state tensors
+            opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+        if i == clear_at:
+            opt.state.clear()
         opt.param_groups[0]["lr"] = 0.01 * (1 + i) / steps  # a schedule: read at every call
         x = torch.randn(4, 6, generator=gen)
         opt.zero_grad(set_to_none=True)
@@ -33,11 +40,13 @@ def _train(opt_factory, use_stepper: bool, steps: int = 7, skip_grad_at: int | N
     lambda ps: torch.optim.Adam(ps, lr=0.01, fused=True),
     lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=0.1, fused=True),
     lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1, fused=True),
-], ids=["adam", "adam-weight-decay", "adamw"])
-@pytest.mark.parametrize("skip", [None, 3])
-def test_stepper_equals_step_bit_for_bit(factory, skip):
-    expected = _train(factory, use_stepper=False, skip_grad_at=skip)
-    got = _train(factory, use_stepper=True, skip_grad_at=skip)
+    lambda ps: torch.optim.Adam(ps, lr=0.01, betas=(0.8, 0.99), eps=1e-6, maximize=True, fused=True),
+], ids=["adam", "adam-weight-decay", "adamw", "adam-maximize"])
+@pytest.mark.parametrize("event", [{}, {"skip_grad_at": 3}, {"reload_at": 3}, {"clear_at": 3}],
+                         ids=["plain", "missing-grad", "load-state-dict", "state-cleared"])
+def test_stepper_equals_step_bit_for_bit(factory, event):
+    expected = _train(factory, use_stepper=False, **event)
+    got = _train(factory, use_stepper=True, **event)
     for e, g in zip(expected, got):
         assert torch.equal(e, g)
     assert not torch.equal(expected[0], _model()[0].weight)  # the steps moved the weights
@@ -66,3 +75,17 @@ def test_stepper_takes_the_kernel_path_once_state_exists(monkeypatch):
 def test_stepper_is_step_for_what_it_does_not_cover(factory):
     opt = factory(_model().parameters())
     assert stepper(opt) == opt.step
+
+
+def test_stepper_leaves_steps_with_hooks_to_the_optimizer():
+    model = _model()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01, fused=True)
+    seen = []
+    step = stepper(opt)
+    for i in range(3):
+        if i == 1:
+            opt.register_step_post_hook(lambda o, args, kwargs: seen.append(1))
+        opt.zero_grad()
+        model(torch.ones(2, 6)).sum().backward()
+        step()
+    assert seen == [1, 1]  # the hook ran at both steps after it was registered

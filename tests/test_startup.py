@@ -163,9 +163,9 @@ config = condgen.RunConfig.parse({"conditioners": [{"name": "label", "config": {
                                   "model": {"latent_dim": 2, "hidden": [8]}})
 split = {"image": torch.rand(20, 1, 28, 28), "label": torch.arange(20) % 10}
 run = create_run(config, split, torch.device("cpu"))
-path = tempfile.mkdtemp() + "/checkpoint.safetensors"
-save_run(run, path, {})
-condgen.load_run(path)
+with tempfile.TemporaryDirectory() as tmp:
+    save_run(run, tmp + "/checkpoint.safetensors", {})
+    condgen.load_run(tmp + "/checkpoint.safetensors")
 print(json.dumps(sorted(m for m in ("torch._dynamo", "sympy") if m in sys.modules)))
 """
 

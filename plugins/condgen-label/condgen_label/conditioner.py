@@ -35,16 +35,11 @@ class OneHot(nn.Module):
     def __init__(self, num_classes: int) -> None:
         super().__init__()
         self.num_classes = num_classes
-        self._rows: Tensor | None = None
 
     def forward(self, c: Tensor) -> Tensor:
-        # rows of the identity rather than F.one_hot, which reads the labels' min and max back to the
-        # host on every call (indexing checks the range inside its kernel); made on first use, on the
-        # labels' device, not in __init__: the model's size is counted on the meta device, where
-        # torch.eye would import torch._dynamo (2 s, 150 MiB)
-        if self._rows is None or self._rows.device != c.device:
-            self._rows = torch.eye(self.num_classes, device=c.device)
-        return self._rows[c]
+        # the same values as F.one_hot(c).float(), which on the CPU checks the labels' range with two
+        # reductions read back by the host every call; scatter_ checks it inside its kernel
+        return torch.zeros(c.shape[0], self.num_classes, device=c.device).scatter_(1, c.unsqueeze(1), 1.0)
 
 
 class LabelConditioner(Conditioner):
