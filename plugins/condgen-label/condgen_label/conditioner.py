@@ -39,7 +39,8 @@ class OneHot(nn.Module):
     def forward(self, c: Tensor) -> Tensor:
         # the same values as F.one_hot(c).float(), which on the CPU checks the labels' range with two
         # reductions read back by the host every call; scatter_ checks it inside its kernel
-        return torch.zeros(c.shape[0], self.num_classes, device=c.device).scatter_(1, c.unsqueeze(1), 1.0)
+        return torch.zeros(c.shape[0], self.num_classes, dtype=torch.float32, device=c.device).scatter_(
+            1, c.unsqueeze(1), 1.0)
 
 
 class LabelConditioner(Conditioner):
