@@ -347,7 +347,8 @@ def _train_in(
         if main:
             write_text_atomic(out / CONFIG_NAME, json.dumps(config.model_dump(mode="json"), indent=2) + "\n",
                               "config file")
-        train_split, test_split = to_device(data.train, device), to_device(data.test, device)
+        train_split = to_device(data.train, device)
+        test_split = to_device(data.test, device) if main else None  # rank 0 alone evaluates and draws
         run.directory = out
         opt = make_optimizer(config, run.model)
         gen = torch.Generator(device=device)
