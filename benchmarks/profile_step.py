@@ -22,10 +22,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import condgen
-from condgen.build import create_run
-from condgen.data.loading import load_dataset
+from condgen.runs.build import create_run
+from condgen.runs.datasets import load_dataset
 from condgen.data.splits import index_batch
-from condgen.optimizer import make_optimizer, stepper
+from condgen.training.optimizer import make_optimizer, stepper
 
 HERE = Path(__file__).resolve().parent
 #: Operators that do the arithmetic of the linear layers (the floor); the rest is overhead.
@@ -56,8 +56,8 @@ def seed_run(data_dir: str, model: Mapping[str, Any] | None = None, train: Mappi
 
 def train_step(run: condgen.Run, opt: torch.optim.Optimizer, gen: torch.Generator
                ) -> Callable[[dict[str, torch.Tensor]], None]:
-    """One training step as ``condgen.training`` takes it (forward, backward, the fused Adam kernel
-    through ``condgen.optimizer.stepper``), as a function of the batch."""
+    """One training step as ``condgen.training.loop`` takes it (forward, backward, the fused Adam kernel
+    through ``condgen.training.optimizer.stepper``), as a function of the batch."""
     step_optimizer = stepper(opt)
 
     def step(batch: dict[str, torch.Tensor]) -> None:

@@ -4,7 +4,7 @@ Three panels around the seed model (label one-hot, latent 2, one hidden layer of
 batch 50): batch 50 to 1024; hidden width 128 to 2048 at batch 50; latent size 2 to 128 at batch 50. Each
 point is measured two ways, each time in its own fresh process:
 
-- ``condgen``: condgen's own epoch loop (``condgen.training._train_epoch``: batches drawn with
+- ``condgen``: condgen's own epoch loop (``condgen.training.loop._train_epoch``: batches drawn with
   ``index_batch`` from a random permutation, forward, backward, fused Adam, the loss bookkeeping) over
   ``--steps`` steps after ``--warmup``, scaled to an epoch of ceil(60,000 / batch) steps; a whole real
   epoch where that has no more than ``--steps`` steps;
@@ -136,7 +136,7 @@ def condgen_epoch(data_dir: str, batch: int, hidden: int, latent: int, steps: in
     import torch
 
     from condgen.data.splits import index_batch, split_size
-    from condgen.training import _train_epoch  # condgen's own loop: whatever its step does, this times
+    from condgen.training.loop import _train_epoch  # condgen's own loop: whatever its step does, this times
     from profile_step import seed_run
 
     run, opt, train = seed_run(data_dir, model={"latent_dim": latent, "hidden": [hidden]},

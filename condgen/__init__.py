@@ -1,15 +1,14 @@
 """condgen: conditional variational autoencoders with pluggable conditioners.
 
-The pieces, one module each:
+The layers, top to bottom (each imports only those below it; docs/architecture.md):
 
-- ``hookspecs`` / ``plugins``: the plugin boundary and how plugins are found;
-- ``conditioner``: the ``Conditioner`` base class plugins implement;
-- ``engine``: the CVAE itself (priors, likelihoods, objective, likelihood estimate);
-- ``config``: validated run configs; ``build``: a run from its config;
-- ``training`` / ``evaluation``: the training loop, test figures;
-- ``run``: a model with its conditioners (score, sample); ``conditions``: user values into conditions;
-- ``store`` / ``checkpoint``: saving and loading runs, in safe files;
-- ``data``: in-memory data sets and the MNIST reader; ``pictures``; ``rng``; ``cli``.
+- ``cli``: the ``condgen`` command; ``api``: :func:`train` with the run's pictures;
+  ``builtins``: the toolkit's own plugins; ``testing``: the conformance kit;
+- ``training``: the loop, optimizer, torchrun, evaluation; ``pictures``: grids and the run's pictures;
+- ``runs``: configs, building, :class:`Run`, conditions, checkpoints, run directories;
+- ``plugin``: the plugin boundary (hook specs, the :class:`Conditioner` contract, commands, the registry);
+- ``data``: data-set configs, in-memory splits, the MNIST and npz readers; ``engine``: the CVAE itself;
+- ``common``: errors, files, memory, devices, seeds, argument checks, the strict config base.
 
 What a plugin may use is exported here; everything else is internal. The exports are imported
 on first use (PEP 562), so ``import condgen`` and ``condgen.hookimpl`` do not import torch:
@@ -24,11 +23,8 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:  # the static view, for type checkers and the API reference
-    from .command import Command
-    from .conditioner import Conditioner, ConditionerConfig
-    from .config import ConditionerSpec, DataConfig, ModelConfig, RunConfig, TrainConfig
-    from .data import DataSplits, iter_batches
-    from .errors import (
+    from .api import train
+    from .common.errors import (
         ArgumentError,
         CheckpointError,
         CondgenError,
@@ -41,37 +37,46 @@ if TYPE_CHECKING:  # the static view, for type checkers and the API reference
         ResourceError,
         RunDirectoryBusy,
     )
-    from .evaluation import evaluate
-    from .files import save_array
-    from .hookspecs import hookimpl
-    from .pictures import save_grid
-    from .plugins import attributes
-    from .rng import EVAL_SEED, seeded_generator
-    from .run import Run
-    from .store import load_run
-    from .training import train
+    from .common.files import save_array
+    from .common.rng import EVAL_SEED, seeded_generator
+    from .data import DataSplits, iter_batches
+    from .data.config import DataConfig
+    from .pictures.grid import save_grid
+    from .pictures.rows import SampleRows
+    from .pictures.samples import SampleFile, add_sample_arguments
+    from .plugin.command import Command
+    from .plugin.conditioner import Conditioner, ConditionerConfig
+    from .plugin.hookspecs import hookimpl
+    from .plugin.registry import attributes
+    from .runs.config import ConditionerSpec, ModelConfig, RunConfig, TrainConfig
+    from .runs.run import Run
+    from .runs.store import load_run
+    from .training.evaluation import evaluate
 
 #: Each export -> the module that defines it (imported when the name is first used).
 _EXPORTS = {
-    "Command": ".command",
-    "Conditioner": ".conditioner",
-    "ConditionerConfig": ".conditioner",
-    **dict.fromkeys(["ConditionerSpec", "DataConfig", "ModelConfig", "RunConfig", "TrainConfig"], ".config"),
+    "Command": ".plugin.command",
+    "Conditioner": ".plugin.conditioner",
+    "ConditionerConfig": ".plugin.conditioner",
+    **dict.fromkeys(["ConditionerSpec", "ModelConfig", "RunConfig", "TrainConfig"], ".runs.config"),
+    "DataConfig": ".data.config",
     "DataSplits": ".data",
     "iter_batches": ".data",
     **dict.fromkeys(["ArgumentError", "CheckpointError", "CondgenError", "ConditionError", "ConfigError",
                      "DataError", "FileAccessError", "NumericalError", "PluginError", "ResourceError",
-                     "RunDirectoryBusy"], ".errors"),
-    "evaluate": ".evaluation",
-    "save_array": ".files",
-    "hookimpl": ".hookspecs",
-    "save_grid": ".pictures",
-    "attributes": ".plugins",
-    "EVAL_SEED": ".rng",
-    "seeded_generator": ".rng",
-    "Run": ".run",
-    "load_run": ".store",
-    "train": ".training",
+                     "RunDirectoryBusy"], ".common.errors"),
+    "evaluate": ".training.evaluation",
+    "save_array": ".common.files",
+    "hookimpl": ".plugin.hookspecs",
+    "save_grid": ".pictures.grid",
+    "SampleRows": ".pictures.rows",
+    **dict.fromkeys(["SampleFile", "add_sample_arguments"], ".pictures.samples"),
+    "attributes": ".plugin.registry",
+    "EVAL_SEED": ".common.rng",
+    "seeded_generator": ".common.rng",
+    "Run": ".runs.run",
+    "load_run": ".runs.store",
+    "train": ".api",
 }
 
 __all__ = [
@@ -97,7 +102,10 @@ __all__ = [
     "PluginError",
     "Run",
     "RunConfig",
+    "SampleFile",
+    "SampleRows",
     "TrainConfig",
+    "add_sample_arguments",
     "attributes",
     "evaluate",
     "hookimpl",
@@ -111,7 +119,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """An export, imported now and kept; or a submodule (``condgen.plugins``), as eager imports made
+    """An export, imported now and kept; or a submodule (``condgen.plugin.registry``), as eager imports made
     every one an attribute of the package."""
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)

@@ -43,9 +43,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from .conditioner import Conditioner, check_conditioner_class
-from .errors import ConditionError, ConfigError
-from .rng import seeded_generator
+from .common.errors import ConditionError, ConfigError
+from .common.rng import seeded_generator
+from .plugin.conditioner import Conditioner, check_conditioner_class
 
 __all__ = [
     "ConditionerContract",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from condgen.plugins import get_plugin_manager
+from condgen.plugin.registry import get_plugin_manager
 from helpers import LeftPlugin, SignPlugin, ToyData
 
 # The in-process models here are tiny: one thread is faster than two fighting over them.

@@ -22,9 +22,9 @@ import torch
 import torch.distributed as dist
 
 import condgen
-import condgen.training
+import condgen.training.loop
 
-LOAD_DATASET = condgen.training.load_dataset
+LOAD_DATASET = condgen.training.loop.load_dataset
 
 
 def nan_images(config: condgen.DataConfig) -> condgen.DataSplits:
@@ -42,7 +42,7 @@ def main() -> None:
         for job in spec["jobs"]:
             config = condgen.RunConfig.parse({**spec["config"], "train": {**spec["config"]["train"],
                                                                           "epochs": job["epochs"]}})
-            condgen.training.load_dataset = nan_images if job.get("nan_on_rank") == rank else LOAD_DATASET
+            condgen.training.loop.load_dataset = nan_images if job.get("nan_on_rank") == rank else LOAD_DATASET
             try:
                 run = condgen.train(config, job["out"], resume=job["resume"], progress=False, pictures=False,
                                     log=lambda line: print(f"[{rank}] {line}", flush=True))

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import condgen
 from condgen.cli import main
-from condgen.plugins import get_plugin_manager
+from condgen.plugin.registry import get_plugin_manager
 from helpers import LeftPlugin, SignPlugin, ToyData
 
 
@@ -113,6 +114,9 @@ def test_other_sample_errors(toy_run, capsys, tmp_path):
     code, _, err = cli(capsys, "sample", str(toy_run), "--condition", "label=1",
                        "--out", str(tmp_path / "no" / "dir" / "x.npy"))
     assert code == 2 and "cannot write" in one_error_line(err)
+    # --out and --num are checked before the run is loaded: a wrong one is named, not the missing run
+    code, _, err = cli(capsys, "sample", str(tmp_path / "nowhere"), "--num", "1001", "--out", "x.png")
+    assert code == 2 and "a picture's rows hold at most 1,000 samples, not --num 1001" in one_error_line(err)
 
 
 def test_train_errors(capsys, tmp_path):
@@ -135,7 +139,7 @@ def test_resume_refuses_changed_flags(toy_run, capsys):
 
 
 def test_debug_shows_the_traceback(capsys, tmp_path):
-    from condgen.errors import CondgenError
+    from condgen.common.errors import CondgenError
 
     with pytest.raises(CondgenError):
         main(["sample", str(tmp_path), "--condition", "label=1", "--out", "x.png", "--debug"])
@@ -166,7 +170,7 @@ def test_two_conditioners_compose_in_config_order(capsys, tmp_path):
                          "--condition", "sign=-1,1", "--num", "3", "--out", str(tmp_path / "t.npy"))
     assert code == 0, err
     assert np.load(tmp_path / "t.npy").shape == (12, 1, 6, 6)
-    grid, labels = run.condition_grid(run.parse_conditions(["label=0,1", "sign=-1,1"]))
+    labels = condgen.SampleFile(tmp_path / "t.png", 3).rows(run, ["label=0,1", "sign=-1,1"]).labels
     assert labels == ["sign=-1 label=0", "sign=-1 label=1", "sign=1 label=0", "sign=1 label=1"]
     code, _, err = cli(capsys, "sample", str(tmp_path / "two"), "--condition", "label=0",
                        "--out", str(tmp_path / "x.png"))
@@ -183,7 +187,7 @@ def test_conditioner_settings_on_the_command_line(capsys, tmp_path):
     saved = json.loads((tmp_path / "run" / "config.json").read_text())["conditioners"]
     assert saved == [{"name": "label", "config": {"num_classes": 2, "field": "label", "embedding": "learned",
                                                   "embed_dim": 4}}]
-    from condgen.config import parse_conditioner_option
+    from condgen.runs.config import parse_conditioner_option
 
     # strings are converted by the conditioner's config, so a numeric-looking string field stays a string
     assert parse_conditioner_option('label:field=123,embed_dim=null,x="a,b",y=[1, 2]') == {
@@ -302,3 +306,51 @@ def test_resume_survives_a_metrics_line_cut_short(toy_run, capsys):
     assert code == 0, err
     epochs = [json.loads(ln)["epoch"] for ln in (toy_run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == list(range(1, 62))
+
+
+# -- the flags' reference in docs/cli.md, against the option tables -------------------------------
+CLI_DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+
+
+@pytest.mark.parametrize("command", ["train", "sample", "evaluate"])
+def test_the_docs_show_each_commands_help_as_built_from_its_table(command, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # the docs' blocks are 80 columns wide
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    shown = capsys.readouterr().out
+    text = CLI_DOCS.read_text()
+    start = text.index(f"$ condgen {command} --help\n") + len(f"$ condgen {command} --help\n")
+    documented = text[start:text.index("```", start)]
+    assert exit_.value.code == 0
+    assert " ".join(documented.split()) == " ".join(shown.split()), f"docs/cli.md should show:\n{shown}"
+
+
+def test_the_docs_list_every_train_flag_with_the_config_field_it_sets():
+    from condgen.cli.options import TRAIN_COMMAND
+
+    expected = [f"| `{o.option_string}` | `{o.sets}` |" if not o.config_file_only
+                else f"| (config file only) | `{o.sets}` |" for o in TRAIN_COMMAND if o.sets]
+    rows = [ln for ln in CLI_DOCS.read_text().splitlines() if ln.startswith(("| `--", "| (config file only)"))]
+    assert rows == expected, "docs/cli.md's table of flags should read:\n" + "\n".join(expected)
+    assert "| `--gaussian-std` | `model.gaussian_std` |" in rows and "| `--eval-batch-size` | `train.eval_batch_size` |" in rows
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--gaussian-std", "0.1"], "model.gaussian_std applies only to model.likelihood: gaussian (it is 'bernoulli')"),
+    (["--likelihood", "gaussian", "--gaussian-std", "0"], "model.gaussian_std = 0.0: Input should be greater than 0"),
+    (["--eval-batch-size", "0"], "train.eval_batch_size = 0: Input should be greater than or equal to 1"),
+])
+def test_the_new_flags_are_checked_like_the_others(capsys, tmp_path, flags, message):
+    code, _, err = cli(capsys, "train", *TOY, "--conditioner", "label:num_classes=2", *flags,
+                       "--out", str(tmp_path / "run"))
+    assert code == 2 and message in one_error_line(err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_new_flags_reach_the_stored_run(capsys, tmp_path):
+    code, _, err = cli(capsys, "train", *TOY, "--epochs", "1", "--no-pictures", "--conditioner", "label:num_classes=2",
+                       "--likelihood", "gaussian", "--gaussian-std", "0.3", "--eval-batch-size", "5",
+                       "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model"]["gaussian_std"] == 0.3 and saved["train"]["eval_batch_size"] == 5

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import pytest
 
 import condgen
-from condgen.cli import build_parser, train_config_from_args
-from condgen.config import read_config_file
-from condgen.errors import ConfigError
+from condgen.cli.options import train_config_from_args
+from condgen.cli.parser import build_parser
+from condgen.common.options import add_options
+from condgen.runs.config import read_config_file
+from condgen.common.errors import ConfigError
 
 SEED_FLAGS = ["train", "--conditioner", "label", "--latent-dim", "2", "--hidden", "512", "--batch-size", "50",
               "--epochs", "20", "--seed", "0", "--data-dir", "DIR", "--out", "RUN_DIR"]
@@ -80,3 +83,110 @@ def test_config_file_errors(tmp_path):
     broken.write_text("{not json")
     with pytest.raises(ConfigError, match="cannot parse config file"):
         read_config_file(broken)
+
+
+# -- the option table: one declaration per flag, beside the config field it sets -------------------
+def _config_fields() -> dict[str, list[str]]:
+    from condgen.runs.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+
+    sections = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+    return {"run": [f for f in RunConfig.model_fields if f not in sections],
+            **{name: list(model.model_fields) for name, model in sections.items()}}
+
+
+def test_every_config_field_has_a_flag_or_is_marked_config_file_only():
+    from condgen.cli.options import TRAIN_COMMAND
+    from condgen.common.options import Option, coverage_problems
+
+    fields = _config_fields()
+    assert coverage_problems(TRAIN_COMMAND, fields) == []
+    # the check fails for a field left out, an option naming no field, and a field declared twice
+    without = [o for o in TRAIN_COMMAND if o.name != "eval_batch_size"]
+    assert coverage_problems(without, fields) == ["train.eval_batch_size has neither a flag nor a config-file-only mark"]
+    typo = Option("latnet_dim", "latent size", section="model", type=int)
+    assert coverage_problems([*TRAIN_COMMAND, typo], fields) == [
+        "option --latnet-dim sets model.latnet_dim, which does not exist"]
+    twice = Option("lr", "learning rate", section="train", flag="--learning-rate", type=float)
+    assert coverage_problems([*TRAIN_COMMAND, twice], fields) == ["train.lr is declared twice (--lr, --learning-rate)"]
+    # a field may have no flag when it says so: it is covered, and the parser leaves it out
+    marked = [Option(o.name, o.help, section=o.section, config_file_only=True) if o.name == "eval_batch_size" else o
+              for o in TRAIN_COMMAND]
+    assert coverage_problems(marked, fields) == []
+    parser = argparse.ArgumentParser()
+    add_options(parser, marked)
+    assert "--eval-batch-size" not in parser.format_help() and "--batch-size" in parser.format_help()
+
+
+def test_config_field_descriptions_are_their_flags_help():
+    from condgen.cli.options import TRAIN_COMMAND
+    from condgen.runs.config import DataConfig, ModelConfig, TrainConfig
+
+    models = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+    options = [o for o in TRAIN_COMMAND if o.section in models]
+    assert len(options) == sum(len(m.model_fields) for m in models.values()) == 25
+    for o in options:
+        assert models[o.section].model_fields[o.name].description == o.help, o.sets
+
+
+#: A value for every flag that sets a config field, and what the field then holds; together they make one valid
+#: config (gaussian_std needs likelihood gaussian, gsnn_weight objective hybrid, prior_hidden prior conditional).
+EVERY_FLAG = {
+    "conditioners": (["label:num_classes=3"], [{"name": "label", "config": {"num_classes": 3, "field": "label",
+                                                                            "embedding": "onehot", "embed_dim": None}}]),
+    "latent_dim": (["3"], 3), "hidden": (["64", "32"], [64, 32]), "decoder_hidden": (["16"], [16]),
+    "activation": (["gelu"], "gelu"), "likelihood": (["gaussian"], "gaussian"), "gaussian_std": (["0.25"], 0.25),
+    "prior": (["conditional"], "conditional"), "prior_hidden": (["8", "8"], [8, 8]),
+    "epochs": (["3"], 3), "batch_size": (["7"], 7), "eval_batch_size": (["64"], 64), "lr": (["0.01"], 0.01),
+    "optimizer": (["adamw"], "adamw"), "weight_decay": (["0.1"], 0.1), "lr_schedule": (["cosine"], "cosine"),
+    "objective": (["hybrid"], "hybrid"), "gsnn_weight": (["0.3"], 0.3),
+    "condition_dropout": (["label=0.2"], {"label": 0.2}), "seed": (["5"], 5), "device": (["cpu"], "cpu"),
+    "dataset": (["npz"], "npz"), "data_dir": (["/d/x.npz"], "/d/x.npz"), "x_field": (["pixels"], "pixels"),
+    "train_limit": (["9"], 9), "test_limit": (["4"], 4),
+}
+
+
+def test_every_config_flag_reaches_its_field():
+    from condgen.cli.options import TRAIN_COMMAND, flags_given
+
+    options = [o for o in TRAIN_COMMAND if o.section is not None]
+    assert {o.name for o in options} == set(EVERY_FLAG)  # a new flag needs its case here
+    argv = ["train", "--out", "RUN_DIR"]
+    for o in options:
+        argv += [o.option_string, *EVERY_FLAG[o.name][0]]
+    args = build_parser(["train"]).parse_args(argv)
+    assert flags_given(args)
+    config = train_config_from_args(args, {}).model_dump()
+    for o in options:
+        held = config[o.name] if o.section == "run" else config[o.section][o.name]
+        assert held == EVERY_FLAG[o.name][1], o.sets
+    # over a config file, each flag replaces the file's value
+    base = {"model": {"gaussian_std": 0.5, "likelihood": "gaussian"}, "train": {"eval_batch_size": 10, "epochs": 2}}
+    args = build_parser(["train"]).parse_args(["train", "--gaussian-std", "0.1", "--eval-batch-size", "20", "--out", "x"])
+    config = train_config_from_args(args, base)
+    assert (config.model.gaussian_std, config.train.eval_batch_size, config.train.epochs) == (0.1, 20, 2)
+
+
+def test_flags_given_counts_only_the_flags_that_set_a_config_field():
+    from condgen.cli.options import flags_given
+
+    parse = build_parser(["train"]).parse_args
+    assert not flags_given(parse(["train", "--resume", "--no-pictures", "--config", "c.yaml", "--out", "x"]))
+    assert flags_given(parse(["train", "--resume", "--eval-batch-size", "5", "--out", "x"]))
+    assert flags_given(parse(["train", "--resume", "--conditioner", "label", "--out", "x"]))
+
+
+def test_conditioner_flags_replace_the_files_list_keeping_its_settings():
+    args = build_parser(["train"]).parse_args(["train", "--conditioner", "label:embedding=learned", "--out", "x"])
+    base = {"conditioners": [{"name": "regression"}, {"name": "label", "config": {"num_classes": 4}}]}
+    config = train_config_from_args(args, base)
+    assert [(c.name, c.config["num_classes"], c.config["embedding"]) for c in config.conditioners] == [
+        ("label", 4, "learned")]
+
+
+def test_an_option_that_sets_a_config_field_takes_no_default():
+    from condgen.common.options import Option
+
+    with pytest.raises(ValueError, match="option 'epochs' sets a config field: it takes no default"):
+        Option("epochs", "passes", section="train", type=int, default=20)
+    with pytest.raises(ValueError, match="section 'optim' is not one of"):
+        Option("lr", "learning rate", section="optim")

@@ -10,10 +10,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import condgen
-from condgen import distributed, training
-from condgen.data.loading import load_dataset
-from condgen.device import resolve_device
-from condgen.run import Run
+from condgen.training import distributed
+from condgen.training import loop as training
+from condgen.runs.datasets import load_dataset
+from condgen.common.device import resolve_device
+from condgen.runs.run import Run
 
 from helpers import toy_config
 

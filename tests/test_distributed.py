@@ -22,7 +22,7 @@ import torch.distributed as dist
 
 import condgen
 from condgen.cli import main as condgen_main
-from condgen.store import read_run
+from condgen.runs.store import read_run
 
 pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
                                 reason="this torch lacks torch.distributed's gloo backend, which CPU processes need")
@@ -105,7 +105,7 @@ def test_torchrun_condgen_train_writes_one_complete_run_directory(cli_run):
     assert rows[1]["train_loss"] < rows[0]["train_loss"] < COIN_FLIPS + 20
     assert json.loads((out / "config.json").read_text())["train"]["batch_size"] == 50  # per process, as given
     stored = read_run(out)
-    assert (stored.meta["epoch"], stored.meta["complete"], stored.meta["world_size"]) == (2, True, 2)
+    assert (stored.meta.epoch, stored.meta.complete, stored.meta.world_size) == (2, True, 2)
     # each process's generator is kept for --resume, and the two drew different noise
     assert not torch.equal(stored.tensors["rng.train"], stored.tensors["rng.train.rank1"])
 
@@ -167,4 +167,4 @@ def test_one_process_resumes_it_too(worker, cli_run):
     assert [row["epoch"] for row in rows] == [1, 2, 3, 4]
     assert rows[3]["test_neg_elbo"] < rows[0]["test_neg_elbo"]
     checkpoint = read_run(out)
-    assert checkpoint.meta.get("world_size", 1) == 1 and "rng.train.rank1" not in checkpoint.tensors
+    assert checkpoint.meta.world_size == 1 and "rng.train.rank1" not in checkpoint.tensors

@@ -15,14 +15,14 @@ from helpers import EchoCommandPlugin, SignPlugin, ToyData, make_toy_splits, toy
 import condgen
 from condgen import hookspecs
 from condgen.cli import main
-from condgen.plugins import list_plugins, registry
+from condgen.plugin.registry import list_plugins, registry
 
 REPO = Path(__file__).resolve().parents[1]
 HOOK_DOCS = REPO / "docs" / "plugins" / "hooks.md"
 
 
-def hook_names() -> list[str]:
-    return sorted(n for n, f in vars(hookspecs).items() if hasattr(f, f"{hookspecs.PROJECT_NAME}_spec"))
+def hook_names(module=hookspecs) -> list[str]:
+    return sorted(n for n, f in vars(module).items() if hasattr(f, f"{hookspecs.PROJECT_NAME}_spec"))
 
 
 def test_hook_condgen_register_conditioners(register_plugin, tmp_path):
@@ -103,7 +103,24 @@ def test_every_hook_is_typed_documented_and_tested():
         unannotated = [p for p, v in signature.parameters.items() if v.annotation is inspect.Parameter.empty]
         assert not unannotated, f"hook {name}: annotate {unannotated}"
         assert f"\n## {name}\n" in docs, f"{HOOK_DOCS.relative_to(REPO)} has no '## {name}' section"
-        assert f"::: condgen.hookspecs.{name}" in docs, f"{HOOK_DOCS.relative_to(REPO)} does not render {name}"
+        assert f"::: condgen.plugin.hookspecs.{name}" in docs, f"{HOOK_DOCS.relative_to(REPO)} does not render {name}"
         assert any(t.startswith(f"test_hook_{name}") for t in tests), f"no test_hook_{name} test"
     documented = {line[3:].strip() for line in docs.splitlines() if line.startswith("## condgen_")}
     assert documented <= set(names), f"{HOOK_DOCS.name} documents hooks that do not exist: {documented - set(names)}"
+
+
+def test_every_hook_has_one_kinds_table_entry_and_every_entry_a_hook(capsys):
+    import condgen.plugin.hookspecs
+    from condgen.plugin.registry import KINDS, PluginInfo
+
+    assert hook_names(condgen.plugin.hookspecs) == hook_names()  # condgen.hookspecs re-exports every hook
+    assert sorted(kind.hook for kind in KINDS) == hook_names()
+    assert len({kind.noun for kind in KINDS}) == len({kind.plural for kind in KINDS}) == len(KINDS)
+    row = PluginInfo("x")
+    for kind in KINDS:
+        assert list(inspect.signature(getattr(hookspecs, kind.hook)).parameters) == ["register"]
+        assert getattr(row, kind.plural) == [] and row.as_dict()[kind.plural] == []
+    # `condgen plugins` has a column per kind
+    assert main(["plugins"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header == ["name", "distribution", "version", *(kind.plural for kind in KINDS), "status"]

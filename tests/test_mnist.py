@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from condgen.data import mnist
-from condgen.errors import DataError
+from condgen.common.errors import DataError
 
 
 def write_idx(path, magic, dims, payload: bytes):

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from condgen.optimizer import stepper
+from condgen.training.optimizer import stepper
 
 
 def _model() -> torch.nn.Module:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -14,8 +15,9 @@ import pytest
 import torch
 
 import condgen
-from condgen.errors import PluginError
-from condgen.plugins import PluginWarning, list_plugins, registry
+from condgen.common.errors import PluginError
+from condgen.plugin.registry import (DATASETS, DEFAULT_PLUGINS, KINDS, HookKind, PluginWarning, list_plugins,
+                                     plugin_commands, registry)
 
 from helpers import SignConditioner, SignPlugin, fake_distribution
 
@@ -33,7 +35,7 @@ def test_label_plugin_is_found_through_its_entry_point():
     assert label.distribution == "condgen-label"
     assert label.version == "0.2.0"
     assert label.conditioners == ["label"] and label.ok
-    assert infos["condgen.data.builtin"].datasets == ["mnist", "npz"]
+    assert infos["condgen.builtins.datasets"].datasets == ["mnist", "npz"]
     assert registry().conditioner_class("label").__module__ == "condgen_label.conditioner"
 
 
@@ -108,13 +110,13 @@ def test_cli_lists_plugins_as_json():
 def test_env_var_restricts_plugins_and_empty_loads_none():
     none = run_cli("plugins", "--json", env={"CONDGEN_PLUGINS": ""})
     rows = {r["name"]: r for r in json.loads(none.stdout)}
-    assert [name for name, r in rows.items() if r["loaded"]] == ["condgen.data.builtin"]
+    assert [name for name, r in rows.items() if r["loaded"]] == ["condgen.builtins.datasets"]
     # the others are listed as installed but left out, with what was known without importing them
     assert {k: rows["label"][k] for k in ("distribution", "version", "conditioners", "ok", "error", "not_loaded")} == {
         "distribution": "condgen-label", "version": "0.2.0", "conditioners": [], "ok": False, "error": None,
         "not_loaded": "CONDGEN_PLUGINS leaves it out"}
     only = run_cli("plugins", "--json", env={"CONDGEN_PLUGINS": "condgen-label"})
-    assert {r["name"] for r in json.loads(only.stdout) if r["loaded"]} == {"condgen.data.builtin", "label"}
+    assert {r["name"] for r in json.loads(only.stdout) if r["loaded"]} == {"condgen.builtins.datasets", "label"}
     missing = run_cli("plugins", env={"CONDGEN_PLUGINS": "nonesuch"})
     assert "CONDGEN_PLUGINS names 'nonesuch'" in missing.stderr
 
@@ -151,7 +153,7 @@ class Counting:
 
 
 def test_hooks_run_once_until_the_plugins_change():
-    from condgen.plugins import get_plugin_manager, reload_plugins
+    from condgen.plugin.registry import get_plugin_manager, reload_plugins
 
     pm = get_plugin_manager()
     pm.register(Counting(), name="counting")
@@ -299,72 +301,6 @@ def test_a_command_whose_arguments_fail_is_left_out_with_a_warning(register_plug
     assert main(["plugins"]) == 0
 
 
-def _describe_value(run, value: float) -> str:
-    """A run method of the test conditioner below: the run's epoch and its embedding of ``value``."""
-    with torch.no_grad():
-        c = run.check_conditions({"sign": [value]}, 1)["sign"]
-        return f"{run.epoch}:{float(run.model.embed({'sign': c}, 1)[0, 0]):.3f}"
-
-
-class SignWithMethod(SignConditioner):
-    run_methods = {"describe_value": _describe_value}
-
-
-class SignShadowingSample(SignConditioner):
-    run_methods = {"sample": _describe_value}
-
-
-def _plugin_of(cls: type) -> object:
-    class Plugin:
-        @condgen.hookimpl
-        def condgen_register_conditioners(self, register):
-            register(cls)
-
-    return Plugin()
-
-
-def _sign_config(tmp_path: Path) -> condgen.RunConfig:
-    return condgen.RunConfig.parse({"conditioners": [{"name": "sign"}], "model": {"latent_dim": 2, "hidden": [8]},
-                                    "data": {"dataset": "toy"}, "train": {"epochs": 1, "device": "cpu"}})
-
-
-def test_a_conditioner_adds_methods_to_the_runs_that_use_it(register_plugin, tmp_path):
-    from helpers import ToyData, toy_config
-
-    register_plugin(ToyData(), "toy-data")
-    register_plugin(_plugin_of(SignWithMethod), "sign-method")
-    run = condgen.train(_sign_config(tmp_path), tmp_path / "sign", pictures=False, log=lambda s: None)
-    with torch.no_grad():
-        embedded = float(run.model.embed({"sign": torch.tensor([[0.5]])}, 1)[0, 0])
-    assert run.describe_value(0.5) == f"1:{embedded:.3f}"  # bound to this run
-    assert "describe_value" in dir(run)
-    assert condgen.load_run(tmp_path / "sign").describe_value(0.5) == f"1:{embedded:.3f}"
-    label_run = condgen.train(toy_config(epochs=1), tmp_path / "label", pictures=False, log=lambda s: None)
-    assert not hasattr(label_run, "describe_value")
-    with pytest.raises(condgen.CondgenError, match=r"run.describe_value needs a run conditioned on 'sign'; "
-                       r"this one is conditioned on \['label'\]"):
-        label_run.describe_value(0.5)
-    with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):
-        label_run.no_such_thing
-
-
-def test_run_methods_may_not_shadow_the_runs_own_or_be_malformed(register_plugin, tmp_path):
-    from helpers import ToyData
-
-    register_plugin(ToyData(), "toy-data")
-    register_plugin(_plugin_of(SignShadowingSample), "sign-shadow")
-    with pytest.raises(PluginError, match="conditioner 'sign' adds run.sample, a name the Run has itself"):
-        condgen.train(_sign_config(tmp_path), tmp_path / "sign", pictures=False, log=lambda s: None)
-
-    class Private(SignConditioner):
-        name = "private"
-        run_methods = {"_hidden": _describe_value}
-
-    register_plugin(_plugin_of(Private), "private")
-    with pytest.warns(PluginWarning, match="Private.run_methods must map public method names to functions"):
-        assert "private" not in registry().conditioners
-
-
 class AttributePlugin:
     def __init__(self, name: str, function) -> None:
         self.name, self.function = name, function
@@ -382,24 +318,163 @@ def test_a_plugin_adds_attribute_functions(register_plugin):
 
 
 @pytest.mark.parametrize("name, function, problem", [
-    ("ink", lambda images: images.mean((1, 2, 3)), "registered attribute function 'ink', which another plugin "
-                                                   "registered first"),
-    ("not a name", lambda images: images, "registered an invalid attribute function 'not a name'"),
-    ("width", 3.0, "registered an invalid attribute function 'width' -> 3.0"),
+    ("not a name", lambda images: images, "registered an invalid attribute: an attribute name must be a Python "
+                                          "identifier, got 'not a name'"),
+    ("width", 3.0, "registered an invalid attribute: attribute 'width' needs a callable function, got 3.0"),
 ])
-def test_a_bad_or_duplicate_attribute_function_marks_its_plugin_broken(register_plugin, name, function, problem):
+def test_a_bad_attribute_function_marks_its_plugin_broken(register_plugin, name, function, problem):
     register_plugin(AttributePlugin(name, function), "bad-attribute")
     with pytest.warns(PluginWarning, match="plugin 'bad-attribute'"):
         info = {p.name: p for p in list_plugins()}
-    assert not info["bad-attribute"].ok and problem in info["bad-attribute"].error
-    assert condgen.attributes()["ink"].__module__ == "condgen_regression.attributes"  # the first one is kept
+    assert not info["bad-attribute"].ok and info["bad-attribute"].error == problem
+    assert info["bad-attribute"].attributes == [] and name not in condgen.attributes()
+    assert condgen.attributes()["ink"].__module__ == "condgen_regression.attributes"  # the others keep working
+
+
+# -- one rule for a name two plugins register, the same for every hook kind ----------------------
+def _no_arguments(parser) -> None:
+    pass
+
+
+#: For each hook kind (by noun): ``make(name, tag)``, the arguments a plugin gives ``register`` (``tag`` tells
+#: two plugins' values apart), and ``use(name)``, what the toolkit does with the name.
+KIND_CASES = {
+    "conditioner": (lambda name, tag: (type(f"Sign{tag}", (SignConditioner,), {"name": name}),),
+                    lambda name: registry().conditioner_class(name)),
+    "dataset": (lambda name, tag: (name, lambda config: tag), lambda name: registry().dataset_loader(name)),
+    "command": (lambda name, tag: (condgen.Command(name, f"help {tag}", _no_arguments, lambda args: tag),),
+                lambda name: plugin_commands()[name].run(argparse.Namespace())),
+    "attribute": (lambda name, tag: (name, lambda images: images.flatten(1).sum(1) + tag),
+                  lambda name: condgen.attributes()[name](torch.zeros(1, 1, 2, 2))),
+}
+
+
+class Registers:
+    """A plugin whose ``kind`` hook calls ``register(*args)`` for each ``args`` it is given."""
+
+    def __init__(self, kind: HookKind, *calls: tuple) -> None:
+        self.kind, self.calls = kind, calls
+
+    def _give(self, hook: str, register) -> None:
+        if hook == self.kind.hook:
+            for args in self.calls:
+                register(*args)
+
+    @condgen.hookimpl
+    def condgen_register_conditioners(self, register):
+        self._give("condgen_register_conditioners", register)
+
+    @condgen.hookimpl
+    def condgen_register_datasets(self, register):
+        self._give("condgen_register_datasets", register)
+
+    @condgen.hookimpl
+    def condgen_register_commands(self, register):
+        self._give("condgen_register_commands", register)
+
+    @condgen.hookimpl
+    def condgen_register_attributes(self, register):
+        self._give("condgen_register_attributes", register)
+
+
+def _dupe_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if "'dupe'" in str(w.message)]
+
+
+@pytest.mark.parametrize("order", [("alpha", "beta"), ("beta", "alpha")])  # pluggy calls the last registered first
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.noun)
+def test_a_name_two_plugins_register_is_withdrawn_naming_both(register_plugin, kind, order):
+    make, use = KIND_CASES[kind.noun]
+    for tag, plugin in enumerate(order):
+        register_plugin(Registers(kind, make("dupe", tag)), plugin)
+    with pytest.warns(PluginWarning) as caught:
+        reg = registry()
+    message = (f"{kind.noun} 'dupe' is registered by both plugin 'alpha' (not from a distribution) and plugin 'beta' "
+               "(not from a distribution), so neither is used; uninstall one, or block one with "
+               "CONDGEN_BLOCK_PLUGINS=NAME")
+    assert _dupe_warnings(caught) == [message]  # once, the same whichever plugin's hook ran first
+    assert "dupe" not in reg.entries(kind) and reg.resolve(kind).conflicts == {"dupe": ["alpha", "beta"]}
+    rows = {p.name: p for p in list_plugins()}
+    for plugin in order:
+        assert (rows[plugin].ok, rows[plugin].error, getattr(rows[plugin], kind.plural)) == (False, message, [])
+        assert rows[plugin].as_dict()[kind.plural] == []
+    with pytest.raises(PluginError) as err:
+        use("dupe")
+    assert str(err.value) == message
+    with pytest.raises(PluginError, match=re.escape(message)):
+        reg.get(kind, "dupe")
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.noun)
+def test_a_name_of_the_toolkits_own_plugin_is_refused_to_others(register_plugin, monkeypatch, kind):
+    import condgen.plugin.registry as plugin_registry
+
+    make, use = KIND_CASES[kind.noun]
+    # the toolkit's own plugin registers no conditioner nor attribute: one more plugin of its own stands in
+    monkeypatch.setattr(plugin_registry, "DEFAULT_PLUGINS", (*plugin_registry.DEFAULT_PLUGINS, "own"))
+    own = make("dupe", 1)
+    register_plugin(Registers(kind, make("dupe", 2)), "other-before")
+    register_plugin(Registers(kind, own), "own")
+    register_plugin(Registers(kind, make("dupe", 3)), "other-after")
+    with pytest.warns(PluginWarning) as caught:
+        reg = registry()
+    refused = f"registered {kind.noun} 'dupe', which is one of condgen's own; choose another name"
+    assert sorted(_dupe_warnings(caught)) == [f"plugin '{p}' (not from a distribution) {refused}; skipped"
+                                             for p in ("other-after", "other-before")]
+    assert reg.get(kind, "dupe") is own[-1] and reg.owner(kind, "dupe").name == "own"
+    assert "dupe" not in reg.resolve(kind).conflicts
+    rows = {p.name: p for p in list_plugins()}
+    assert rows["own"].ok and getattr(rows["own"], kind.plural) == ["dupe"]
+    for plugin in ("other-before", "other-after"):
+        assert (rows[plugin].ok, rows[plugin].error, getattr(rows[plugin], kind.plural)) == (False, refused, [])
+    use("dupe")  # no error: the toolkit's own is used
+
+
+def test_a_plugin_may_not_take_a_built_in_data_set(register_plugin):
+    from condgen.data.mnist import load_mnist_splits
+
+    register_plugin(Registers(DATASETS, ("mnist", lambda config: None)), "fake-mnist")
+    with pytest.warns(PluginWarning, match="plugin 'fake-mnist' .* registered dataset 'mnist', which is one of "
+                                           "condgen's own; choose another name"):
+        reg = registry()
+    assert reg.dataset_loader("mnist") is load_mnist_splits and reg.dataset_plugin["mnist"] == DEFAULT_PLUGINS[0]
+    assert not reg.plugins["fake-mnist"].ok and reg.plugins[DEFAULT_PLUGINS[0]].ok
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.noun)
+def test_one_plugin_registering_a_name_twice_is_broken_and_its_first_is_used(register_plugin, kind):
+    make, use = KIND_CASES[kind.noun]
+    first = make("dupe", 1)
+    register_plugin(Registers(kind, first, make("dupe", 2)), "twice")
+    with pytest.warns(PluginWarning) as caught:
+        reg = registry()
+    problem = f"registered {kind.noun} 'dupe' twice; the first is used"
+    assert _dupe_warnings(caught) == [f"plugin 'twice' (not from a distribution) {problem}; skipped"]
+    assert reg.get(kind, "dupe") is first[-1] and reg.plugins["twice"].error == problem
+    assert getattr(reg.plugins["twice"], kind.plural) == ["dupe"]
+
+
+def test_a_withdrawn_command_is_one_error_line_on_the_command_line(register_plugin, capsys):
+    from condgen.cli import main
+
+    from helpers import EchoCommandPlugin
+
+    register_plugin(EchoCommandPlugin(), "echo-one")
+    register_plugin(EchoCommandPlugin(), "echo-two")
+    assert main(["echo", "--flag", "hello"]) == 2  # whatever its arguments
+    message = ("command 'echo' is registered by both plugin 'echo-one' (not from a distribution) and plugin "
+               "'echo-two' (not from a distribution), so neither is used; uninstall one, or block one with "
+               "CONDGEN_BLOCK_PLUGINS=NAME")
+    # the CLI shows the warning as one line too, as it builds the parser
+    assert capsys.readouterr().err.splitlines() == [f"warning: {message}", f"error: {message}"]
+    assert main(["plugins"]) == 0 and "echo-one" in capsys.readouterr().out
 
 
 # -- load control: CONDGEN_BLOCK_PLUGINS, and what `condgen plugins` shows -------------------------
 @pytest.fixture
 def fresh_plugins(monkeypatch):
     """Plugins found again under this test's environment, and once more (as before) after it."""
-    from condgen.plugins import reload_plugins
+    from condgen.plugin.registry import reload_plugins
 
     monkeypatch.delenv("CONDGEN_PLUGINS", raising=False)
     monkeypatch.delenv("CONDGEN_BLOCK_PLUGINS", raising=False)
@@ -441,7 +516,7 @@ def test_a_blocked_plugin_is_never_imported_and_listed_as_not_loaded(tmp_path, m
         ["CONDGEN_BLOCK_PLUGINS names 'nonesuch-x', but no installed plugin has that name"] if "nonesuch" in block
         else [])
     given = block.split(",")[-1].strip()
-    assert condgen.plugins.filtered_out("sentinel", "sentinel-plugin") == (
+    assert condgen.plugin.registry.filtered_out("sentinel", "sentinel-plugin") == (
         f"CONDGEN_BLOCK_PLUGINS={block!r} blocks it; remove {given} from CONDGEN_BLOCK_PLUGINS or unset it")
 
 
@@ -454,26 +529,26 @@ def test_blocking_applies_after_the_load_list(tmp_path, monkeypatch, fresh_plugi
     fresh_plugins()
     infos = {p.name: p for p in list_plugins()}
     assert "sentinel_mod_after" not in sys.modules
-    assert [name for name, p in infos.items() if p.loaded] == ["condgen.data.builtin", "label"]
+    assert [name for name, p in infos.items() if p.loaded] == ["condgen.builtins.datasets", "label"]
     assert infos["sentinel"].not_loaded == "CONDGEN_BLOCK_PLUGINS blocks it"
     assert infos["inpaint"].not_loaded == "CONDGEN_PLUGINS leaves it out"
     assert infos["regression"].not_loaded == "CONDGEN_PLUGINS leaves it out and CONDGEN_BLOCK_PLUGINS blocks it"
     # a plugin both variables leave out needs both fixed, and the message says both
-    assert condgen.plugins.filtered_out("regression", "condgen-regression") == (
+    assert condgen.plugin.registry.filtered_out("regression", "condgen-regression") == (
         "CONDGEN_PLUGINS='sentinel,label' leaves it out; add regression to CONDGEN_PLUGINS or unset it; and "
         "CONDGEN_BLOCK_PLUGINS='sentinel,regression' blocks it; remove regression from CONDGEN_BLOCK_PLUGINS or unset it")
-    assert condgen.plugins.filtered_out("label", "condgen-label") is None
+    assert condgen.plugin.registry.filtered_out("label", "condgen-label") is None
 
 
 def test_the_toolkits_own_plugin_cannot_be_blocked(monkeypatch, fresh_plugins):
-    monkeypatch.setenv("CONDGEN_BLOCK_PLUGINS", "condgen.data.builtin,condgen")
+    monkeypatch.setenv("CONDGEN_BLOCK_PLUGINS", "condgen.builtins.datasets,condgen")
     fresh_plugins()
     with pytest.warns(PluginWarning) as caught:
         reg = registry()
     assert sorted(str(w.message) for w in caught) == [
         f"CONDGEN_BLOCK_PLUGINS names {name!r}, the toolkit's own plugin (the built-in data sets), which cannot be "
-        "blocked" for name in ("condgen", "condgen.data.builtin")]
-    assert sorted(reg.datasets) == ["mnist", "npz"] and reg.plugins["condgen.data.builtin"].ok
+        "blocked" for name in ("condgen", "condgen.builtins.datasets")]
+    assert sorted(reg.datasets) == ["mnist", "npz"] and reg.plugins["condgen.builtins.datasets"].ok
 
 
 def test_a_blocked_plugin_that_is_needed_says_which_variable_and_the_fix(fresh_plugins, register_plugin, tmp_path,

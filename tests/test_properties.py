@@ -9,7 +9,7 @@ The rule: every input either works or raises the toolkit's own error, :class:`co
    round-trips through ``model_dump(mode="json")``;
 2. config files: random bytes, text, and JSON, YAML and TOML documents (from the dicts of 1, broken,
    or not UTF-8) through ``read_config_file`` and ``RunConfig.parse``;
-3. condition strings: ``run.parse_conditions``, ``run.check_conditions`` and ``run.sample_rows`` on
+3. condition strings: ``run.parse_conditions``, ``run.check_conditions`` and ``condgen.SampleRows`` on
    tiny trained runs (the real ``label`` and ``regression`` conditioners on the toy data);
 4. Python values: ``run.sample(conditions, num=..., seed=...)`` with arbitrary conditions (numbers,
    text, lists, dicts, tensors and arrays of any dtype), ``num`` and ``seed``;
@@ -45,9 +45,9 @@ from safetensors.torch import save_file
 
 import condgen
 from condgen import CondgenError, ConfigError, RunConfig
-from condgen.checkpoint import CHECKPOINT_NAME
-from condgen.config import read_config_file
-from condgen.plugins import get_plugin_manager
+from condgen.runs.checkpoint import CHECKPOINT_NAME
+from condgen.runs.config import read_config_file
+from condgen.plugin.registry import get_plugin_manager
 
 from helpers import ToyData
 
@@ -623,14 +623,15 @@ def test_condition_strings_parse_or_are_refused(runs, case):
         return
     assert set(parsed) <= set(run.conditioners) and all(p.shape[0] >= 1 for p in parsed.values())
     ok, checked = works_or_condgen_error(run.check_conditions, parsed)
-    # what parse_conditions accepts is a condition the run takes, in the same units (see condgen.conditioner)
+    # what parse_conditions accepts is a condition the run takes, in the same units (see condgen.plugin.conditioner)
     assert ok, f"{texts} parse, but check_conditions refuses the result: {checked}"
     assert all(torch.equal(checked[n].cpu(), parsed[n]) for n in parsed)  # the same conditions, the same units
-    ok, result = works_or_condgen_error(run.sample_rows, parsed, per_row=1, seed=0)
+    ok, rows = works_or_condgen_error(condgen.SampleRows.combining, run, parsed)
+    assert ok, f"{texts} parse, but their rows cannot be made: {rows}"
+    assert len(rows) == len(rows.labels) == math.prod(p.shape[0] for p in parsed.values())
+    ok, samples = works_or_condgen_error(rows.sample, run, per_row=1, seed=0)
     if ok:
-        samples, labels = result
-        assert samples.shape == (len(labels), *DATA_SHAPE) and len(labels) == math.prod(
-            p.shape[0] for p in parsed.values())
+        assert samples.shape == (len(rows), *DATA_SHAPE)
 
 
 # == 4. Python condition values, num and seed ==============================================================

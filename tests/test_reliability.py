@@ -29,13 +29,13 @@ from safetensors.torch import save_file
 
 import condgen
 from condgen import ArgumentError, CondgenError, ConfigError, DataError, PluginError
-from condgen.checkpoint import CHECKPOINT_NAME, CheckpointError
+from condgen.runs.checkpoint import CHECKPOINT_NAME, CheckpointError
 from condgen.cli import main
 from condgen.data import mnist
-from condgen.files import FileAccessError, write_atomic
-from condgen.memory import ResourceError
-from condgen.rundir import LOCK_NAME, MARKER_NAME, RunDirectoryBusy, claim_run_dir
-from condgen.training import NumericalError
+from condgen.common.files import FileAccessError, write_atomic
+from condgen.common.memory import ResourceError
+from condgen.runs.rundir import LOCK_NAME, MARKER_NAME, RunDirectoryBusy, claim_run_dir
+from condgen.training.loop import NumericalError
 
 from helpers import toy_config
 from test_mnist import tiny_mnist, write_idx
@@ -82,7 +82,7 @@ def cli_process(*args: str) -> subprocess.Popen:
 HOLD = """
 import sys, time
 from pathlib import Path
-from condgen.rundir import claim_run_dir
+from condgen.runs.rundir import claim_run_dir
 with claim_run_dir(Path(sys.argv[1]), resume=False):
     print("holding", flush=True)
     time.sleep(120)
@@ -192,7 +192,7 @@ def test_a_run_whose_first_epoch_never_finished_may_be_started_again(toy, tmp_pa
     (["--conditioner", "label:num_classes=2", "--x-field", "label"], "data.x_field = 'label': the model generates"),
 ])
 def test_a_failed_start_leaves_no_run_directory(toy, capsys, tmp_path, monkeypatch, args, message):
-    from condgen import memory
+    from condgen.common import memory
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 2**34)  # the same on any machine
     out = tmp_path / "run"
@@ -276,7 +276,7 @@ def test_plugin_configs_take_only_numbers_from_files_but_text_from_the_command_l
         condgen.RunConfig.parse({"conditioners": [{"name": "label", "config": {"num_classes": True}}]})
     with pytest.raises(ConfigError, match=r"config.num_classes = '3': a whole number is wanted, not the text"):
         condgen.RunConfig.parse({"conditioners": [{"name": "label", "config": {"num_classes": "3"}}]})
-    from condgen.config import parse_conditioner_option
+    from condgen.runs.config import parse_conditioner_option
 
     typed = condgen.RunConfig.parse({"conditioners": [parse_conditioner_option("label:num_classes=3")]})
     assert typed.conditioners[0].config["num_classes"] == 3
@@ -302,17 +302,19 @@ def test_command_line_numbers(capsys, tmp_path, flag, value, message):
 # -- sizes that cannot fit ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def label_run(tmp_path_factory):
-    from condgen.plugins import get_plugin_manager
+    from condgen.plugin.registry import get_plugin_manager
     from helpers import ToyData
 
     pm = get_plugin_manager()
+    # registered only while training: a test's own `toy` fixture registers the same data set, and a name two
+    # plugins register at once is withdrawn (the registry's one policy)
     pm.register(ToyData(), name="toy-data-reliability")
     try:
         out = tmp_path_factory.mktemp("reliability") / "run"
         condgen.train(toy_config(epochs=1), out, pictures=False)
-        yield out
     finally:
         pm.unregister(name="toy-data-reliability")
+    yield out
 
 
 def test_a_sample_too_big_for_memory_is_refused_up_front(label_run, capsys, tmp_path):
@@ -331,7 +333,7 @@ def test_a_sample_too_big_for_memory_is_refused_up_front(label_run, capsys, tmp_
 
 
 def test_sampling_in_chunks_gives_the_same_samples_for_the_same_seed(label_run, monkeypatch):
-    import condgen.run as run_module
+    import condgen.runs.run as run_module
 
     run = condgen.load_run(label_run)
     whole = run.sample({"label": [0, 1] * 25}, num=50, seed=3)
@@ -343,8 +345,8 @@ def test_sampling_in_chunks_gives_the_same_samples_for_the_same_seed(label_run, 
 
 
 def test_a_model_too_big_for_memory_is_refused_before_any_weight_is_made(monkeypatch):
-    from condgen import memory
-    from condgen.build import build_model, engine_parameters
+    from condgen.common import memory
+    from condgen.runs.build import build_model, engine_parameters
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 2**29)
     config = condgen.RunConfig.parse({"model": {"hidden": [4096, 4096]}})
@@ -471,11 +473,37 @@ def test_wrong_checkpoint_metadata_is_one_line_naming_file_and_field(label_run, 
     assert re.search(re.escape(message).replace(r"\.\*", ".*"), line), line
 
 
-def test_a_checkpoint_without_optimizer_state_samples_but_does_not_resume(label_run, tmp_path, capsys):
+def test_a_checkpoint_without_optimizer_state_samples_but_does_not_resume(label_run, toy, tmp_path, capsys):
     bad = rewrite(label_run / CHECKPOINT_NAME, tmp_path / "run" / CHECKPOINT_NAME, lambda m: m.pop("optimizer"))
     assert condgen.load_run(bad.parent).sample({"label": 1}, num=2).shape == (2, 1, 6, 6)
     with pytest.raises(CheckpointError, match="its optimizer or generator state cannot be restored .*; it can be sampled"):
         condgen.train(None, bad.parent, resume=True, pictures=False)
+
+
+def test_the_checkpoint_header_is_one_type_written_read_once_and_held(label_run, tmp_path, monkeypatch):
+    from condgen.runs import store
+    from condgen.runs.checkpoint import read_checkpoint
+
+    _, raw = read_checkpoint(label_run / CHECKPOINT_NAME, load_tensors=False)
+    # the keys a one-process training run always wrote: no world_size, nothing unset
+    assert sorted(raw) == ["complete", "condgen_version", "conditioners", "config", "data_shape", "epoch", "optimizer"]
+    parses = []
+    real = store.CheckpointMeta.parse.__func__
+    monkeypatch.setattr(store.CheckpointMeta, "parse", classmethod(lambda cls, *a: parses.append(a) or real(cls, *a)))
+    stored = store.read_run(label_run)
+    run = store.run_from_stored(stored, torch.device("cpu"))
+    assert len(parses) == 1 and isinstance(stored.meta, store.CheckpointMeta)
+    assert (stored.meta.epoch, stored.meta.complete, stored.meta.world_size, run.epoch) == (1, True, 1, 1)
+    assert stored.meta.to_json() == raw  # what was read is what is written
+    assert store.CheckpointMeta.of_run(run, optimizer=raw["optimizer"], complete=True).to_json() == raw
+
+    def from_a_later_condgen(meta):
+        meta["provenance"] = {"host": "x"}
+        meta["conditioners"][0]["fingerprint"] = "abc"
+
+    later = rewrite(label_run / CHECKPOINT_NAME, tmp_path / "later" / CHECKPOINT_NAME, from_a_later_condgen)
+    assert condgen.load_run(later.parent).sample({"label": 1}, num=2).shape == (2, 1, 6, 6)  # unknown keys ignored
+    assert store.read_run(later.parent).meta.to_json() == raw
 
 
 # -- the Python API's arguments ---------------------------------------------------------------------
@@ -509,7 +537,7 @@ def test_other_public_functions_check_their_arguments(label_run, tmp_path):
     with pytest.raises(ArgumentError, match="config must be a condgen.RunConfig .* got dict"):
         condgen.train({"train": {}}, tmp_path / "r")
     with pytest.raises(ArgumentError, match="per_row must be a whole number >= 1, got 0"):
-        run.sample_rows(run.check_conditions({"label": 1}), 0)
+        condgen.SampleRows.from_texts(run, ["label=1"]).sample(run, 0)
     with pytest.raises(ArgumentError, match="samples must be a whole number >= 1, got 'many'"):
         run.log_likelihood({"image": torch.zeros(1, 1, 6, 6), "label": torch.zeros(1, dtype=torch.long)},
                            samples="many")
@@ -602,7 +630,7 @@ def test_plugin_errors_stay_plugin_errors():
 
 # -- found in review: each was an internal error, a wrong refusal or a leftover before --------------
 def test_yaml_numbers_written_without_a_dot_are_numbers(tmp_path):
-    from condgen.config import read_config_file
+    from condgen.runs.config import read_config_file
 
     path = tmp_path / "c.yaml"
     path.write_text("train: {lr: 1e-3, weight_decay: 5E-4}\nmodel: {gaussian_std: -2.5e+1}\n")
@@ -614,7 +642,7 @@ def test_bools_are_refused_in_unions_and_abstract_sequences_too():
     from collections.abc import Sequence
     from typing import Literal, Union
 
-    from condgen.schema import StrictModel
+    from condgen.common.schema import StrictModel
 
     class Settings(StrictModel):
         scale: Union[float, Literal["auto"]] = "auto"
@@ -630,7 +658,7 @@ def test_bools_are_refused_in_unions_and_abstract_sequences_too():
 
 
 def test_a_conditioners_own_size_is_counted_before_anything_is_made(toy, capsys, tmp_path, monkeypatch):
-    from condgen import memory
+    from condgen.common import memory
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 2**33)
     line = one_line(capsys, "train", "--dataset", "toy", "--conditioner",
@@ -640,7 +668,7 @@ def test_a_conditioners_own_size_is_counted_before_anything_is_made(toy, capsys,
 
 
 def test_inpainting_and_evaluation_sizes_are_refused_up_front(label_run, tmp_path, monkeypatch):
-    from condgen import memory
+    from condgen.common import memory
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 2**30)
     run = condgen.load_run(label_run)
@@ -649,13 +677,13 @@ def test_inpainting_and_evaluation_sizes_are_refused_up_front(label_run, tmp_pat
         run.log_likelihood(split, samples=10**9)
     assert run.log_likelihood(split, samples=3).shape == (4,)
     with pytest.raises(ResourceError, match="1,000,000,000 samples .* but 1.0 GiB is available"):
-        run.check_sample_memory(10**6 * 1000)  # what run.inpaint checks before repeating its conditions
+        run.check_sample_memory(10**6 * 1000)  # what condgen_inpaint.inpaint checks before repeating its conditions
     with pytest.raises(ArgumentError, match="a picture holds at most 10,000 images, not 10,001"):
         condgen.save_grid(torch.zeros(10_001, 1, 2, 2), tmp_path / "g.png", per_row=100)
 
 
 def test_wide_models_sample_in_smaller_chunks(label_run):
-    import condgen.run as run_module
+    import condgen.runs.run as run_module
 
     run = condgen.load_run(label_run)
     assert run._chunk_rows() == run_module.SAMPLE_CHUNK  # 32 wide: full chunks
@@ -739,7 +767,7 @@ def test_a_failed_start_removes_only_what_it_made(toy, tmp_path):
 
 
 def test_an_interrupt_while_claiming_leaves_nothing(tmp_path, monkeypatch):
-    import condgen.rundir as rundir
+    import condgen.runs.rundir as rundir
 
     real = rundir.write_text_atomic
 

@@ -102,8 +102,9 @@ def test_import_condgen_and_its_plugins_is_cheap_until_a_heavy_name_is_used():
         import sys
         heavy = lambda: sorted(m for m in {HEAVY!r} if m in sys.modules)
         import condgen, condgen_label, condgen_inpaint, condgen_regression
+        import condgen.plugin.registry
         from condgen import Command, CondgenError, PluginError, hookimpl, __version__
-        condgen.plugins.get_plugin_manager()  # every entry-point module, imported
+        condgen.plugin.registry.get_plugin_manager()  # every entry-point module, imported
         print(heavy())
         from condgen import Conditioner
         print(heavy())
@@ -124,10 +125,10 @@ def test_every_export_resolves_to_its_definition():
         if name != "__version__":
             assert value is getattr(importlib.import_module(condgen._EXPORTS[name], "condgen"), name), name
     assert set(condgen.__all__) <= set(dir(condgen))
-    assert condgen.plugins is importlib.import_module("condgen.plugins")  # submodules, as eager imports gave them
+    assert condgen.plugin.registry is importlib.import_module("condgen.plugin.registry")  # submodules, as eager imports gave them
     from condgen import Conditioner, hookimpl  # the from-import form
 
-    assert Conditioner is condgen.conditioner.Conditioner and hookimpl is condgen.hookspecs.hookimpl
+    assert Conditioner is condgen.plugin.conditioner.Conditioner and hookimpl is condgen.plugin.hookspecs.hookimpl
 
     with pytest.raises(AttributeError, match="module 'condgen' has no attribute 'nonesuch'"):
         condgen.nonesuch
@@ -157,8 +158,8 @@ def test_version_and_own_commands_import_no_plugin_module(tmp_path):
 
 BUILD_AND_LOAD = r"""
 import json, sys, tempfile, torch, condgen
-from condgen.build import create_run
-from condgen.store import save_run
+from condgen.runs.build import create_run
+from condgen.runs.store import save_run
 config = condgen.RunConfig.parse({"conditioners": [{"name": "label", "config": {"embedding": sys.argv[1]}}],
                                   "model": {"latent_dim": 2, "hidden": [8]}})
 split = {"image": torch.rand(20, 1, 28, 28), "label": torch.arange(20) % 10}

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import condgen
-from condgen.checkpoint import CHECKPOINT_NAME, CheckpointError, read_checkpoint, save_checkpoint
-from condgen.errors import CondgenError
-from condgen.training import NumericalError
+from condgen.runs.checkpoint import CHECKPOINT_NAME, CheckpointError, read_checkpoint, save_checkpoint
+from condgen.common.errors import CondgenError
+from condgen.training.loop import NumericalError
 
 from helpers import make_toy_splits, toy_config
 
@@ -191,8 +191,8 @@ def test_conditioner_state_and_learned_embeddings_round_trip(toy, tmp_path):
 
 
 def test_checkpoint_of_a_missing_plugin_names_it(toy, tmp_path):
-    from condgen.errors import PluginError
-    from condgen.plugins import get_plugin_manager
+    from condgen.common.errors import PluginError
+    from condgen.plugin.registry import get_plugin_manager
 
     config = condgen.RunConfig.parse({"conditioners": [{"name": "sign"}], "model": {"hidden": [8]},
                                       "data": {"dataset": "toy"}, "train": {"epochs": 1, "device": "cpu"}})
@@ -305,7 +305,7 @@ def test_conditional_prior_run_round_trips_and_samples_from_its_prior(toy, tmp_p
 
 
 def test_engine_settings_that_do_not_fit_together_are_named():
-    from condgen.errors import ConfigError
+    from condgen.common.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"model.prior = 'conditional' needs at least one conditioner"):
         condgen.RunConfig.parse({"model": {"prior": "conditional"}})
@@ -325,7 +325,7 @@ def test_engine_settings_that_do_not_fit_together_are_named():
 
 
 def test_a_config_built_without_parse_is_still_validated_by_train(toy, tmp_path):
-    from condgen.errors import ConfigError
+    from condgen.common.errors import ConfigError
 
     bad = toy_config().model_copy(update={"conditioners": [], "model": condgen.ModelConfig(prior="conditional")})
     with pytest.raises(ConfigError, match="model.prior = 'conditional' needs at least one conditioner"):
@@ -345,13 +345,13 @@ def test_conditioner_configs_are_stored_with_their_defaults(toy, tmp_path):
 
 
 def test_resume_reads_the_checkpoint_once(toy, tmp_path, monkeypatch, capsys):
-    import condgen.store
+    import condgen.runs.store
     from condgen.cli import main
 
     condgen.train(toy_config(epochs=1), tmp_path / "run", pictures=False)
     reads = []
-    real = condgen.store.read_checkpoint
-    monkeypatch.setattr(condgen.store, "read_checkpoint", lambda *a, **k: reads.append(a) or real(*a, **k))
+    real = condgen.runs.store.read_checkpoint
+    monkeypatch.setattr(condgen.runs.store, "read_checkpoint", lambda *a, **k: reads.append(a) or real(*a, **k))
     assert main(["train", "--resume", "--epochs", "2", "--no-pictures", "--out", str(tmp_path / "run")]) == 0
     assert len(reads) == 1
     assert [r["epoch"] for r in metrics(tmp_path / "run")] == [1, 2]

@@ -1,6 +1,6 @@
 """Data sets: in-memory splits of tensors, the built-in MNIST reader, loading by name (``loading``).
 
-The exports are imported on first use, so the default plugin (``condgen.data.builtin``) loads
+The exports are imported on first use, so the default plugin (``condgen.builtins.datasets``) loads
 without torch: ``condgen --help`` imports it to build the command line.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .splits import DataSplits, DatasetLoader, iter_batches
+    from .splits import DatasetLoader, DataSplits, iter_batches
 
 __all__ = ["DataSplits", "DatasetLoader", "iter_batches"]
 

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..errors import DataError
-from ..files import check_readable, is_file
+from ..common.errors import DataError
+from ..common.files import check_readable, is_file
 from .splits import DataSplits
 
 if TYPE_CHECKING:
-    from ..config import DataConfig
+    from .config import DataConfig
 
 
 def load_npz_splits(config: DataConfig) -> DataSplits:

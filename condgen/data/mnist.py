@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ..errors import DataError
-from ..files import is_file, read_bytes
+from ..common.errors import DataError
+from ..common.files import is_file, read_bytes
 from .splits import DataSplits
 
 if TYPE_CHECKING:
-    from ..config import DataConfig
+    from .config import DataConfig
 
 DATA_DIR_ENV = "CONDGEN_DATA_DIR"
 FILES = {

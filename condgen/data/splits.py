@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ..arguments import whole_number
-from ..errors import DataError
+from ..common.arguments import whole_number
+from ..common.errors import DataError
 
 if TYPE_CHECKING:
-    from ..config import DataConfig
+    from .config import DataConfig
 
 
 @dataclass

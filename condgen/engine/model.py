@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -21,8 +21,24 @@ from .likelihood import make_likelihood
 from .networks import mlp
 from .prior import make_prior
 
-if TYPE_CHECKING:  # the engine reads a ModelConfig's fields; it imports nothing else of condgen
-    from ..config import ModelConfig
+
+class ModelSpec(Protocol):
+    """What the engine reads of a model's config (``condgen.ModelConfig`` is one): the engine imports
+    nothing else of condgen, so it names the fields it needs here."""
+
+    latent_dim: int
+    hidden: Sequence[int]
+    activation: str
+    likelihood: str
+    gaussian_std: float | None
+    prior: str
+
+    @property
+    def decoder_widths(self) -> Sequence[int]: ...
+
+    @property
+    def prior_widths(self) -> Sequence[int]: ...
+
 
 #: Rows (items x importance samples) decoded at once by :meth:`CVAE.log_likelihood`.
 IS_CHUNK_ROWS = 10_000
@@ -65,7 +81,7 @@ class CVAE(nn.Module):
     def __init__(
         self,
         data_shape: Sequence[int],
-        config: ModelConfig,
+        config: ModelSpec,
         embeddings: Mapping[str, nn.Module] | None = None,
         embed_dims: Mapping[str, int] | None = None,
         absent: Sequence[str] = (),

@@ -11,13 +11,13 @@ It rewrites each docstring before mkdocstrings renders it:
   Markdown too);
 - a wrapped line that starts with ``>=`` is text, not a Markdown block quote;
 - an attribute documented Sphinx-style, by ``#:`` comment lines just above it, gets them as its
-  docstring (``Conditioner.run_methods``, ``condgen.rng.EVAL_SEED``);
+  docstring (``Conditioner.name``, ``condgen.common.rng.EVAL_SEED``);
 - a pydantic field without a docstring gets its ``Field(description=...)`` (what
   ``condgen plugins NAME`` shows), so the config reference says what each field means.
 
 Role targets are resolved the way Sphinx would: relative to the class and module of the
 docstring, then ``condgen.NAME`` to the module that defines NAME (the site documents objects
-under their defining module, e.g. ``condgen.conditioner.Conditioner``).
+under their defining module, e.g. ``condgen.plugin.conditioner.Conditioner``).
 """
 
 from __future__ import annotations
@@ -137,11 +137,22 @@ def _field_description(attr: griffe.Object) -> None:
         if isinstance(argument, griffe.ExprKeyword) and argument.name == "description":
             try:
                 text = ast.literal_eval(str(argument.value))
-            except (ValueError, SyntaxError):  # not a plain string literal
-                return
+            except (ValueError, SyntaxError):  # not a literal: taken from an option table (condgen.common.options)
+                text = _imported_description(attr)
             if isinstance(text, str) and text:
                 attr.docstring = griffe.Docstring(text, parent=attr)
             return
+
+
+def _imported_description(attr: griffe.Object) -> str | None:
+    """The description pydantic holds for the field, read from the imported model class."""
+    import importlib
+
+    try:
+        model = getattr(importlib.import_module(attr.module.path), attr.parent.name)  # type: ignore[union-attr]
+        return model.model_fields[attr.name].description
+    except Exception:  # not importable here, or not a pydantic model
+        return None
 
 
 def _final_path(found: griffe.Object | griffe.Alias) -> str:

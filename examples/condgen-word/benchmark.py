@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 import condgen
-from condgen.plugins import registry
+from condgen.plugin.registry import registry
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -101,9 +101,9 @@ def main() -> None:
 
     results_dir = Path(args.results_dir)
     picture_words = [w for ws in groups.values() for w in list(ws)[7:8]] + ["too", "for", "ate", "won"]
-    images, labels = run.sample_rows({"word": run.conditioners["word"].parse_condition(",".join(picture_words))},
-                                     per_row=10, seed=0)
-    condgen.save_grid(images, results_dir / "words.png", per_row=10, row_labels=labels)
+    picture = condgen.SampleFile(results_dir / "words.png", 10)
+    rows = picture.rows(run, ["word=" + ",".join(picture_words)])
+    picture.write(rows.sample(run, picture.num, seed=0), rows)
     result = {
         "date": dt.date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}", "epochs": len(metrics),

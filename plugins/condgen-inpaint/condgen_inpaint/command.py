@@ -59,43 +59,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask", required=True, metavar="FILE_OR_NAME",
                    help=f"a .png/.npy mask (1 or white = observed) or a name: {', '.join(MASK_KINDS)} "
                    "(quadrants:K observes K quadrants; the others name what is missing)")
-    p.add_argument("--condition", action="append", default=[], metavar="NAME=VALUE",
-                   help="one value for each other conditioner of the run (e.g. label=3)")
-    p.add_argument("--num", type=int, default=16, help="completions per image (default 16)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, metavar="FILE",
-                   help=".png: per image, the observed part then its completions; .npy: (K * num, C, H, W)")
-    p.add_argument("--device", default="auto")
+    condgen.add_sample_arguments(
+        p, num=16, num_help="completions per image",
+        condition_help="a value for each other conditioner of the run (e.g. label=3; label=0,1 gives a row each)",
+        out_help=".png: per image, the observed part then its completions; .npy: (K * num, C, H, W)")
 
 
 def run_command(args: argparse.Namespace) -> int:
-    import torch
+    from .completion import inpaint_conditioner
 
-    from .completion import inpaint
-
-    out = Path(args.out)
-    if out.suffix.lower() not in (".png", ".npy"):
-        raise CondgenError(f"--out {args.out!r}: the file must end in .png (a picture) or .npy (an array)")
+    out = condgen.SampleFile(args.out, args.num)  # a wrong --out or --num is refused before the run loads
     run = condgen.load_run(args.run_dir, device=args.device)
+    cond = inpaint_conditioner(run)
     image, mask = read_array(args.image, "image"), _mask_argument(args.mask)  # each file read once
-    others = {}
-    for text in args.condition:
-        name, sep, value = text.partition("=")
-        if not sep or not name.strip():
-            raise CondgenError(f"--condition {text!r} must look like NAME=VALUE, e.g. label=3")
-        if name.strip() in others:
-            raise CondgenError(f"--condition {name.strip()}=... is given twice; give one value for each conditioner")
-        others[name.strip()] = value.strip()  # parsed by the conditioner, as `condgen sample` does
-    completions = inpaint(run, image, mask, args.num, args.seed, conditions=others).cpu()
-    if out.suffix.lower() == ".npy":
-        condgen.save_array(completions, out)
-    else:
-        cond = run.conditioners["inpaint"]
-        conditions = cond.condition(*cond.image_and_mask(image, mask))
-        heads = torch.stack([cond.condition_picture(c) for c in conditions])
-        labels = [f"image {i + 1}, {cond.describe_condition(c)}" for i, c in enumerate(conditions)]
-        condgen.save_grid(completions, out, per_row=args.num, row_labels=labels, row_heads=heads)
-    print(f"wrote {completions.shape[0]} completions {tuple(completions.shape)} to {out}")
+    # the images' conditions are built once: they head the picture's rows and the samples are drawn for them
+    rows = out.rows(run, args.condition, given={"inpaint": cond.condition(*cond.image_and_mask(image, mask))})
+    completions = rows.sample(run, out.num, seed=args.seed)
+    out.write(completions, rows)
+    print(f"wrote {completions.shape[0]} completions {tuple(completions.shape)} to {out.path}")
     return 0
 
 

@@ -1,14 +1,26 @@
-"""Completing images: ``run.inpaint(image, mask, num)``, which the conditioner adds to its runs."""
+"""Completing images from Python: ``condgen_inpaint.inpaint(run, image, mask, num)``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
 import condgen
-from condgen import CondgenError
+from condgen import ArgumentError, CondgenError
+
+if TYPE_CHECKING:
+    from .conditioner import InpaintConditioner
+
+
+def inpaint_conditioner(run: condgen.Run) -> InpaintConditioner:
+    """The run's ``inpaint`` conditioner; CondgenError for a run conditioned without one."""
+    cond = run.conditioners.get("inpaint")
+    if cond is None:
+        raise CondgenError(f"inpainting needs a run conditioned on 'inpaint'; this one is conditioned on "
+                           f"{list(run.conditioners) or 'nothing'}")
+    return cond  # type: ignore[return-value]
 
 
 def inpaint(
@@ -26,16 +38,13 @@ def inpaint(
     are kept exactly; the missing ones are drawn from the model. A run with other conditioners
     as well takes one value for each of them in ``conditions`` (``{"label": 3}``).
     """
-    cond = run.conditioners.get("inpaint")
-    if cond is None:
-        raise CondgenError(f"inpainting needs a run conditioned on 'inpaint'; this one is conditioned on "
-                           f"{list(run.conditioners) or 'nothing'}")
-    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-        raise CondgenError(f"num must be a whole number >= 1, got {num!r}")
+    cond = inpaint_conditioner(run)
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:  # the message of condgen's own num checks
+        raise ArgumentError(f"num must be a whole number >= 1, got {num!r}")
     others = dict(conditions or {})
     if "inpaint" in others:
-        raise CondgenError("the image and mask are given on their own (--image and --mask, or run.inpaint(image, mask)); "
-                           "conditions holds only the values of the run's other conditioners")
+        raise CondgenError("the image and mask are given on their own (inpaint(run, image, mask)); conditions holds "
+                           "only the values of the run's other conditioners")
     images, masks = cond.image_and_mask(image, mask)
     run.check_sample_memory(images.shape[0] * num)  # before the conditions are repeated num times
     completing = cond.condition(images, masks).repeat_interleave(num, dim=0)

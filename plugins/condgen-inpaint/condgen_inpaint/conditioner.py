@@ -18,7 +18,6 @@ from torch import Tensor, nn
 
 from condgen import ConditionError, Conditioner, ConditionerConfig
 
-from .completion import inpaint
 from .masks import MaskMix, parse_mask_spec, user_mask
 
 #: The mix the paper's quadrant task trains on: 1, 2 or 3 observed quadrants, equally often.
@@ -70,7 +69,6 @@ class InpaintConditioner(Conditioner):
     name = "inpaint"
     Config = InpaintConfig
     config: InpaintConfig
-    run_methods = {"inpaint": inpaint}  # run.inpaint(image, mask, num, seed=None, conditions=None)
 
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)

@@ -97,9 +97,8 @@ def test_only_missing_pixels_are_scored_by_hand(toy, tmp_path):
     by_hand = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none") * (1 - m)
     assert torch.allclose(terms["recon_nll"], by_hand.sum((1, 2, 3)), atol=1e-5)
     # observed pixels are kept exactly in completions
-    out = run.inpaint(x, m, num=2, seed=0)
-    assert torch.equal(out, inpaint(run, x, m, num=2, seed=0))
-    assert out.shape == (6, 1, 6, 6)
+    out = inpaint(run, x, m, num=2, seed=0)
+    assert out.shape == (6, 1, 6, 6) and not hasattr(run, "inpaint")  # a function of the plugin, not a run method
     assert torch.equal(out[m.repeat_interleave(2, 0).bool()], x.repeat_interleave(2, 0)[m.repeat_interleave(2, 0).bool()])
 
 
@@ -111,22 +110,61 @@ def test_inpainting_a_run_with_another_conditioner_takes_its_value(toy, tmp_path
         "train": {"epochs": 1, "device": "cpu"}})
     run = condgen.train(config, tmp_path / "run", pictures=False, log=lambda s: None)
     x, m = torch.rand(2, 1, 6, 6), quadrant_mask(2, 6, 6, 2)
-    out = run.inpaint(x, m, num=3, seed=1, conditions={"label": 1})
+    out = inpaint(run, x, m, num=3, seed=1, conditions={"label": 1})
     same = run.sample({"inpaint": run.conditioners["inpaint"].condition(x, m).repeat_interleave(3, 0), "label": 1},
                       num=6, seed=1)
     assert out.shape == (6, 1, 6, 6) and torch.equal(out, same)
-    assert not torch.equal(out, run.inpaint(x, m, num=3, seed=1, conditions={"label": 0}))
+    assert not torch.equal(out, inpaint(run, x, m, num=3, seed=1, conditions={"label": 0}))
     with pytest.raises(ConditionError, match="a condition for 'label' is needed"):
-        run.inpaint(x, m, num=3)
+        inpaint(run, x, m, num=3)
     with pytest.raises(condgen.CondgenError, match="the image and mask are given on their own"):
-        run.inpaint(x, m, conditions={"inpaint": x, "label": 1})
-    with pytest.raises(condgen.CondgenError, match="num must be a whole number >= 1, got 0"):
-        run.inpaint(x, m, num=0, conditions={"label": 1})
+        inpaint(run, x, m, conditions={"inpaint": x, "label": 1})
+    with pytest.raises(condgen.ArgumentError, match="num must be a whole number >= 1, got 0"):
+        inpaint(run, x, m, num=0, conditions={"label": 1})
     label_run = condgen.train(condgen.RunConfig.parse({**config.model_dump(), "conditioners": [config.conditioners[1]]}),
                               tmp_path / "label", pictures=False, log=lambda s: None)
-    with pytest.raises(condgen.CondgenError, match=r"run.inpaint needs a run conditioned on 'inpaint'; this one "
+    with pytest.raises(condgen.CondgenError, match=r"inpainting needs a run conditioned on 'inpaint'; this one "
                        r"is conditioned on \['label'\]"):
-        label_run.inpaint(x, m)
+        inpaint(label_run, x, m)
+
+
+def test_the_command_writes_what_inpaint_gives_through_condgens_sample_file(toy, tmp_path, capsys):
+    from condgen.cli import main
+
+    config = condgen.RunConfig.parse({
+        "conditioners": [{"name": "inpaint", "config": {"hidden": 8, "embed_dim": 4}},
+                         {"name": "label", "config": {"num_classes": 2}}],
+        "model": {"latent_dim": 2, "hidden": [16]}, "data": {"dataset": "toy"},
+        "train": {"epochs": 1, "device": "cpu"}})
+    condgen.train(config, tmp_path / "run", pictures=False, log=lambda s: None)
+    run = condgen.load_run(tmp_path / "run", device="cpu")
+    x = torch.rand(2, 1, 6, 6)
+    np.save(tmp_path / "x.npy", x.numpy())
+    common = ["inpaint", str(tmp_path / "run"), "--image", str(tmp_path / "x.npy"), "--mask", "quadrants:2",
+              "--num", "3", "--device", "cpu"]
+    assert main([*common, "--condition", "label=1", "--out", str(tmp_path / "one.npy")]) == 0
+    same = inpaint(run, x, "quadrants:2", 3, seed=0, conditions={"label": 1})
+    assert np.array_equal(np.load(tmp_path / "one.npy"), same.numpy())  # the command and the function agree
+    # several values of another conditioner: a row for each, per image (the run's order: inpaint, then label)
+    assert main([*common, "--condition", "label=0,1", "--out", str(tmp_path / "two.npy")]) == 0
+    two = np.load(tmp_path / "two.npy")
+    observed = quadrant_mask(1, 6, 6, 2)[0].bool().numpy()  # the left half
+    assert two.shape == (12, 1, 6, 6)
+    for row, image in enumerate([0, 0, 1, 1]):
+        assert np.array_equal(two[3 * row : 3 * row + 3][:, observed], np.broadcast_to(
+            x[image].numpy()[observed], (3, int(observed.sum())))), row
+    assert main([*common, "--condition", "label=0,1", "--out", str(tmp_path / "two.png")]) == 0
+    assert (tmp_path / "two.png").stat().st_size > 1000
+    capsys.readouterr()
+    for args, message in [
+        (["--condition", "label=1", "--condition", "inpaint=x"], "this command takes 'inpaint''s conditions from its own"),
+        (["--condition", "label=1", "--num", "0"], "--num must be at least 1, got 0"),
+    ]:
+        assert main([*common, *args, "--out", str(tmp_path / "bad.npy")]) == 2
+        lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and message in lines[0], lines
+    assert main(["inpaint", str(tmp_path / "nowhere"), "--image", "x", "--mask", "x", "--out", "x.jpg"]) == 2
+    assert "must end in .png" in capsys.readouterr().err  # checked before the run is looked for
 
 
 def test_train_inpaint_and_evaluate_on_real_mnist(mnist_dir, tmp_path):

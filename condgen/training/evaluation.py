@@ -13,13 +13,13 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .config import DataConfig
-from .data.loading import load_dataset
-from .data.splits import iter_batches, split_size, to_device
-from .arguments import whole_number
-from .errors import ArgumentError, CondgenError, DataError
-from .rng import EVAL_SEED, seeded_generator
-from .run import Run
+from ..common.arguments import whole_number
+from ..common.errors import ArgumentError, CondgenError, DataError
+from ..common.rng import EVAL_SEED, seeded_generator
+from ..data.config import DataConfig
+from ..data.splits import iter_batches, split_size, to_device
+from ..runs.datasets import load_dataset
+from ..runs.run import Run
 
 #: Importance samples per item for ``condgen evaluate`` (Sohn et al. use 100).
 DEFAULT_IS_SAMPLES = 100

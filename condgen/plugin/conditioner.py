@@ -20,25 +20,25 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ValidationError
 from torch import Tensor, nn
 
-from .errors import ConditionError, config_error
-from .schema import StrictModel
+from ..common.errors import ConditionError, config_error
+from ..common.schema import StrictModel
 
 if TYPE_CHECKING:
-    from .run import Run
+    from ..runs.run import Run
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class ConditionerConfig(StrictModel):
     """Base of a conditioner's config. Subclass it and add fields; unknown fields are errors, and a
-    number field takes only finite numbers (see :mod:`condgen.schema`)."""
+    number field takes only finite numbers (see :mod:`condgen.common.schema`)."""
 
 
 class Conditioner(ABC):
@@ -54,10 +54,6 @@ class Conditioner(ABC):
     name: ClassVar[str]
     #: The pydantic config model of this conditioner.
     Config: ClassVar[type[ConditionerConfig]] = ConditionerConfig
-    #: Methods this conditioner adds to every :class:`condgen.Run` that uses it, by name:
-    #: ``run.NAME(*args, **kwargs)`` calls ``function(run, *args, **kwargs)``. The inpaint plugin
-    #: adds ``run.inpaint(image, mask, num)`` this way. Names must not be the Run's own.
-    run_methods: ClassVar[Mapping[str, Callable[..., Any]]] = {}
 
     def __init__(self, config: ConditionerConfig | Mapping[str, Any] | None = None) -> None:
         if config is None or isinstance(config, Mapping):
@@ -225,11 +221,6 @@ def check_conditioner_class(obj: object) -> type[Conditioner]:
         raise TypeError(f"{obj.__name__}.name {name!r} is reserved (an attribute of torch.nn.Module); choose another")
     if not (isinstance(obj.Config, type) and issubclass(obj.Config, BaseModel)):
         raise TypeError(f"{obj.__name__}.Config must be a pydantic model, got {obj.Config!r}")
-    methods = obj.run_methods
-    if not isinstance(methods, Mapping) or not all(
-        isinstance(k, str) and k.isidentifier() and not k.startswith("_") and callable(f) for k, f in methods.items()
-    ):
-        raise TypeError(f"{obj.__name__}.run_methods must map public method names to functions, got {methods!r}")
     abstract = sorted(getattr(obj, "__abstractmethods__", ()))
     if abstract:
         raise TypeError(f"{obj.__name__} does not implement {', '.join(abstract)}")

@@ -1,10 +1,11 @@
-"""Conditions given by a user: Python values and command-line text into tensors, and sample grids.
+"""Conditions given by a user: Python values and command-line text into tensors.
 
 The batch rule, for ``run.sample({name: value, ...}, num)``: each conditioner turns its value
 into ``K`` conditions ``(K, ...)`` (:meth:`condgen.Conditioner.conditions_from_value`). ``K = 1``
 is used for all ``num`` samples; ``K = num`` gives one condition per sample; any other ``K`` is
 an error. On the command line, ``--condition NAME=TEXT`` gives ``K`` conditions
-(:meth:`condgen.Conditioner.parse_condition`) and each combination is one row of samples.
+(:meth:`condgen.Conditioner.parse_condition`), and each combination is one row of samples
+(:mod:`condgen.pictures.rows`).
 
 A conditioner the model was trained to do without (condition dropout, ``optional`` below) may
 be left out: its condition is then absent, and samples range over all its values.
@@ -12,15 +13,13 @@ be left out: its condition is then absent, and samples range over all its values
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from .conditioner import Conditioner
-from .errors import ConditionError
+from ..common.errors import ConditionError
+from ..plugin.conditioner import Conditioner
 
 
 def _check_names(
@@ -72,10 +71,14 @@ def conditions_from_values(
 
 
 def parse_condition_texts(
-    conditioners: Mapping[str, Conditioner], texts: Sequence[str], optional: Collection[str] = ()
+    conditioners: Mapping[str, Conditioner],
+    texts: Sequence[str],
+    optional: Collection[str] = (),
+    given: Collection[str] = (),
 ) -> dict[str, Tensor]:
     """``["label=5", ...]`` -> ``{name: (K, ...)}``; each conditioner must be given exactly once, but
-    the ``optional`` ones may be left out."""
+    the ``optional`` ones may be left out, and the ``given`` ones (whose conditions a command takes from
+    its own flags, as ``condgen inpaint`` its image and mask) must be."""
     if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
         raise ConditionError(f"conditions must be a list of NAME=VALUE strings, e.g. ['label=5'], got {texts!r}")
     parsed: dict[str, Tensor] = {}
@@ -89,26 +92,11 @@ def parse_condition_texts(
                 f"--condition {text!r}: this model has no conditioner {name!r}; "
                 f"its conditioners are {list(conditioners) or 'none'}"
             )
+        if name in given:
+            raise ConditionError(f"--condition {text!r}: this command takes {name!r}'s conditions from its own "
+                                 "flags (see its --help); --condition gives the other conditioners' values")
         if name in parsed:
             raise ConditionError(f"--condition {name}=... is given twice; give several values as {name}=a,b")
         parsed[name] = conditioners[name].parse_condition(value.strip())
-    _check_names(conditioners, list(parsed), "e.g. --condition NAME=...", optional)
+    _check_names(conditioners, [*parsed, *given], "e.g. --condition NAME=...", optional)
     return parsed
-
-
-def condition_grid(
-    conditioners: Mapping[str, Conditioner], parsed: Mapping[str, Tensor]
-) -> tuple[dict[str, Tensor], list[str]]:
-    """Every combination of the given conditions ``{name: (K_name, ...)}``: ``({name: (R, ...)}, row labels)``.
-
-    Conditioners not in ``parsed`` (left out) are left out of the result and the labels."""
-    names = [n for n in conditioners if n in parsed]
-    rows = list(itertools.product(*[range(parsed[n].shape[0]) for n in names])) if names else [()]
-    grid = {n: torch.stack([parsed[n][r[i]] for r in rows]) for i, n in enumerate(names)}
-    labels = [describe(conditioners, {n: parsed[n][r[i]] for i, n in enumerate(names)}) for r in rows]
-    return grid, labels
-
-
-def describe(conditioners: Mapping[str, Conditioner], one: Mapping[str, Tensor]) -> str:
-    """A row label for one combination of conditions ``{name: (...)}``: ``"label=5 ink=0.2"``."""
-    return " ".join(f"{n}={conditioners[n].describe_condition(one[n])}" for n in conditioners if n in one)

@@ -26,10 +26,10 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from ._version import __version__
+from .._version import __version__
+from ..common.errors import ArgumentError, CondgenError, RunDirectoryBusy
+from ..common.files import access_error, write_text_atomic
 from .checkpoint import CHECKPOINT_NAME
-from .errors import ArgumentError, CondgenError, RunDirectoryBusy
-from .files import access_error, write_text_atomic
 
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.jsonl"

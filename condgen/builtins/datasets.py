@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..hookspecs import hookimpl
+from ..plugin.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from .splits import DatasetLoader
+    from ..data.splits import DatasetLoader
 
 
 @hookimpl
 def condgen_register_datasets(register: Callable[[str, DatasetLoader], None]) -> None:
     # imported here, not above: this module loads with every command, `condgen --help` too, without torch
-    from .arrays import load_npz_splits
-    from .mnist import load_mnist_splits
+    from ..data.arrays import load_npz_splits
+    from ..data.mnist import load_mnist_splits
 
     register("mnist", load_mnist_splits)
     register("npz", load_npz_splits)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import types
-from collections import abc
 import typing
+from collections import abc
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator

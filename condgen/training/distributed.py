@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .errors import CondgenError
+from ..common.errors import CondgenError
 
 if TYPE_CHECKING:
     import torch
@@ -89,12 +89,12 @@ def check_share(n: int) -> None:
 
 
 def device_for(name: str) -> torch.device:
-    """This process's device for ``--device name`` (see :func:`condgen.device.resolve_device`).
+    """This process's device for ``--device name`` (see :func:`condgen.common.device.resolve_device`).
 
     Across processes ``cpu`` stays the CPU, and ``cuda`` (or ``auto`` where there is CUDA) is
     ``cuda:LOCAL_RANK``, one GPU per process; ``cuda:N`` names one GPU for all, so it is refused.
     """
-    from .device import resolve_device
+    from ..common.device import resolve_device
 
     if not is_distributed():
         return resolve_device(name)

@@ -2,10 +2,11 @@
 
 A run directory holds ``config.json``, ``checkpoint.safetensors`` (weights, optimizer and
 random-generator state, written after every epoch), ``metrics.jsonl`` (one line per
-epoch) and, at the end, the pictures. An interrupted run loses at most the epoch it was
+epoch) and whatever the caller adds when training ends (``condgen.train`` adds the pictures,
+:mod:`condgen.pictures`). An interrupted run loses at most the epoch it was
 in: ``--resume`` restores the generator and optimizer and continues bit for bit.
 
-Under torchrun the processes train one model together (:mod:`condgen.distributed`): each
+Under torchrun the processes train one model together (:mod:`condgen.training.distributed`): each
 trains on its share of every epoch, and rank 0 alone writes the run directory.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,24 +23,27 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ..common.arguments import MAX_SEED
+from ..common.errors import ArgumentError, CheckpointError, CondgenError, NumericalError
+from ..common.files import read_text, write_text_atomic
+from ..data.splits import DataSplits, index_batch, split_size, to_device
+from ..runs.build import create_run
+from ..runs.checkpoint import CHECKPOINT_NAME, optimizer_from_flat, optimizer_to_flat
+from ..runs.config import RunConfig
+from ..runs.datasets import load_dataset
+from ..runs.run import Run
+from ..runs.rundir import CONFIG_NAME, METRICS_NAME, RunDirectory, check_out_path, check_writable_run_dir, claim_run_dir
+from ..runs.store import StoredRun, read_run, run_from_stored, save_run
 from . import distributed
-from .arguments import MAX_SEED
-from .build import create_run
-from .checkpoint import CHECKPOINT_NAME, optimizer_from_flat, optimizer_to_flat
-from .config import RunConfig
-from .data.loading import load_dataset
-from .data.splits import DataSplits, index_batch, split_size, to_device
-from .errors import ArgumentError, CheckpointError, CondgenError, NumericalError
 from .evaluation import evaluate_split
-from .files import read_text, write_text_atomic
 from .optimizer import make_optimizer, stepper
-from .pictures import write_run_pictures
-from .run import Run
-from .rundir import CONFIG_NAME, METRICS_NAME, RunDirectory, check_out_path, check_writable_run_dir, claim_run_dir
-from .store import StoredRun, read_run, run_from_stored, save_run
 
 #: Fields of a stored config that ``--resume`` may change.
 RESUMABLE_CHANGES = {"train.epochs", "train.device"}
+
+#: What the caller does once training ends, on rank 0 with the other processes waiting:
+#: ``on_complete(run, test_split, log)``, the test split on the run's device.
+OnComplete = Callable[[Run, Mapping[str, torch.Tensor], Callable[[str], None]], None]
 
 #: Steps between checks that the loss is finite (and progress-bar loss updates).
 CHECK_EVERY = 100
@@ -189,25 +193,26 @@ def train(
     *,
     resume: bool | StoredRun = False,
     progress: bool | None = None,
-    pictures: bool = True,
     log: Callable[[str], None] = tqdm.write,
+    on_complete: OnComplete | None = None,
 ) -> Run:
     """Train a CVAE described by ``config`` into ``out_dir`` and return the trained :class:`Run`.
 
     With ``resume=True`` the config comes from the checkpoint in ``out_dir``; a ``config`` given
     too may only raise ``train.epochs`` or change ``train.device``. ``resume`` may also be the
-    checkpoint already read (:func:`condgen.store.read_run`); it is read again only if another
+    checkpoint already read (:func:`condgen.runs.store.read_run`); it is read again only if another
     process wrote a newer one before this one locked the run.
-    ``progress=None`` shows a progress bar only on a terminal.
+    ``progress=None`` shows a progress bar only on a terminal. ``on_complete(run, test_split, log)``
+    runs once the last epoch is saved, on rank 0 while the other processes wait (see :data:`OnComplete`).
 
-    ``out_dir`` must be new, empty, or a run directory (see :mod:`condgen.rundir`), and only one
+    ``out_dir`` must be new, empty, or a run directory (see :mod:`condgen.runs.rundir`), and only one
     process may write it at a time. Everything that can be checked (config, data, conditioners,
     model size) is checked before a new directory is made; a run that fails before its first
     epoch ends removes the directory it made.
 
     Started by torchrun (``WORLD_SIZE > 1``), the processes train one model together: each on
     its share of every epoch, rank 0 alone claiming and writing ``out_dir`` and logging; every
-    process returns the same trained run. See :mod:`condgen.distributed`.
+    process returns the same trained run. See :mod:`condgen.training.distributed`.
     """
     out = check_out_path(out_dir)
     if not isinstance(resume, (bool, StoredRun)):
@@ -218,7 +223,7 @@ def train(
     if not distributed.is_main():  # one voice: rank 0 logs and shows progress
         log, progress = _silent, False
     with distributed.process_group():
-        return _train(config, out, resume, progress, pictures, log)
+        return _train(config, out, resume, progress, log, on_complete)
 
 
 def _silent(text: str) -> None:
@@ -241,8 +246,8 @@ def _train(
     out: Path,
     resume: bool | StoredRun,
     progress: bool | None,
-    pictures: bool,
     log: Callable[[str], None],
+    on_complete: OnComplete | None,
 ) -> Run:
     """:func:`train` after its arguments are checked, with the processes joined under torchrun."""
     with distributed.agreed():
@@ -267,7 +272,7 @@ def _train(
                     raise CheckpointError(f"checkpoint {str(stored.path)!r} has data_shape "
                                           f"{list(run.model.data_shape)}, but its data's {config.data.x_field!r} "
                                           f"items are {list(x_shape)}")
-            return _train_in(claim, run, data, stored, progress, pictures, log)
+            return _train_in(claim, run, data, stored, progress, log, on_complete)
     if config is None:
         raise ArgumentError("train() needs a config unless resume=True")
     with distributed.agreed():
@@ -276,7 +281,7 @@ def _train(
         distributed.check_share(split_size(data.train))
         run = create_run(config, data.train, device)
     with _claim(out, resume=False, own_files=(CONFIG_NAME, METRICS_NAME)) as claim:
-        return _train_in(claim, run, data, None, progress, pictures, log)
+        return _train_in(claim, run, data, None, progress, log, on_complete)
 
 
 def _rng_key(rank: int) -> str:
@@ -297,14 +302,15 @@ def _restore_training_state(
     """The optimizer and random generator of ``stored``, for ``--resume``: under torchrun this process's
     generator, if the run was trained by as many processes (rank 0 takes the first process's in any case)."""
     config, rank, world = run.config, distributed.rank(), distributed.world_size()
-    stored_world = stored.meta.get("world_size", 1)
+    stored_world, optimizer = stored.meta.world_size, stored.meta.optimizer
+    cannot = f"checkpoint {str(stored.path)!r}: its optimizer or generator state cannot be restored"
+    if optimizer is None:
+        raise CheckpointError(f"{cannot} (it holds none); it can be sampled, not resumed")
     try:
-        optimizer_from_flat(opt, {k: v for k, v in stored.tensors.items() if k.startswith("optim.")},
-                            stored.meta["optimizer"])
+        optimizer_from_flat(opt, {k: v for k, v in stored.tensors.items() if k.startswith("optim.")}, optimizer)
         state = stored.tensors[_rng_key(rank)] if rank == 0 or stored_world == world else None
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint {str(stored.path)!r}: its optimizer or generator state cannot be "
-                              f"restored ({type(exc).__name__}: {exc}); it can be sampled, not resumed") from None
+        raise CheckpointError(f"{cannot} ({type(exc).__name__}: {exc}); it can be sampled, not resumed") from None
     if stored_world != world:
         bs = config.train.batch_size
         log(f"note: this run was trained by {stored_world} process(es) and continues with {world}: a step now takes "
@@ -332,13 +338,13 @@ def _train_in(
     data: DataSplits,
     stored: StoredRun | None,
     progress: bool | None,
-    pictures: bool,
     log: Callable[[str], None],
+    on_complete: OnComplete | None,
 ) -> Run:
     """Train ``run`` in the claimed directory, from its epoch to the config's last.
 
     Across processes all train, and rank 0 alone evaluates and writes; the others wait for it in
-    :func:`condgen.distributed.agreed`, so a failure of its writes stops them too.
+    :func:`condgen.training.distributed.agreed`, so a failure of its writes stops them too.
     """
     out, config, device = claim.path, run.config, run.device
     main, world = distributed.is_main(), distributed.world_size()
@@ -386,13 +392,13 @@ def _train_in(
             if main:
                 optim_tensors, optim_meta = optimizer_to_flat(opt)
                 save_run(run, ckpt, {**optim_tensors, **rng_states}, optimizer=optim_meta,
-                         complete=epoch == config.train.epochs, **({"world_size": world} if world > 1 else {}))
+                         complete=epoch == config.train.epochs, world_size=world)
                 log(
                     f"epoch {epoch}/{config.train.epochs}  train_loss {record['train_loss']:.2f}  "
                     f"test_neg_elbo {record['test_neg_elbo']:.2f} nats  ({train_seconds:.1f} s)"
                 )
     run.model.eval()
-    with distributed.agreed():  # the others wait for rank 0's pictures: the run is complete when train() returns
-        if pictures and main:
-            write_run_pictures(run, test_split, out, log=log)
+    with distributed.agreed():  # the others wait for rank 0: the run is complete when train() returns
+        if on_complete is not None and main:
+            on_complete(run, test_split, log)
     return run

@@ -5,42 +5,36 @@ This is the Python API behind ``condgen sample`` and ``condgen evaluate``::
     run = condgen.load_run("runs/mnist-label")
     images = run.sample({"label": 5}, num=16, seed=0)     # (16, 1, 28, 28) in [0, 1]
 
-Building a run is :mod:`condgen.build`, storing and loading it :mod:`condgen.store`, and
-turning user values into conditions :mod:`condgen.conditions`.
+Building a run is :mod:`condgen.runs.build`, storing and loading it :mod:`condgen.runs.store`,
+turning user values into conditions :mod:`condgen.runs.conditions`, and rows of samples for a
+picture or a file :mod:`condgen.pictures.rows`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from types import MethodType
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from ..common.arguments import whole_number
+from ..common.errors import PluginError
+from ..common.memory import BYTES_PER_FLOAT, check_fits
+from ..common.rng import seeded_generator
+from ..engine import CVAE, Objective, make_objective
+from ..plugin.conditioner import Conditioner
 from . import conditions as _conditions
-from .arguments import whole_number
-from .conditioner import Conditioner
 from .config import RunConfig
-from .engine import CVAE, Objective, make_objective
-from .errors import CondgenError, PluginError
-from .memory import BYTES_PER_FLOAT, check_fits
-from .plugins import registry
-from .rng import seeded_generator
-
 
 #: Most samples generated at once by :meth:`Run.sample`; more are drawn chunk by chunk into the output.
 SAMPLE_CHUNK = 16_384
 #: Working memory of one chunk's widest layer: wide models sample in smaller chunks.
 CHUNK_BYTES = 2**28
-
-
-class NoSuchRunMethod(CondgenError, AttributeError):
-    """``run.NAME`` for a method that a conditioner this run does not use would add."""
 
 
 @dataclass(eq=False)
@@ -53,37 +47,6 @@ class Run:
     device: torch.device
     epoch: int = 0
     directory: Path | None = field(default=None)
-
-    def __post_init__(self) -> None:
-        own = {f.name for f in fields(self)} | set(dir(type(self)))
-        self._run_methods: dict[str, tuple[str, Any]] = {}
-        for cname, cond in self.conditioners.items():
-            for mname, function in type(cond).run_methods.items():
-                if mname in own:
-                    raise PluginError(f"conditioner {cname!r} adds run.{mname}, a name the Run has itself "
-                                      "(a bug in its plugin)")
-                if mname in self._run_methods:
-                    raise PluginError(f"conditioners {self._run_methods[mname][0]!r} and {cname!r} both add "
-                                      f"run.{mname}; one run cannot use both")
-                self._run_methods[mname] = (cname, function)
-
-    def __getattr__(self, name: str) -> Any:
-        """The methods the run's conditioners add (:attr:`condgen.Conditioner.run_methods`)."""
-        methods = self.__dict__.get("_run_methods")  # absent while the dataclass is being built
-        if methods is None or name.startswith("_"):
-            raise AttributeError(name)
-        if name in methods:
-            return MethodType(methods[name][1], self)
-        providers = [n for n, cls in registry().conditioners.items() if name in cls.run_methods]
-        if providers:
-            raise NoSuchRunMethod(
-                f"run.{name} needs a run conditioned on {' or '.join(map(repr, providers))}; this one is "
-                f"conditioned on {list(self.conditioners) or 'nothing'}"
-            )
-        raise AttributeError(f"'Run' object has no attribute {name!r}")
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self.__dict__.get("_run_methods", ())))
 
     @cached_property
     def objective(self) -> Objective:
@@ -153,7 +116,7 @@ class Run:
         spares the GSNN decoder pass when only the bound is wanted; ``dropout`` applies the
         training's condition dropout (:meth:`draw_dropout`). ``module`` is called in place of
         ``model`` for the forward pass: training across processes passes ``model`` wrapped in
-        DistributedDataParallel (:func:`condgen.distributed.data_parallel`).
+        DistributedDataParallel (:func:`condgen.training.distributed.data_parallel`).
         """
         if conditions is None:
             conditions = self.conditions_from_batch(batch, generator)
@@ -190,7 +153,7 @@ class Run:
 
     # -- conditions from a user ---------------------------------------------------------------
     def check_conditions(self, values: Mapping[str, Any], num: int | None = None) -> dict[str, Tensor]:
-        """Python values or tensors -> ``{name: (num, ...)}`` on the run's device (see :mod:`condgen.conditions`).
+        """Python values or tensors -> ``{name: (num, ...)}`` on the run's device (see :mod:`condgen.runs.conditions`).
 
         A conditioner trained with condition dropout may be left out: its condition is then absent.
         """
@@ -202,18 +165,14 @@ class Run:
         except those trained with condition dropout, which may be left out."""
         return _conditions.parse_condition_texts(self.conditioners, texts, optional=self.dropout)
 
-    def condition_grid(self, parsed: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
-        """Every combination of the given conditions: ``({name: (R, ...)}, row labels)``."""
-        return _conditions.condition_grid(self.conditioners, parsed)
-
     # -- sampling ---------------------------------------------------------------------------
     def sample(self, conditions: Mapping[str, Any] | None = None, num: int = 1, seed: int | None = None) -> Tensor:
         """``num`` samples ``(num, *data_shape)``: the mean of p(x | z, c) for z drawn from the prior p(z | c).
 
         ``conditions`` maps each conditioner to a value: one condition for all samples, or
-        ``num`` of them, one per sample (see :mod:`condgen.conditions`). A conditioner trained with
+        ``num`` of them, one per sample (see :mod:`condgen.runs.conditions`). A conditioner trained with
         condition dropout may be left out; the samples then range over all its values. A ``num``
-        whose samples cannot fit in memory is refused before any is drawn (:class:`condgen.memory.ResourceError`).
+        whose samples cannot fit in memory is refused before any is drawn (:class:`condgen.common.memory.ResourceError`).
         """
         num = whole_number("num", num, minimum=1)
         gen = seeded_generator(self.device, seed)
@@ -257,13 +216,3 @@ class Run:
             if values is not None:
                 x = torch.where(given.to(x.device) > 0, values.to(x.device, x.dtype), x)
         return x
-
-    def sample_rows(
-        self, parsed: Mapping[str, Tensor], per_row: int, seed: int | None = None
-    ) -> tuple[Tensor, list[str]]:
-        """One row of ``per_row`` samples for each combination of conditions: ``(R * per_row, *data_shape)``."""
-        per_row = whole_number("per_row", per_row, minimum=1)
-        grid, labels = self.condition_grid(parsed)
-        self.check_sample_memory(len(labels) * per_row)
-        conds = {n: c.repeat_interleave(per_row, dim=0) for n, c in grid.items()}
-        return self.sample(conds, num=len(labels) * per_row, seed=seed), labels

@@ -8,11 +8,11 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from .conditioner import Conditioner
+from ..common.memory import BYTES_PER_FLOAT, check_fits
+from ..engine import CVAE
+from ..plugin.conditioner import Conditioner
+from ..plugin.registry import registry
 from .config import RunConfig
-from .engine import CVAE
-from .memory import BYTES_PER_FLOAT, check_fits
-from .plugins import registry
 from .run import Run
 
 
@@ -56,7 +56,7 @@ def build_model(
     """The CVAE with each conditioner's embedding module, in config order (after fit / load_state).
 
     A model that would not fit in memory ``copies`` times (4 in training: weights, gradients and
-    Adam's two moments) is a :class:`condgen.memory.ResourceError`, raised before any is allocated.
+    Adam's two moments) is a :class:`condgen.common.memory.ResourceError`, raised before any is allocated.
     """
     count = engine_parameters(config, data_shape, sum(c.embed_dim for c in conditioners.values()))
     count += embedding_parameters(conditioners)

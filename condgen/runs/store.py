@@ -1,8 +1,8 @@
 """Saving and loading runs: checkpoint contents, and the check that a run's plugins are installed.
 
-The file format (safetensors with a JSON header, atomic writes) is :mod:`condgen.checkpoint`;
-this module decides what goes in: the model's weights, the validated config, and for each
-conditioner its plugin, distribution, version and fitted state.
+The file format (safetensors with a JSON header, atomic writes) is :mod:`condgen.runs.checkpoint`;
+this module decides what goes in: the model's weights, and a header (:class:`CheckpointMeta`) with the
+validated config and, for each conditioner, its plugin, distribution, version and fitted state.
 """
 
 from __future__ import annotations
@@ -17,50 +17,18 @@ import torch
 from pydantic import ConfigDict, Field, ValidationError
 from torch import Tensor
 
-from ._version import __version__
+from .._version import __version__
+from ..common.device import resolve_device
+from ..common.errors import ArgumentError, CondgenError, PluginError, ResourceError, describe_validation_error
+from ..common.files import is_file
+from ..common.schema import StrictModel
+from ..plugin.registry import PluginWarning, filtered_out, registry
 from .build import build_conditioners, build_model
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, read_checkpoint, save_checkpoint
 from .config import RunConfig
-from .device import resolve_device
-from .errors import ArgumentError, CondgenError, PluginError, ResourceError, describe_validation_error
-from .files import is_file
-from .plugins import PluginWarning, filtered_out, registry
 from .run import Run
-from .schema import StrictModel
 
 MODEL_PREFIX = "model."
-
-
-def checkpoint_meta(run: Run, **extra: Any) -> dict[str, Any]:
-    """The JSON metadata of a run's checkpoint; ``extra`` adds fields (e.g. the optimizer's)."""
-    reg = registry()
-    conds = []
-    for name, cond in run.conditioners.items():
-        plugin = reg.plugin_of(name) if name in reg.conditioner_plugin else None
-        conds.append(
-            {
-                "name": name,
-                "plugin": plugin.name if plugin else None,
-                "distribution": plugin.distribution if plugin else None,
-                "version": plugin.version if plugin else None,
-                "state": cond.state(),
-            }
-        )
-    return {
-        "condgen_version": __version__,
-        "config": run.config.model_dump(mode="json"),
-        "data_shape": list(run.model.data_shape),
-        "conditioners": conds,
-        "epoch": run.epoch,
-        **extra,
-    }
-
-
-def save_run(run: Run, path: str | Path, extra_tensors: Mapping[str, Tensor] | None = None, **meta: Any) -> None:
-    """Write the run's checkpoint to ``path`` atomically, with ``extra_tensors`` and ``meta`` beside it."""
-    tensors = {f"{MODEL_PREFIX}{k}": v for k, v in run.model.state_dict().items()}
-    tensors.update(extra_tensors or {})
-    save_checkpoint(path, tensors, checkpoint_meta(run, **meta))
 
 
 class StoredConditioner(StrictModel):
@@ -76,7 +44,12 @@ class StoredConditioner(StrictModel):
 
 
 class CheckpointMeta(StrictModel):
-    """The JSON header of a checkpoint (:func:`checkpoint_meta`), checked before anything is built from it."""
+    """The JSON header of a checkpoint: built from the run when it is saved (:meth:`of_run`), validated
+    once when it is read (:meth:`parse`), before anything is built from it, and held by :class:`StoredRun`.
+
+    Keys a later condgen adds are ignored. ``config`` stays the stored dict: it is parsed into a
+    :class:`condgen.RunConfig` only once its conditioners' plugins are known to be installed.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -85,10 +58,47 @@ class CheckpointMeta(StrictModel):
     data_shape: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
     conditioners: list[StoredConditioner]
     epoch: int = Field(0, ge=0)
+    #: The optimizer's state besides its tensors (:func:`condgen.runs.checkpoint.optimizer_to_flat`); only
+    #: a checkpoint written by training has it, and only resuming needs it.
     optimizer: Optional[dict[str, Any]] = None
+    #: Whether the run had trained all its epochs when this was written (training writes it).
     complete: Optional[bool] = None
-    #: How many processes trained the run (written under torchrun only; see :mod:`condgen.distributed`).
+    #: How many processes trained the run (written under torchrun only; see :mod:`condgen.training.distributed`).
     world_size: int = Field(1, ge=1)
+
+    @classmethod
+    def of_run(
+        cls, run: Run, *, optimizer: dict[str, Any] | None = None, complete: bool | None = None, world_size: int = 1
+    ) -> CheckpointMeta:
+        """The header of ``run``'s checkpoint now, with the training state that only training has."""
+        reg = registry()
+        conds = []
+        for name, cond in run.conditioners.items():
+            plugin = reg.plugin_of(name) if name in reg.conditioner_plugin else None
+            conds.append({"name": name, "plugin": plugin.name if plugin else None,
+                          "distribution": plugin.distribution if plugin else None,
+                          "version": plugin.version if plugin else None, "state": cond.state()})
+        fields: dict[str, Any] = {"condgen_version": __version__, "config": run.config.model_dump(mode="json"),
+                                  "data_shape": list(run.model.data_shape), "conditioners": conds, "epoch": run.epoch}
+        # what is not given is not written (see to_json), so the file holds the keys it always held
+        given = {"optimizer": optimizer, "complete": complete, "world_size": None if world_size == 1 else world_size}
+        fields.update({k: v for k, v in given.items() if v is not None})
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as err:  # a plugin's state() that is not a mapping, say
+            raise CheckpointError(f"the run's checkpoint cannot be written: {describe_validation_error(err)}") from None
+
+    def to_json(self) -> dict[str, Any]:
+        """The header as the file holds it: the fields set, as JSON values."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+    @classmethod
+    def parse(cls, meta: Any, source: str) -> CheckpointMeta:
+        """A checkpoint's header validated: a missing or wrong field is one line naming the file and field."""
+        try:
+            return cls.model_validate(meta)
+        except ValidationError as err:
+            raise CheckpointError(f"checkpoint {source!r} has bad metadata: {describe_validation_error(err)}") from None
 
     def check_against(self, config: RunConfig, source: str) -> None:
         stored, configured = [c.name for c in self.conditioners], [c.name for c in config.conditioners]
@@ -97,21 +107,30 @@ class CheckpointMeta(StrictModel):
                                   f"{configured}")
 
 
-def parse_meta(meta: Any, source: str) -> CheckpointMeta:
-    """The checkpoint header validated: a missing or wrong field is one line naming the file and field."""
-    try:
-        return CheckpointMeta.model_validate(meta)
-    except ValidationError as err:
-        raise CheckpointError(f"checkpoint {source!r} has bad metadata: {describe_validation_error(err)}") from None
+def save_run(
+    run: Run,
+    path: str | Path,
+    extra_tensors: Mapping[str, Tensor] | None = None,
+    *,
+    optimizer: dict[str, Any] | None = None,
+    complete: bool | None = None,
+    world_size: int = 1,
+) -> None:
+    """Write the run's checkpoint to ``path`` atomically, with ``extra_tensors`` beside its weights and the
+    training state given in its header (see :meth:`CheckpointMeta.of_run`)."""
+    meta = CheckpointMeta.of_run(run, optimizer=optimizer, complete=complete, world_size=world_size)
+    tensors = {f"{MODEL_PREFIX}{k}": v for k, v in run.model.state_dict().items()}
+    tensors.update(extra_tensors or {})
+    save_checkpoint(path, tensors, meta.to_json())
 
 
 @dataclass
 class StoredRun:
-    """A checkpoint read once: its validated config, its metadata and its tensors."""
+    """A checkpoint read once: its validated config, its validated header and its tensors."""
 
     path: Path
     config: RunConfig
-    meta: dict[str, Any]
+    meta: CheckpointMeta
     tensors: dict[str, Tensor]
     #: The file's identity when read (inode, size, modification time), to tell whether it was replaced since.
     fingerprint: tuple[int, int, int] | None = None
@@ -166,14 +185,14 @@ def read_run(path: str | Path, *, model_only: bool = False) -> StoredRun:
                               "(a run writes one when its first epoch ends)")
     fingerprint = file_fingerprint(file)
     tensors, raw = read_checkpoint(file, prefix=MODEL_PREFIX if model_only else None)
-    meta = parse_meta(raw, str(file))
+    meta = CheckpointMeta.parse(raw, str(file))
     _check_plugins(meta, str(file))
     try:
         config = RunConfig.parse(meta.config)
     except CondgenError as exc:
         raise type(exc)(f"checkpoint {str(file)!r}: {exc}") from None
     meta.check_against(config, str(file))
-    return StoredRun(file, config, raw, tensors, None if model_only else fingerprint)
+    return StoredRun(file, config, meta, tensors, None if model_only else fingerprint)
 
 
 def _check_weights(model: torch.nn.Module, tensors: Mapping[str, Tensor], source: str) -> dict[str, Tensor]:
@@ -200,10 +219,9 @@ def run_from_stored(
     """Rebuild the conditioners (with their fitted state) and the model, with the stored weights.
 
     ``config`` replaces the stored one (``--resume`` may change the epochs or the device); ``copies``
-    is how many model-sized things must fit in memory (4 to train on: see :func:`condgen.build.build_model`).
+    is how many model-sized things must fit in memory (4 to train on: see :func:`condgen.runs.build.build_model`).
     """
-    config = config or stored.config
-    meta = parse_meta(stored.meta, str(stored.path))
+    config, meta = config or stored.config, stored.meta
     conditioners = build_conditioners(config)
     for cmeta in meta.conditioners:
         try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..config import DataConfig
-from ..errors import DataError
-from ..plugins import registry
-from .splits import DataSplits
+from ..common.errors import DataError
+from ..data.splits import DataSplits
+from ..plugin.registry import registry
+from .config import DataConfig
 
 
 def load_dataset(config: DataConfig) -> DataSplits:

@@ -13,17 +13,23 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from .arguments import MAX_SEED
-from .errors import ConfigError, config_error
-from .files import is_file, read_text
-from .plugins import registry
-from .schema import StrictModel, Text
+from ..common.arguments import MAX_SEED
+from ..common.errors import ConfigError, config_error
+from ..common.files import is_file, read_text
+from ..common.options import descriptions
+from ..common.schema import StrictModel, Text
+from ..data.config import DataConfig
+from ..plugin.registry import registry
+from .options import MODEL_OPTIONS, TRAIN_OPTIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
+
+# each field's description is its flag's help (.options), written once
+_MODEL, _TRAIN = descriptions(MODEL_OPTIONS), descriptions(TRAIN_OPTIONS)
 
 #: Widest hidden layer a config may ask for; wider ones are refused before any memory is taken.
 MAX_WIDTH = 65536
@@ -39,26 +45,16 @@ class ConditionerSpec(StrictModel):
 class ModelConfig(StrictModel):
     """Shape of the CVAE. The defaults are the seed: latent 2, one hidden layer of 512 ReLU units."""
 
-    latent_dim: int = Field(
-        2, ge=0, le=4096, description="latent size; 0 is the deterministic baseline p(x|c): no latent, no KL"
+    latent_dim: int = Field(2, ge=0, le=4096, description=_MODEL["latent_dim"])
+    hidden: list[int] = Field(default_factory=lambda: [512], description=_MODEL["hidden"])
+    decoder_hidden: Optional[list[int]] = Field(None, description=_MODEL["decoder_hidden"])
+    activation: Literal["relu", "elu", "gelu", "silu", "tanh", "leaky_relu"] = Field(
+        "relu", description=_MODEL["activation"]
     )
-    hidden: list[int] = Field(default_factory=lambda: [512], description="encoder hidden widths")
-    decoder_hidden: Optional[list[int]] = Field(
-        None, description="decoder hidden widths; default: the encoder's, reversed"
-    )
-    activation: Literal["relu", "elu", "gelu", "silu", "tanh", "leaky_relu"] = "relu"
-    likelihood: Literal["bernoulli", "gaussian"] = Field(
-        "bernoulli", description="bernoulli for data in [0, 1]; gaussian for real values"
-    )
-    gaussian_std: Optional[float] = Field(
-        None, gt=0, description="fixed observation std for gaussian; None learns one per feature"
-    )
-    prior: Literal["standard", "conditional"] = Field(
-        "standard", description="standard: p(z|c) = N(0, I); conditional: Sohn et al.'s prior network p(z|c)"
-    )
-    prior_hidden: Optional[list[int]] = Field(
-        None, description="hidden widths of the conditional prior network; default: the encoder's"
-    )
+    likelihood: Literal["bernoulli", "gaussian"] = Field("bernoulli", description=_MODEL["likelihood"])
+    gaussian_std: Optional[float] = Field(None, gt=0, description=_MODEL["gaussian_std"])
+    prior: Literal["standard", "conditional"] = Field("standard", description=_MODEL["prior"])
+    prior_hidden: Optional[list[int]] = Field(None, description=_MODEL["prior_hidden"])
 
     @field_validator("hidden", "decoder_hidden", "prior_hidden")
     @classmethod
@@ -91,54 +87,21 @@ class ModelConfig(StrictModel):
         return list(self.prior_hidden) if self.prior_hidden is not None else list(self.hidden)
 
 
-class DataConfig(StrictModel):
-    """Which registered data set to train on, and where its files are."""
-
-    dataset: str = "mnist"
-    data_dir: Optional[str] = Field(
-        None,
-        description="directory of the data files, or the file for dataset npz; "
-        "for mnist the default is $CONDGEN_DATA_DIR, then a download",
-    )
-    x_field: str = Field("image", description="the data field the model generates")
-    train_limit: Optional[int] = Field(None, ge=1, description="use only the first N training items")
-    test_limit: Optional[int] = Field(None, ge=1, description="use only the first N test items")
-
-    @field_validator("data_dir")
-    @classmethod
-    def _absolute(cls, v: Optional[str]) -> Optional[str]:
-        # stored absolute, so `condgen evaluate` finds the data from any working directory
-        if not v:
-            return v
-        try:
-            return str(Path(v).expanduser().absolute())
-        except RuntimeError:  # "~user" for a user this system does not know
-            raise ValueError(f"cannot expand {v.split('/')[0]!r}: no such user's home directory") from None
-
-
 class TrainConfig(StrictModel):
     """Optimisation. The defaults are the seed: Adam 1e-3, batch 50, 20 epochs."""
 
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(50, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    optimizer: Literal["adam", "adamw"] = "adam"
-    weight_decay: float = Field(0.0, ge=0)
-    lr_schedule: Literal["constant", "cosine"] = "constant"
-    objective: Literal["elbo", "hybrid"] = Field(
-        "elbo", description="elbo: the CVAE bound; hybrid: (1 - gsnn_weight) * bound + gsnn_weight * GSNN term"
-    )
-    gsnn_weight: Optional[float] = Field(
-        None, gt=0, le=1, description="weight of the GSNN term in the hybrid objective (default 0.5)"
-    )
-    condition_dropout: Union[float, dict[str, float]] = Field(
-        0.0, description="probability that a training item's condition is replaced by a learned 'absent' "
-        "embedding, for every conditioner (a number) or per conditioner ({name: p}); a model trained "
-        "with it can be sampled with that condition left out"
-    )
-    seed: int = Field(0, ge=0, le=MAX_SEED)
-    device: str = Field("auto", description="cpu, cuda, cuda:N or auto")
-    eval_batch_size: int = Field(1000, ge=1)
+    epochs: int = Field(20, ge=1, description=_TRAIN["epochs"])
+    batch_size: int = Field(50, ge=1, description=_TRAIN["batch_size"])
+    lr: float = Field(1e-3, gt=0, description=_TRAIN["lr"])
+    optimizer: Literal["adam", "adamw"] = Field("adam", description=_TRAIN["optimizer"])
+    weight_decay: float = Field(0.0, ge=0, description=_TRAIN["weight_decay"])
+    lr_schedule: Literal["constant", "cosine"] = Field("constant", description=_TRAIN["lr_schedule"])
+    objective: Literal["elbo", "hybrid"] = Field("elbo", description=_TRAIN["objective"])
+    gsnn_weight: Optional[float] = Field(None, gt=0, le=1, description=_TRAIN["gsnn_weight"])
+    condition_dropout: Union[float, dict[str, float]] = Field(0.0, description=_TRAIN["condition_dropout"])
+    seed: int = Field(0, ge=0, le=MAX_SEED, description=_TRAIN["seed"])
+    device: str = Field("auto", description=_TRAIN["device"])
+    eval_batch_size: int = Field(1000, ge=1, description=_TRAIN["eval_batch_size"])
 
     @field_validator("condition_dropout", mode="before")
     @classmethod

@@ -3,7 +3,7 @@
 safetensors stores raw arrays and a JSON header, so loading a checkpoint never runs code
 from it (unlike pickle). Files are written to a temporary name, flushed, then renamed
 over the old one, so a crash leaves either the previous checkpoint or the new one; the
-temporary name is unique, so two writers never mix their bytes (see :mod:`condgen.files`).
+temporary name is unique, so two writers never mix their bytes (see :mod:`condgen.common.files`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
-from .errors import CheckpointError
-from .files import check_readable, is_file, write_atomic
+from ..common.errors import CheckpointError
+from ..common.files import check_readable, is_file, write_atomic
 
 FORMAT = "condgen-checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.safetensors"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
-from .config import RunConfig
+from ..runs.config import RunConfig
 
 
 def make_optimizer(config: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:

@@ -18,7 +18,6 @@ from typing import Any
 
 from .errors import FileAccessError
 
-
 _CAUSES = {
     errno.ENOENT: "it does not exist",
     errno.EACCES: "permission denied (check its mode and owner, and those of the directories above it)",

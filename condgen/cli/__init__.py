@@ -1,0 +1,11 @@
+"""The command line: ``condgen plugins | train | sample | evaluate`` and the plugins' commands.
+
+- ``app``: the entry point, :func:`main`, which turns every failure into one line and an exit code;
+- ``parser``: the parser, built without torch or pydantic so ``condgen --help`` answers at once;
+- ``options``: the train flags that override a config's fields;
+- ``commands``: ``train``, ``sample`` and ``evaluate``; ``listing``: ``plugins``.
+"""
+
+from .app import main
+
+__all__ = ["main"]

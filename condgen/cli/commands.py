@@ -1,0 +1,66 @@
+"""condgen's own commands that use a run: ``train``, ``sample`` and ``evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from functools import partial
+
+from ..common.errors import CondgenError
+from .options import flags_given, train_config_from_args
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..api import train
+    from ..runs.checkpoint import CHECKPOINT_NAME
+    from ..runs.config import read_config_file
+    from ..runs.rundir import check_out_path
+    from ..runs.store import read_run
+    from ..training.distributed import is_main
+
+    checkpoint = check_out_path(args.out) / CHECKPOINT_NAME
+    # --resume reads the checkpoint once, here, and hands it to train() with its RunConfig as it is
+    stored = read_run(checkpoint) if args.resume and checkpoint.is_file() else None
+    if args.config:
+        config = train_config_from_args(args, read_config_file(args.config))
+    elif stored is not None:
+        config = train_config_from_args(args, stored.config.model_dump(mode="json")) if flags_given(args) else stored.config
+    else:
+        config = train_config_from_args(args, {})
+    log = partial(print, flush=True)  # line by line through a pipe (`| tee train.log`) too
+    run = train(config, args.out, resume=stored or args.resume, pictures=not args.no_pictures, log=log)
+    if is_main():  # under torchrun, rank 0 speaks for all
+        print(f"run directory: {run.directory} (sample with: condgen sample {run.directory} "
+              + " ".join(f"--condition {n}=..." for n in run.conditioners) + " --out samples.png)")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from ..pictures.samples import SampleFile
+    from ..runs.store import load_run
+
+    out = SampleFile(args.out, args.num)  # a wrong --out or --num is refused before the run loads
+    run = load_run(args.run_dir, device=args.device)
+    rows = out.rows(run, args.condition)
+    images = rows.sample(run, out.num, seed=args.seed)
+    out.write(images, rows)
+    print(f"wrote {images.shape[0]} samples {tuple(images.shape)} to {out.path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..runs.store import load_run
+    from ..training.evaluation import evaluate
+
+    if args.samples < 0:
+        raise CondgenError(f"--samples must be 0 (skip the likelihood estimate) or more, got {args.samples}")
+    run = load_run(args.run_dir, device=args.device)
+    result = evaluate(run, samples=args.samples, data_dir=args.data_dir, progress=None)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:28s} {value:.4f}" if isinstance(value, float) else f"{key:28s} {value}")
+    return 0
+
+

@@ -1,0 +1,69 @@
+"""``condgen plugins``: the installed plugins, or one conditioner's settings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from ..plugin.registry import KINDS, list_plugins
+
+    if args.conditioner:
+        return _show_conditioner(args.conditioner, args.json)
+    plugins = list_plugins()
+    if args.json:
+        print(json.dumps([p.as_dict() for p in plugins], indent=2))
+        return 0
+    rows = [("name", "distribution", "version", *(kind.plural for kind in KINDS), "status")]
+    for p in plugins:
+        rows.append((
+            p.name, p.distribution or "-", p.version or "-",
+            *(",".join(p.provides[kind.plural]) or "-" for kind in KINDS),
+            "ok" if p.ok else f"BROKEN: {p.error}" if p.error else f"not loaded: {p.not_loaded}",
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    return 0
+
+
+def _show_conditioner(name: str, as_json: bool) -> int:
+    """``condgen plugins NAME``: a conditioner's plugin and its settings with defaults and descriptions."""
+    from ..plugin.registry import registry
+
+    reg = registry()
+    cls = reg.conditioner_class(name)
+    plugin = reg.plugin_of(name)
+    settings = []
+    for field, info in cls.Config.model_fields.items():
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        settings.append({"name": field, "type": _type_name(info.annotation), "default": default,
+                         "required": info.is_required(), "description": info.description or ""})
+    doc = (cls.__doc__ or "").strip().splitlines()
+    summary = doc[0] if doc else ""
+    if as_json:
+        print(json.dumps({"conditioner": name, "plugin": plugin.name, "distribution": plugin.distribution,
+                          "version": plugin.version, "summary": summary, "settings": settings}, indent=2,
+                         default=str))
+        return 0
+    print(f"conditioner {name!r} from {plugin.describe()}")
+    if summary:
+        print(f"  {summary}")
+    if not settings:
+        print("  no settings")
+        return 0
+    print(f"settings (--conditioner {name}:KEY=VALUE,... or conditioners[].config in a config file):")
+    width = max(len(s["name"]) for s in settings)
+    for s in settings:
+        default = "required" if s["required"] else f"default {json.dumps(s['default'], default=str)}"
+        print(f"  {s['name'].ljust(width)}  {s['type']}, {default}" + (f": {s['description']}" if s["description"] else ""))
+    return 0
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) if getattr(annotation, "__args__", None) is None else None
+    return text or str(annotation).replace("typing.", "")
+
+

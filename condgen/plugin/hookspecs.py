@@ -1,0 +1,99 @@
+"""The plugin boundary: the hooks a condgen plugin may implement.
+
+A plugin is a module (or object) with functions decorated ``@condgen.hookimpl`` whose names
+match these specifications. It is found through the entry-point group ``condgen``::
+
+    # pyproject.toml of a plugin distribution
+    [project.entry-points.condgen]
+    my_plugin = "my_package.plugin_module"
+
+Every hook takes a ``register`` callback, so a plugin adds things by calling it and never
+needs to return values; the toolkit calls each plugin's hook on its own so one broken
+plugin is reported by name instead of breaking the others.
+
+One rule holds for a name that more than one plugin registers, whatever the hook: the name is
+withdrawn. Neither entry is used, each of those plugins is listed as broken in ``condgen plugins``
+with an error naming all of them, one warning says so, and using the name is an error naming
+them and the fix (uninstall one, or block one with ``CONDGEN_BLOCK_PLUGINS=NAME``). Which one would
+win otherwise would depend on the order plugins load in, which no user chooses or sees. The names
+condgen itself uses (its commands, and the data sets of its own plugin) are reserved: a plugin
+registering one is refused and listed as broken, and condgen's own is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from ..data.splits import DatasetLoader
+    from .command import Command
+    from .conditioner import Conditioner
+
+__all__ = [
+    "PROJECT_NAME",
+    "hookspec",
+    "hookimpl",
+    "condgen_register_conditioners",
+    "condgen_register_datasets",
+    "condgen_register_commands",
+    "condgen_register_attributes",
+]
+
+PROJECT_NAME = "condgen"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def condgen_register_conditioners(register: Callable[[type[Conditioner]], None]) -> None:
+    """Register conditioner classes: call ``register(MyConditioner)`` once for each.
+
+    ``MyConditioner`` must subclass :class:`condgen.Conditioner`; anything else marks the plugin
+    broken in ``condgen plugins`` and is skipped. A ``name`` that another plugin registers too is
+    withdrawn: neither class is used, both plugins are marked broken, and a run or config naming
+    it is an error naming both (uninstall one, or block one with ``CONDGEN_BLOCK_PLUGINS=NAME``).
+    """
+
+
+@hookspec
+def condgen_register_datasets(register: Callable[[str, DatasetLoader], None]) -> None:
+    """Register data sets: call ``register(name, loader)`` once for each.
+
+    ``loader(config: condgen.DataConfig) -> condgen.DataSplits`` returns the train and test
+    splits as dicts of tensors sharing their first dimension; it is selected with
+    ``--dataset NAME`` (or ``data.dataset`` in a config file). ``name`` must be a non-empty string
+    and ``loader`` callable, or the plugin is marked broken and the data set skipped. A name
+    another plugin registers too is withdrawn: neither loader is used, both plugins are marked
+    broken, and ``--dataset NAME`` is an error naming both. The toolkit's own names (``mnist``,
+    ``npz``) are reserved: registering one marks the plugin broken, and the toolkit's is kept.
+    """
+
+
+@hookspec
+def condgen_register_commands(register: Callable[[Command], None]) -> None:
+    """Register extra ``condgen`` subcommands: call ``register(condgen.Command(...))`` once for each.
+
+    A command named like one of condgen's own (``plugins``, ``train``, ``sample``, ``evaluate``)
+    marks the plugin broken in ``condgen plugins`` and is skipped. A name another plugin registers
+    too is withdrawn: neither command runs, both plugins are marked broken, and ``condgen NAME``
+    is an error naming both.
+    """
+
+
+@hookspec
+def condgen_register_attributes(register: Callable[[str, Callable[[Tensor], Tensor]], None]) -> None:
+    """Register attribute functions: call ``register(name, function)`` once for each.
+
+    ``function(images)`` maps images ``(B, C, H, W)`` in [0, 1] to one float per image ``(B,)``
+    (the ink of a digit, its slant). Conditioners look them up with :func:`condgen.attributes`:
+    the ``regression`` conditioner conditions on them, and checks its samples by them. ``name``
+    must be a Python identifier and ``function`` callable, or the plugin is marked broken and the
+    function skipped. A name another plugin registers too is withdrawn: neither function is
+    used, both plugins are marked broken, and calling the name's function is an error naming both.
+    """

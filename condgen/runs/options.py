@@ -1,0 +1,65 @@
+"""The options of :class:`~condgen.runs.config.ModelConfig`'s and :class:`~condgen.runs.config.TrainConfig`'s
+fields: each field's flag and its one help text.
+
+The configs take their field descriptions from here, and ``condgen train`` its flags; plain Python, so
+building the command line imports no pydantic. A field without a flag is declared too, marked
+``config_file_only``, so every field is accounted for (tests/test_config.py checks that).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..common.options import Option
+
+#: The devices a run may use, said once for ``train.device`` and the commands that load a run.
+DEVICE_HELP = "cpu, cuda, cuda:N or auto (the default)"
+
+
+def dropout_flag(text: str) -> Any:
+    """``0.1`` -> 0.1 and ``label=0.1,regression=0.2`` -> a dict; anything else is left for the config to refuse."""
+    try:
+        if "=" not in text:
+            return float(text)
+        return {name.strip(): float(p) for name, p in (item.split("=") for item in text.split(","))}
+    except ValueError:
+        return text
+
+
+MODEL_OPTIONS = (
+    Option("latent_dim", "latent size (seed: 2); 0 is the deterministic baseline p(x|c): no latent, no KL",
+           section="model", type=int),
+    Option("hidden", "encoder hidden widths (seed: 512)", section="model", type=int, nargs="+", metavar="W"),
+    Option("decoder_hidden", "decoder hidden widths (default: the encoder's, reversed)", section="model",
+           type=int, nargs="+", metavar="W"),
+    Option("activation", "relu (the seed), elu, gelu, silu, tanh or leaky_relu", section="model"),
+    Option("likelihood", "bernoulli (data in [0, 1]; the seed) or gaussian (real values)", section="model"),
+    Option("gaussian_std", "fixed observation std of the gaussian likelihood (default: one learned per feature)",
+           section="model", type=float, metavar="STD"),
+    Option("prior", "standard (p(z|c) = N(0, I), the seed) or conditional (Sohn et al.'s prior network p(z|c))",
+           section="model"),
+    Option("prior_hidden", "hidden widths of the conditional prior network (default: the encoder's)",
+           section="model", type=int, nargs="+", metavar="W"),
+)
+
+TRAIN_OPTIONS = (
+    Option("epochs", "passes over the training split (seed: 20)", section="train", type=int),
+    Option("batch_size", "training items per step (seed: 50)", section="train", type=int),
+    Option("eval_batch_size", "test items per batch when evaluating (default 1000); smaller needs less memory, "
+           "the figures stay the same", section="train", type=int, metavar="N"),
+    Option("lr", "learning rate (seed: 1e-3)", section="train", type=float),
+    Option("optimizer", "adam (the seed) or adamw", section="train"),
+    Option("weight_decay", "the optimizer's weight decay (default 0)", section="train", type=float),
+    Option("lr_schedule", "constant (the default) or cosine (from lr down to 0 over the epochs)", section="train"),
+    Option("objective", "elbo (the CVAE bound, the seed) or hybrid: (1 - gsnn_weight) * bound + gsnn_weight * "
+           "GSNN term (Sohn et al.'s CVAE + GSNN)", section="train"),
+    Option("gsnn_weight", "weight of the GSNN term in the hybrid objective (default 0.5)", section="train",
+           type=float),
+    Option("condition_dropout", "probability that a training item's condition is left out (replaced by a learned "
+           "'absent' embedding): P for every conditioner, or per conditioner (NAME=P,...; in a config file "
+           "{name: p}); a model trained with it can be sampled with that condition left out",
+           section="train", type=dropout_flag, metavar="P|NAME=P,..."),
+    Option("seed", "random seed of the initial weights, the batches and the noise (default 0)", section="train",
+           type=int),
+    Option("device", DEVICE_HELP, section="train"),
+)
