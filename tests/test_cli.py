@@ -312,17 +312,21 @@ def test_resume_survives_a_metrics_line_cut_short(toy_run, capsys):
 CLI_DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
 
-@pytest.mark.parametrize("command", ["train", "sample", "evaluate"])
-def test_the_docs_show_each_commands_help_as_built_from_its_table(command, capsys, monkeypatch):
+INPAINT_DOCS = CLI_DOCS.parent / "conditioners" / "inpaint.md"
+
+
+@pytest.mark.parametrize("command, page", [("train", CLI_DOCS), ("sample", CLI_DOCS), ("evaluate", CLI_DOCS),
+                                           ("inpaint", INPAINT_DOCS)])
+def test_the_docs_show_each_commands_help_as_built_from_its_table(command, page, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")  # the docs' blocks are 80 columns wide
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])
     shown = capsys.readouterr().out
-    text = CLI_DOCS.read_text()
+    text = page.read_text()
     start = text.index(f"$ condgen {command} --help\n") + len(f"$ condgen {command} --help\n")
     documented = text[start:text.index("```", start)]
     assert exit_.value.code == 0
-    assert " ".join(documented.split()) == " ".join(shown.split()), f"docs/cli.md should show:\n{shown}"
+    assert " ".join(documented.split()) == " ".join(shown.split()), f"{page.name} should show:\n{shown}"
 
 
 def test_the_docs_list_every_train_flag_with_the_config_field_it_sets():

@@ -119,11 +119,12 @@ def test_every_config_field_has_a_flag_or_is_marked_config_file_only():
 
 def test_config_field_descriptions_are_their_flags_help():
     from condgen.cli.options import TRAIN_COMMAND
-    from condgen.runs.config import DataConfig, ModelConfig, TrainConfig
+    from condgen.runs.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
-    models = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+    models = {"run": RunConfig, "model": ModelConfig, "data": DataConfig, "train": TrainConfig}
     options = [o for o in TRAIN_COMMAND if o.section in models]
-    assert len(options) == sum(len(m.model_fields) for m in models.values()) == 25
+    own = [f for f in RunConfig.model_fields if f not in models]  # RunConfig's fields but its sections
+    assert len(options) == len(own) + sum(len(m.model_fields) for s, m in models.items() if s != "run") == 26
     for o in options:
         assert models[o.section].model_fields[o.name].description == o.help, o.sets
 

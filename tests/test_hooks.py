@@ -99,6 +99,8 @@ def test_every_hook_is_typed_documented_and_tested():
         spec = getattr(hookspecs, name)
         signature = inspect.signature(spec)
         assert inspect.getdoc(spec), f"hook {name} has no docstring"
+        # the one rule for a name two plugins register is said where a plugin author reads the hook
+        assert "withdrawn" in inspect.getdoc(spec), f"hook {name}: say what happens to a name two plugins register"
         assert signature.return_annotation is not inspect.Signature.empty, f"hook {name}: annotate its return"
         unannotated = [p for p, v in signature.parameters.items() if v.annotation is inspect.Parameter.empty]
         assert not unannotated, f"hook {name}: annotate {unannotated}"

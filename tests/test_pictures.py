@@ -130,7 +130,9 @@ def test_sample_rows_combine_the_values_given_and_keep_each_rows_condition(toy, 
     # every combination, in the run's conditioner order (the last varies fastest), labelled and headed by its picture
     assert len(rows) == 4 and rows.conditions["label"].tolist() == [0, 1, 0, 1]
     assert rows.labels == ["left=(1, 6, 6) label=0", "left=(1, 6, 6) label=1"] * 2
-    assert rows.pictured == 4 and torch.equal(rows.heads, lefts.repeat_interleave(2, dim=0))
+    assert rows.heads is None and rows.pictured == 0  # drawn only for a picture: an array needs none
+    headed = rows.with_heads()
+    assert headed.pictured == 4 and torch.equal(headed.heads, lefts.repeat_interleave(2, dim=0))
     samples = rows.sample(run, 3, seed=0)
     assert samples.shape == (12, 1, 6, 6)
     # row r's 3 samples keep the left half of its image exactly (the left conditioner gives it)
@@ -138,12 +140,35 @@ def test_sample_rows_combine_the_values_given_and_keep_each_rows_condition(toy, 
         kept = samples[3 * r : 3 * r + 3, :, :, :3]
         assert torch.equal(kept, images[image, :, :, :3].expand(3, 1, 6, 3)), r
     assert torch.equal(samples, rows.sample(run, 3, seed=0)) and not torch.equal(samples, rows.sample(run, 3, seed=1))
-    with pytest.raises(condgen.ConditionError, match="this command takes 'left''s conditions from its own flags"):
+    with pytest.raises(condgen.ConditionError, match="this command takes the conditions of 'left' from its own flags"):
         condgen.SampleRows.from_texts(run, ["label=0", "left=x"], given={"left": lefts})
     with pytest.raises(condgen.ConditionError, match="a condition for 'label' is needed"):
         condgen.SampleRows.from_texts(run, [], given={"left": lefts})
     with pytest.raises(condgen.ArgumentError, match="per_row must be a whole number >= 1, got 0"):
         rows.sample(run, 0)
+
+
+def test_a_conditioner_picture_is_drawn_only_for_a_picture_and_its_failure_is_one_plugin_error(toy, tmp_path):
+    import numpy as np
+
+    run = _left_and_label_run(tmp_path)
+    asked = []
+
+    def broken(c):
+        asked.append(c)
+        raise RuntimeError("no pictures today")
+
+    run.conditioners["left"].condition_picture = broken
+    lefts = run.conditioners["left"].condition_from_batch({"image": make_toy_splits().test["image"][:2]})
+    array = condgen.SampleFile(tmp_path / "s.npy", 2)
+    rows = array.rows(run, ["label=0"], given={"left": lefts})
+    array.write(rows.sample(run, 2, seed=0), rows)
+    assert np.load(tmp_path / "s.npy").shape == (4, 1, 6, 6) and asked == []  # an array asks for no picture
+    picture = condgen.SampleFile(tmp_path / "s.png", 2)
+    with pytest.raises(condgen.PluginError, match=r"conditioner 'left''s condition_picture raised RuntimeError: "
+                                                  r"no pictures today \(a bug in its plugin\)"):
+        picture.write(rows.sample(run, 2, seed=0), picture.rows(run, ["label=0"], given={"left": lefts}))
+    assert not (tmp_path / "s.png").exists()
 
 
 def test_a_sample_file_is_checked_before_a_run_is_loaded(tmp_path):

@@ -17,7 +17,7 @@ import torch
 import condgen
 from condgen.common.errors import PluginError
 from condgen.plugin.registry import (DATASETS, DEFAULT_PLUGINS, KINDS, HookKind, PluginWarning, list_plugins,
-                                     plugin_commands, registry)
+                                     registry)
 
 from helpers import SignConditioner, SignPlugin, fake_distribution
 
@@ -301,6 +301,27 @@ def test_a_command_whose_arguments_fail_is_left_out_with_a_warning(register_plug
     assert main(["plugins"]) == 0
 
 
+def _registering(cls: type) -> object:
+    class Plugin:
+        @condgen.hookimpl
+        def condgen_register_conditioners(self, register):
+            register(cls)
+
+    return Plugin()
+
+
+def test_a_conditioner_that_still_adds_run_methods_is_refused_saying_what_to_do(register_plugin):
+    class WithMethods(SignConditioner):
+        name = "with_methods"
+        run_methods = {"describe": lambda run: "x"}
+
+    register_plugin(_registering(WithMethods), "old-style")
+    with pytest.warns(PluginWarning, match=r"WithMethods.run_methods is no longer supported"):
+        info = {p.name: p for p in list_plugins()}["old-style"]
+    assert "with_methods" not in registry().conditioners and not info.ok
+    assert "offer a function that takes the run instead" in info.error
+
+
 class AttributePlugin:
     def __init__(self, name: str, function) -> None:
         self.name, self.function = name, function
@@ -331,6 +352,21 @@ def test_a_bad_attribute_function_marks_its_plugin_broken(register_plugin, name,
     assert condgen.attributes()["ink"].__module__ == "condgen_regression.attributes"  # the others keep working
 
 
+class WrongArity:
+    @condgen.hookimpl
+    def condgen_register_datasets(self, register):
+        register("only-a-name")
+
+
+def test_register_called_with_the_wrong_arguments_is_said_in_the_hooks_terms(register_plugin):
+    register_plugin(WrongArity(), "wrong-arity")
+    with pytest.warns(PluginWarning, match="plugin 'wrong-arity'"):
+        info = {p.name: p for p in list_plugins()}["wrong-arity"]
+    assert info.error == ("called condgen_register_datasets's register with the wrong arguments (missing a "
+                          "required argument: 'loader')")
+    assert "only-a-name" not in registry().datasets
+
+
 # -- one rule for a name two plugins register, the same for every hook kind ----------------------
 def _no_arguments(parser) -> None:
     pass
@@ -343,7 +379,7 @@ KIND_CASES = {
                     lambda name: registry().conditioner_class(name)),
     "dataset": (lambda name, tag: (name, lambda config: tag), lambda name: registry().dataset_loader(name)),
     "command": (lambda name, tag: (condgen.Command(name, f"help {tag}", _no_arguments, lambda args: tag),),
-                lambda name: plugin_commands()[name].run(argparse.Namespace())),
+                lambda name: registry().get("command", name).run(argparse.Namespace())),
     "attribute": (lambda name, tag: (name, lambda images: images.flatten(1).sum(1) + tag),
                   lambda name: condgen.attributes()[name](torch.zeros(1, 1, 2, 2))),
 }

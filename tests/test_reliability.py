@@ -506,6 +506,52 @@ def test_the_checkpoint_header_is_one_type_written_read_once_and_held(label_run,
     assert store.read_run(later.parent).meta.to_json() == raw
 
 
+class _StateOf:
+    """A plugin registering a ``sign`` conditioner whose ``state()`` adds ``extra`` to its fitted scale."""
+
+    def __init__(self, extra: object) -> None:
+        from helpers import SignConditioner
+
+        class Odd(SignConditioner):
+            def state(self) -> dict:
+                return {"scale": self.scale, "extra": extra}
+
+        self.cls = Odd
+
+    @condgen.hookimpl
+    def condgen_register_conditioners(self, register):
+        register(self.cls)
+
+
+def _sign_run_config() -> condgen.RunConfig:
+    return condgen.RunConfig.parse({"conditioners": [{"name": "sign"}], "model": {"latent_dim": 2, "hidden": [8]},
+                                    "data": {"dataset": "toy"}, "train": {"epochs": 1, "device": "cpu"}})
+
+
+def test_a_conditioner_state_is_stored_as_json_gives_it_back(register_plugin, tmp_path):
+    from helpers import ToyData
+
+    from condgen.runs.store import read_run
+
+    register_plugin(ToyData(), "toy-data")
+    register_plugin(_StateOf({0: float("nan"), "inf": float("inf"), "pair": (1, 2)}), "odd-state")
+    condgen.train(_sign_run_config(), tmp_path / "run", pictures=False, log=lambda s: None)
+    extra = read_run(tmp_path / "run").meta.conditioners[0].state["extra"]
+    assert sorted(extra) == ["0", "inf", "pair"]  # JSON's keys are text, as json.dumps writes them
+    assert np.isnan(extra["0"]) and extra["inf"] == float("inf") and extra["pair"] == [1, 2]  # not null
+
+
+def test_a_conditioner_state_that_is_not_json_is_one_line_and_leaves_nothing(register_plugin, tmp_path):
+    from helpers import ToyData
+
+    register_plugin(ToyData(), "toy-data")
+    register_plugin(_StateOf(torch.ones(2)), "tensor-state")
+    with pytest.raises(PluginError, match=r"conditioner 'sign' gave a state\(\) that is not JSON \(Object of type "
+                                          r"Tensor is not JSON serializable\); the checkpoint cannot hold it"):
+        condgen.train(_sign_run_config(), tmp_path / "run", pictures=False, log=lambda s: None)
+    assert not (tmp_path / "run").exists()  # a start that failed before its first checkpoint leaves nothing
+
+
 # -- the Python API's arguments ---------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs,message", [
     ({"num": "3"}, "num must be a whole number >= 1, got '3'"),

@@ -2,7 +2,7 @@
 
 - ``app``: the entry point, :func:`main`, which turns every failure into one line and an exit code;
 - ``parser``: the parser, built without torch or pydantic so ``condgen --help`` answers at once;
-- ``options``: the train flags that override a config's fields;
+- ``options``: each command's flags (from the option declarations) and the train flags laid over a config;
 - ``commands``: ``train``, ``sample`` and ``evaluate``; ``listing``: ``plugins``.
 """
 

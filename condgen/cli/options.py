@@ -14,37 +14,20 @@ from ..common.errors import ConfigError
 from ..common.options import Option, flag_values, lay_over
 from ..data.options import DATA_OPTIONS
 from ..pictures.samples import sample_options
-from ..runs.options import DEVICE_HELP, MODEL_OPTIONS, TRAIN_OPTIONS
+from ..runs.options import DEVICE, MODEL_OPTIONS, RUN_OPTIONS, TRAIN_OPTIONS
 
 if TYPE_CHECKING:
     from ..runs.config import RunConfig
 
 
-def _lay_conditioners(listed: Any, texts: list[str]) -> list[dict[str, Any]]:
-    """``--conditioner`` flags replace the config's list; one named in both keeps the config's settings
-    with the flag's laid over them."""
-    from ..runs.config import parse_conditioner_option
-
-    known = {c["name"]: c for c in listed if isinstance(c, dict) and "name" in c} if isinstance(listed, list) else {}
-    specs = []
-    for text in texts:
-        given = parse_conditioner_option(text)
-        base = known.get(given["name"], {}).get("config") or {}
-        specs.append({"name": given["name"], "config": {**base, **given["config"]}})
-    return specs
-
-
 RUN_DIR = Option("run_dir", "a run directory written by condgen train", positional=True, metavar="RUN_DIR")
 JSON = Option("json", "print JSON", action="store_true")
-DEVICE = Option("device", DEVICE_HELP, default="auto")
 
 #: ``condgen train``: where the run goes and from what, then a flag for every config field.
 TRAIN_COMMAND = (
     Option("out", "run directory to write", required=True, metavar="RUN_DIR"),
     Option("config", "full config (.json, .yaml, .toml); flags override it", metavar="FILE"),
-    Option("conditioners", "condition on NAME (repeatable), with settings, e.g. "
-           "label:embedding=learned,embed_dim=16", section="run", flag="--conditioner", action="append",
-           metavar="NAME[:KEY=VALUE,...]", merge=_lay_conditioners),
+    *RUN_OPTIONS,
     *MODEL_OPTIONS,
     *TRAIN_OPTIONS,
     *DATA_OPTIONS,

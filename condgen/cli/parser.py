@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from functools import partial
 from typing import Any, NoReturn
 
 from .._version import __version__
+from ..common.errors import PluginError
 from ..common.options import add_options
 from ..plugin.command import BUILT_IN_COMMANDS
 from .commands import cmd_evaluate, cmd_sample, cmd_train
@@ -64,8 +66,16 @@ def _own_command_line(argv: list[str] | None) -> bool:
 
 
 def _add_plugin_commands(sub: Any, debug: argparse.ArgumentParser) -> None:
-    """The subcommands that plugins register (``condgen_register_commands``)."""
-    from ..plugin.registry import plugin_commands
+    """The subcommands that plugins register (``condgen_register_commands``); a name more than one plugin
+    registers is a command whose every use is the one-line error naming them."""
+    from ..plugin.registry import plugin_commands, withdrawn_commands
+
+    for name, message in sorted(withdrawn_commands().items()):
+        # no option prefix: whatever the user typed after the name is taken, and the clash is what is said
+        p = sub.add_parser(name, help="unusable: more than one plugin registers it (see condgen plugins)",
+                           prefix_chars="\0", add_help=False)
+        p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+        p.set_defaults(func=partial(_withdrawn, message))
 
     for name, command in sorted(plugin_commands().items()):
         try:  # on a scratch parser first: a failure must leave no entry in the help either
@@ -76,3 +86,7 @@ def _add_plugin_commands(sub: Any, debug: argparse.ArgumentParser) -> None:
         p = sub.add_parser(name, parents=[debug], help=command.help)
         command.add_arguments(p)
         p.set_defaults(func=command.run)
+
+
+def _withdrawn(message: str, args: argparse.Namespace) -> int:
+    raise PluginError(message)

@@ -58,6 +58,7 @@ def write_samples(run, test: Mapping[str, Tensor], path: Path, per_row: int = 10
     rows = _sample_rows(run, test, seeded_generator(run.device, seed), log)
     if rows is None:
         return False
+    rows = rows.with_heads()
     images = rows.sample(run, per_row, seed=seed).cpu()
     if rows.heads is None and rows.pictured:
         log(f"samples.png: the conditions' pictures are left out, as only {rows.pictured} of {len(rows)} rows "

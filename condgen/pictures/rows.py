@@ -9,16 +9,15 @@ the values given (four here); a run's ``samples.png`` one row for each example c
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
 
 from ..common.arguments import whole_number
-from ..common.errors import ConditionError
+from ..common.errors import CondgenError, ConditionError, PluginError
 from ..plugin.conditioner import Conditioner
-from ..runs.conditions import parse_condition_texts
 from ..runs.run import Run
 
 
@@ -29,12 +28,19 @@ def describe(conditioners: Mapping[str, Conditioner], one: Mapping[str, Tensor])
 
 def row_picture(run: Run, conditions: Mapping[str, Tensor], row: int) -> Tensor | None:
     """The first conditioner's picture of row ``row``'s condition that has the run's data shape
-    ``(C, H, W)`` (a grey one is repeated over C channels); None if no conditioner draws one that fits."""
+    ``(C, H, W)`` (a grey one is repeated over C channels); None if no conditioner draws one that fits.
+    A conditioner whose :meth:`~condgen.Conditioner.condition_picture` raises is a :class:`condgen.PluginError`."""
     shape = tuple(run.model.data_shape)
     for name, cond in run.conditioners.items():
         if name not in conditions:  # left out (condition dropout)
             continue
-        pic = cond.condition_picture(conditions[name][row])
+        try:
+            pic = cond.condition_picture(conditions[name][row])
+        except CondgenError:
+            raise
+        except Exception as exc:  # a plugin's bug: one line naming it, not an internal error
+            raise PluginError(f"conditioner {name!r}'s condition_picture raised {type(exc).__name__}: {exc} "
+                              "(a bug in its plugin)") from None
         if pic is None:
             continue
         pic = pic.detach().float().cpu()
@@ -51,16 +57,26 @@ class SampleRows:
     out, as condition dropout allows, is absent); ``labels`` one per row (``"label=5 ink=0.2"``, empty
     for a model without conditioners); ``heads`` ``(R, C, H, W)`` each row's condition as a picture of
     the samples' shape (:meth:`condgen.Conditioner.condition_picture`), or None unless every row has
-    one; ``pictured`` how many rows have one.
+    one; ``pictured`` how many rows have one. Rows made by :meth:`of` draw their pictures only when a
+    picture is written (:meth:`with_heads`): an array of samples never asks a conditioner for one.
     """
 
     conditions: dict[str, Tensor]
     labels: list[str]
     heads: Tensor | None = None
     pictured: int = 0
+    #: Draws ``(heads, pictured)`` for :meth:`with_heads`; None once drawn, or where there is nothing to draw.
+    draw_heads: Callable[[], tuple[Tensor | None, int]] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def with_heads(self) -> SampleRows:
+        """These rows with their head pictures drawn (themselves if there is nothing left to draw)."""
+        if self.draw_heads is None:
+            return self
+        heads, pictured = self.draw_heads()
+        return replace(self, heads=heads, pictured=pictured, draw_heads=None)
 
     @classmethod
     def of(cls, run: Run, conditions: Mapping[str, Tensor], labels: Sequence[str] | None = None) -> SampleRows:
@@ -70,10 +86,12 @@ class SampleRows:
         conditions = dict(conditions)
         if labels is None:
             labels = [describe(run.conditioners, {n: c[r] for n, c in conditions.items()}) for r in range(count)]
-        pictures = [row_picture(run, conditions, r) for r in range(count)] if conditions else []
-        drawn = [p for p in pictures if p is not None]
-        heads = torch.stack(drawn) if drawn and len(drawn) == count else None
-        return cls(conditions, list(labels), heads, len(drawn))
+
+        def draw() -> tuple[Tensor | None, int]:
+            drawn = [p for p in (row_picture(run, conditions, r) for r in range(count)) if p is not None]
+            return (torch.stack(drawn) if drawn and len(drawn) == count else None), len(drawn)
+
+        return cls(conditions, list(labels), draw_heads=draw if conditions else None)
 
     @classmethod
     def combining(cls, run: Run, parsed: Mapping[str, Tensor]) -> SampleRows:
@@ -93,8 +111,7 @@ class SampleRows:
         its own flags (``condgen inpaint``: the image and mask), which combine with the rest the same way;
         every other conditioner must be in ``texts``, but one trained with condition dropout."""
         given = dict(given or {})
-        parsed = parse_condition_texts(run.conditioners, texts, optional=run.dropout, given=list(given))
-        return cls.combining(run, {**parsed, **given})
+        return cls.combining(run, {**run.parse_conditions(texts, given=list(given)), **given})
 
     def sample(self, run: Run, per_row: int, seed: int | None = None) -> Tensor:
         """``per_row`` samples of each row, row by row: ``(R * per_row, *data_shape)`` (see :meth:`condgen.Run.sample`)."""

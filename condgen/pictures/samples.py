@@ -12,8 +12,8 @@ samples with :meth:`SampleFile.rows` and writes what it drew with :meth:`SampleF
         images = rows.sample(run, out.num, seed=args.seed)   # (R * num, C, H, W)
         out.write(images, rows)                              # an array, or a grid of labelled rows
 
-Declaring the flags and checking the file import neither torch nor pydantic (``condgen --help``
-builds every command's flags); the rest imports them when it runs.
+Declaring the flags imports neither torch nor pydantic (``condgen --help`` builds every command's
+flags); checking the file, and the rest, import them when the command runs.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import argparse
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..common.errors import ArgumentError, CondgenError
 from ..common.options import Option, add_options
-from ..runs.options import DEVICE_HELP
+from ..runs.options import DEVICE
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -54,21 +54,14 @@ def sample_options(
         Option("num", f"{num_help} (default {num})", type=int, default=num),
         Option("seed", "seed of the samples' noise (default 0)", type=int, default=0),
         Option("out", out_help, required=True, metavar="FILE"),
-        Option("device", DEVICE_HELP, default="auto"),
+        DEVICE,
     )
 
 
-def add_sample_arguments(
-    parser: argparse.ArgumentParser,
-    *,
-    num: int = 10,
-    num_help: str = "samples per condition",
-    condition_help: str = "e.g. label=5, label=0,1,2 or label=all (one row per value)",
-    out_help: str = ".png grid, or .npy array (N, C, H, W)",
-) -> None:
-    """Declare the shared flags of :func:`sample_options` on ``parser`` (a plugin command's, say)."""
-    add_options(parser, sample_options(num=num, num_help=num_help, condition_help=condition_help,
-                                       out_help=out_help))
+def add_sample_arguments(parser: argparse.ArgumentParser, **texts: Any) -> None:
+    """Declare the shared flags of :func:`sample_options` on ``parser`` (a plugin command's, say);
+    ``texts`` are :func:`sample_options`' keywords (``num=16``, ``num_help=...``)."""
+    add_options(parser, sample_options(**texts))
 
 
 class SampleFile:
@@ -138,6 +131,7 @@ class SampleFile:
         if not self.picture:
             save_array(samples, self.path)
             return
+        rows = rows.with_heads() if rows is not None else None
         labels = rows.labels if rows is not None and any(rows.labels) else None
         save_grid(samples, self.path, per_row=self.num, row_labels=labels,
                   row_heads=rows.heads if rows is not None else None)

@@ -221,6 +221,10 @@ def check_conditioner_class(obj: object) -> type[Conditioner]:
         raise TypeError(f"{obj.__name__}.name {name!r} is reserved (an attribute of torch.nn.Module); choose another")
     if not (isinstance(obj.Config, type) and issubclass(obj.Config, BaseModel)):
         raise TypeError(f"{obj.__name__}.Config must be a pydantic model, got {obj.Config!r}")
+    if "run_methods" in dir(obj):  # removed in condgen 0.3: refused, so it is not ignored without a word
+        raise TypeError(f"{obj.__name__}.run_methods is no longer supported (condgen 0.3 dropped methods that "
+                        "conditioners add to runs); offer a function that takes the run instead, as "
+                        "condgen_inpaint.inpaint(run, image, mask, num) does")
     abstract = sorted(getattr(obj, "__abstractmethods__", ()))
     if abstract:
         raise TypeError(f"{obj.__name__} does not implement {', '.join(abstract)}")

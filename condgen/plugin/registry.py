@@ -25,8 +25,8 @@ entry-point module is cheap to import (the built-in ones import their conditione
 
 from __future__ import annotations
 
-import argparse
 import importlib
+import inspect
 import os
 import re
 import warnings
@@ -321,6 +321,11 @@ class PluginRegistry:
 
         def register(plugin: str, *args: Any, **kwargs: Any) -> None:
             try:
+                inspect.signature(kind.check).bind(*args, **kwargs)
+            except TypeError as exc:  # said in the hook's terms, not as a call of an internal function
+                problem(plugin, f"called {kind.hook}'s register with the wrong arguments ({exc})")
+                return
+            try:
                 name, value = kind.check(*args, **kwargs)
             except TypeError as exc:
                 problem(plugin, f"registered an invalid {kind.noun}: {exc}")
@@ -545,33 +550,20 @@ def filtered_out(plugin: str | None, distribution: str | None = None) -> str | N
     return _REGISTRY.filtered_out(plugin, distribution)
 
 
-def _withdrawn_command(name: str, message: str) -> Command:
-    """A stand-in for a command more than one plugin registers: running it is the error naming them."""
-
-    def run(args: argparse.Namespace) -> int:
-        raise PluginError(message)
-
-    def add_arguments(parser: argparse.ArgumentParser) -> None:
-        # whatever follows, options too, is taken as given: running it only reports the clash
-        parser.prefix_chars = "\0"
-        parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
-
-    return Command(name, "unusable: more than one plugin registers it (see condgen plugins)", add_arguments, run)
-
-
 def plugin_commands() -> dict[str, Command]:
-    """The subcommands the loaded plugins register, by name.
+    """The subcommands the loaded plugins register, by name (a withdrawn name is not among them:
+    :func:`withdrawn_commands`).
 
     Only the ``condgen_register_commands`` hook runs (once, shared with :func:`registry`), so
     building the command line imports no conditioner, nor torch. A plugin that raises in it or
-    registers something invalid is warned about and skipped; a name more than one plugin registers
-    is a command whose run is the :class:`condgen.PluginError` naming them.
+    registers something invalid is warned about and skipped.
     """
-    resolved = _REGISTRY.resolve(COMMANDS)
-    commands = dict(resolved.entries)
-    for name in resolved.conflicts:
-        commands[name] = _withdrawn_command(name, _REGISTRY.withdrawn(COMMANDS, name))
-    return commands
+    return dict(_REGISTRY.resolve(COMMANDS).entries)
+
+
+def withdrawn_commands() -> dict[str, str]:
+    """The command names more than one plugin registers, each with the error that using it is."""
+    return {name: _REGISTRY.withdrawn(COMMANDS, name) for name in _REGISTRY.resolve(COMMANDS).conflicts}
 
 
 def attributes() -> dict[str, Callable[..., Any]]:

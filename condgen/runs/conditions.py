@@ -93,7 +93,7 @@ def parse_condition_texts(
                 f"its conditioners are {list(conditioners) or 'none'}"
             )
         if name in given:
-            raise ConditionError(f"--condition {text!r}: this command takes {name!r}'s conditions from its own "
+            raise ConditionError(f"--condition {text!r}: this command takes the conditions of {name!r} from its own "
                                  "flags (see its --help); --condition gives the other conditioners' values")
         if name in parsed:
             raise ConditionError(f"--condition {name}=... is given twice; give several values as {name}=a,b")

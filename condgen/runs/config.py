@@ -17,10 +17,10 @@ from ..common.arguments import MAX_SEED
 from ..common.errors import ConfigError, config_error
 from ..common.files import is_file, read_text
 from ..common.options import descriptions
-from ..common.schema import StrictModel, Text
+from ..common.schema import StrictModel
 from ..data.config import DataConfig
 from ..plugin.registry import registry
-from .options import MODEL_OPTIONS, TRAIN_OPTIONS
+from .options import MODEL_OPTIONS, RUN_OPTIONS, TRAIN_OPTIONS, parse_conditioner_option  # noqa: F401 (re-export)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,7 +29,7 @@ else:  # pragma: no cover
 
 
 # each field's description is its flag's help (.options), written once
-_MODEL, _TRAIN = descriptions(MODEL_OPTIONS), descriptions(TRAIN_OPTIONS)
+_RUN, _MODEL, _TRAIN = descriptions(RUN_OPTIONS), descriptions(MODEL_OPTIONS), descriptions(TRAIN_OPTIONS)
 
 #: Widest hidden layer a config may ask for; wider ones are refused before any memory is taken.
 MAX_WIDTH = 65536
@@ -146,7 +146,7 @@ class TrainConfig(StrictModel):
 class RunConfig(StrictModel):
     """Everything that defines a run; saved in every checkpoint and as ``config.json``."""
 
-    conditioners: list[ConditionerSpec] = Field(default_factory=list)
+    conditioners: list[ConditionerSpec] = Field(default_factory=list, description=_RUN["conditioners"])
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -224,56 +224,6 @@ class RunConfig(StrictModel):
                 raise config_error(err, prefix=f"conditioner {spec.name!r} config") from None
             specs.append(ConditionerSpec(name=spec.name, config=validated.model_dump(mode="json", by_alias=True)))
         return self.model_copy(update={"conditioners": specs})
-
-
-def _split_top_level(text: str, sep: str = ",") -> list[str]:
-    """Split at ``sep`` outside brackets and quotes, so ``hidden=[64,64],x=1`` is two settings."""
-    parts, depth, current = [], 0, ""
-    quoted = False
-    for ch in text:
-        quoted ^= ch == '"'
-        depth += ch in "[{(" and not quoted
-        depth -= ch in "]})" and not quoted
-        if ch == sep and depth == 0 and not quoted:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    parts.append(current)
-    return parts
-
-
-def parse_conditioner_option(text: str) -> dict[str, Any]:
-    """``--conditioner NAME[:KEY=VALUE,...]`` -> ``{"name": NAME, "config": {KEY: VALUE, ...}}``.
-
-    A value that starts with ``[``, ``{`` or ``"`` is read as JSON (``[64, 64]``, ``"a,b"``); ``null`` is
-    None; anything else is a string that the conditioner's config converts (``16``, ``0.5``, ``true``,
-    ``learned``), e.g. ``label:embedding=learned,embed_dim=16``.
-    """
-    name, _, settings = text.partition(":")
-    name = name.strip()
-    if not name:
-        raise ConfigError(f"--conditioner {text!r}: give a conditioner name, e.g. label or label:embed_dim=16")
-    config: dict[str, Any] = {}
-    for item in _split_top_level(settings) if settings.strip() else []:
-        key, eq, raw = item.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            raise ConfigError(
-                f"--conditioner {text!r}: setting {item.strip()!r} must look like KEY=VALUE "
-                f"(e.g. {name}:embedding=learned,embed_dim=16; `condgen plugins {name}` lists the settings)"
-            )
-        if key in config:
-            raise ConfigError(f"--conditioner {text!r}: setting {key!r} is given twice")
-        value = raw.strip()
-        if value[:1] in ('[', '{', '"'):
-            try:
-                config[key] = json.loads(value)
-            except ValueError as exc:
-                raise ConfigError(f"--conditioner {text!r}: setting {key!r} is not valid JSON ({exc})") from None
-        else:
-            config[key] = None if value == "null" else Text(value)
-    return {"name": name, "config": config}
 
 
 def _load_yaml(text: str) -> Any:

@@ -1,5 +1,7 @@
-"""The options of :class:`~condgen.runs.config.ModelConfig`'s and :class:`~condgen.runs.config.TrainConfig`'s
-fields: each field's flag and its one help text.
+"""The options of :class:`~condgen.runs.config.RunConfig`'s fields: its conditioners (``--conditioner
+NAME[:KEY=VALUE,...]``, read by :func:`parse_conditioner_option`), and the fields of
+:class:`~condgen.runs.config.ModelConfig` and :class:`~condgen.runs.config.TrainConfig`: each field's flag
+and its one help text.
 
 The configs take their field descriptions from here, and ``condgen train`` its flags; plain Python, so
 building the command line imports no pydantic. A field without a flag is declared too, marked
@@ -8,12 +10,16 @@ building the command line imports no pydantic. A field without a flag is declare
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from ..common.errors import ConfigError
 from ..common.options import Option
 
 #: The devices a run may use, said once for ``train.device`` and the commands that load a run.
 DEVICE_HELP = "cpu, cuda, cuda:N or auto (the default)"
+#: ``--device`` of the commands that load a run (``sample``, ``evaluate``, plugins' commands).
+DEVICE = Option("device", DEVICE_HELP, default="auto")
 
 
 def dropout_flag(text: str) -> Any:
@@ -62,4 +68,76 @@ TRAIN_OPTIONS = (
     Option("seed", "random seed of the initial weights, the batches and the noise (default 0)", section="train",
            type=int),
     Option("device", DEVICE_HELP, section="train"),
+)
+
+
+def _split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split at ``sep`` outside brackets and quotes, so ``hidden=[64,64],x=1`` is two settings."""
+    parts, depth, current = [], 0, ""
+    quoted = False
+    for ch in text:
+        quoted ^= ch == '"'
+        depth += ch in "[{(" and not quoted
+        depth -= ch in "]})" and not quoted
+        if ch == sep and depth == 0 and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return parts
+
+
+def parse_conditioner_option(text: str) -> dict[str, Any]:
+    """``--conditioner NAME[:KEY=VALUE,...]`` -> ``{"name": NAME, "config": {KEY: VALUE, ...}}``.
+
+    A value that starts with ``[``, ``{`` or ``"`` is read as JSON (``[64, 64]``, ``"a,b"``); ``null`` is
+    None; anything else is a string that the conditioner's config converts (``16``, ``0.5``, ``true``,
+    ``learned``), e.g. ``label:embedding=learned,embed_dim=16``.
+    """
+    name, _, settings = text.partition(":")
+    name = name.strip()
+    if not name:
+        raise ConfigError(f"--conditioner {text!r}: give a conditioner name, e.g. label or label:embed_dim=16")
+    config: dict[str, Any] = {}
+    for item in _split_top_level(settings) if settings.strip() else []:
+        key, eq, raw = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ConfigError(
+                f"--conditioner {text!r}: setting {item.strip()!r} must look like KEY=VALUE "
+                f"(e.g. {name}:embedding=learned,embed_dim=16; `condgen plugins {name}` lists the settings)"
+            )
+        if key in config:
+            raise ConfigError(f"--conditioner {text!r}: setting {key!r} is given twice")
+        value = raw.strip()
+        if value[:1] in ('[', '{', '"'):
+            try:
+                config[key] = json.loads(value)
+            except ValueError as exc:
+                raise ConfigError(f"--conditioner {text!r}: setting {key!r} is not valid JSON ({exc})") from None
+        else:
+            from ..common.schema import Text  # imports pydantic: only when a flag is converted, not for --help
+
+            config[key] = None if value == "null" else Text(value)
+    return {"name": name, "config": config}
+
+
+def _lay_conditioners(listed: Any, texts: list[str]) -> list[dict[str, Any]]:
+    """``--conditioner`` flags replace the config's list; one named in both keeps the config's settings
+    with the flag's laid over them."""
+    known = {c["name"]: c for c in listed if isinstance(c, dict) and "name" in c} if isinstance(listed, list) else {}
+    specs = []
+    for text in texts:
+        given = parse_conditioner_option(text)
+        base = known.get(given["name"], {}).get("config") or {}
+        specs.append({"name": given["name"], "config": {**base, **given["config"]}})
+    return specs
+
+
+#: :class:`~condgen.runs.config.RunConfig`'s own field: its conditioners.
+RUN_OPTIONS = (
+    Option("conditioners", "condition on NAME (repeatable), with settings, e.g. "
+           "label:embedding=learned,embed_dim=16", section="run", flag="--conditioner", action="append",
+           metavar="NAME[:KEY=VALUE,...]", merge=_lay_conditioners),
 )

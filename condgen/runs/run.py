@@ -13,7 +13,7 @@ picture or a file :mod:`condgen.pictures.rows`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -160,10 +160,11 @@ class Run:
         conds = _conditions.conditions_from_values(self.conditioners, values, num, optional=self.dropout)
         return {n: c.to(self.device) for n, c in conds.items()}
 
-    def parse_conditions(self, texts: Sequence[str]) -> dict[str, Tensor]:
+    def parse_conditions(self, texts: Sequence[str], given: Collection[str] = ()) -> dict[str, Tensor]:
         """``["label=5", ...]`` -> ``{name: (K, ...)}``; each conditioner must be given exactly once,
-        except those trained with condition dropout, which may be left out."""
-        return _conditions.parse_condition_texts(self.conditioners, texts, optional=self.dropout)
+        except those trained with condition dropout, which may be left out, and the ``given`` ones,
+        whose conditions a command takes from flags of its own (``condgen inpaint``: the image and mask)."""
+        return _conditions.parse_condition_texts(self.conditioners, texts, optional=self.dropout, given=given)
 
     # -- sampling ---------------------------------------------------------------------------
     def sample(self, conditions: Mapping[str, Any] | None = None, num: int = 1, seed: int | None = None) -> Tensor:

@@ -7,6 +7,7 @@ validated config and, for each conditioner, its plugin, distribution, version an
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ class CheckpointMeta(StrictModel):
             plugin = reg.plugin_of(name) if name in reg.conditioner_plugin else None
             conds.append({"name": name, "plugin": plugin.name if plugin else None,
                           "distribution": plugin.distribution if plugin else None,
-                          "version": plugin.version if plugin else None, "state": cond.state()})
+                          "version": plugin.version if plugin else None, "state": _as_stored(name, cond.state())})
         fields: dict[str, Any] = {"condgen_version": __version__, "config": run.config.model_dump(mode="json"),
                                   "data_shape": list(run.model.data_shape), "conditioners": conds, "epoch": run.epoch}
         # what is not given is not written (see to_json), so the file holds the keys it always held
@@ -89,8 +90,9 @@ class CheckpointMeta(StrictModel):
             raise CheckpointError(f"the run's checkpoint cannot be written: {describe_validation_error(err)}") from None
 
     def to_json(self) -> dict[str, Any]:
-        """The header as the file holds it: the fields set, as JSON values."""
-        return self.model_dump(mode="json", exclude_unset=True)
+        """The header as the file holds it: the fields set (Python values that ``json.dumps`` writes; a
+        JSON-mode dump would write a state's NaN as null)."""
+        return self.model_dump(exclude_unset=True)
 
     @classmethod
     def parse(cls, meta: Any, source: str) -> CheckpointMeta:
@@ -105,6 +107,16 @@ class CheckpointMeta(StrictModel):
         if stored != configured:
             raise CheckpointError(f"checkpoint {source!r}: its conditioners {stored} differ from its config's "
                                   f"{configured}")
+
+
+def _as_stored(name: str, state: Any) -> Any:
+    """A conditioner's ``state()`` as the checkpoint will hold it and give back: through JSON, so what
+    is validated and held now is what a later read gives (``{0: x}`` is ``{"0": x}``, NaN stays NaN)."""
+    try:
+        return json.loads(json.dumps(state))
+    except (TypeError, ValueError) as exc:  # a tensor in it, say: the plugin's bug, said before any file is written
+        raise PluginError(f"conditioner {name!r} gave a state() that is not JSON ({exc}); the checkpoint "
+                          "cannot hold it (a bug in its plugin)") from None
 
 
 def save_run(

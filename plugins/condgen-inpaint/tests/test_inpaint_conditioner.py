@@ -157,7 +157,7 @@ def test_the_command_writes_what_inpaint_gives_through_condgens_sample_file(toy,
     assert (tmp_path / "two.png").stat().st_size > 1000
     capsys.readouterr()
     for args, message in [
-        (["--condition", "label=1", "--condition", "inpaint=x"], "this command takes 'inpaint''s conditions from its own"),
+        (["--condition", "label=1", "--condition", "inpaint=x"], "this command takes the conditions of 'inpaint' from its own"),
         (["--condition", "label=1", "--num", "0"], "--num must be at least 1, got 0"),
     ]:
         assert main([*common, *args, "--out", str(tmp_path / "bad.npy")]) == 2
