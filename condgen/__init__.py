@@ -40,7 +40,8 @@ if TYPE_CHECKING:  # the static view, for type checkers and the API reference
     from .common.files import save_array
     from .common.rng import EVAL_SEED, seeded_generator
     from .data import DataSplits, iter_batches
-    from .data.config import DataConfig
+    from .data.config import DataConfig, DatasetOptions
+    from .data.idx import find_data_dir, read_idx, read_idx_dir
     from .pictures.grid import save_grid
     from .pictures.rows import SampleRows
     from .pictures.samples import SampleFile, add_sample_arguments
@@ -60,8 +61,10 @@ _EXPORTS = {
     "ConditionerConfig": ".plugin.conditioner",
     **dict.fromkeys(["ConditionerSpec", "ModelConfig", "RunConfig", "TrainConfig"], ".runs.config"),
     "DataConfig": ".data.config",
+    "DatasetOptions": ".data.config",
     "DataSplits": ".data",
     "iter_batches": ".data",
+    **dict.fromkeys(["find_data_dir", "read_idx", "read_idx_dir"], ".data.idx"),
     **dict.fromkeys(["ArgumentError", "CheckpointError", "CondgenError", "ConditionError", "ConfigError",
                      "DataError", "FileAccessError", "NumericalError", "PluginError", "ResourceError",
                      "RunDirectoryBusy"], ".common.errors"),
@@ -97,6 +100,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "DataError",
+    "DatasetOptions",
     "DataSplits",
     "ModelConfig",
     "PluginError",
@@ -108,9 +112,12 @@ __all__ = [
     "add_sample_arguments",
     "attributes",
     "evaluate",
+    "find_data_dir",
     "hookimpl",
     "iter_batches",
     "load_run",
+    "read_idx",
+    "read_idx_dir",
     "save_array",
     "save_grid",
     "seeded_generator",

@@ -11,13 +11,17 @@ Subclass :class:`ConditionerContract` in a test module, and pytest runs one test
         texts = ["seven", "sevn,SEVEN", "all"]  # command-line conditions that must parse
         bad_texts = ["", "s3ven"]               # ones that must be refused with ConditionError
         same_units = [("seven", 0)]             # as a user gives it, and a data item with that condition
+        classes = {}                            # optional: the data's class names, {field: [name, ...]}
 
         def make_batch(self):
             return {"image": torch.rand(6, 1, 28, 28), "label": torch.tensor([7, 1, 2, 3, 4, 5])}
 
 Or call :func:`check_conditioner` with the same arguments from any test. Each check raises
 ``AssertionError`` naming the conditioner, the method and what it returned (an exception the
-conditioner raises on a condition the test gives as valid comes through as itself). What is checked:
+conditioner raises on a condition the test gives as valid comes through as itself). Each conditioner is
+made as the engine makes one for a new run: from its config, then :meth:`~condgen.Conditioner.fit` on the
+batch, then :meth:`~condgen.Conditioner.learn_class_names` with ``classes`` (the data's class names,
+``{field: [name, ...]}``; none unless given). What is checked:
 
 - the config: a JSON round trip gives the same config, and an unknown field is a :class:`ConfigError`;
 - the embedding: finite ``float32`` (the model's dtype) ``(B, embed_dim)``, for a batch of data conditions;
@@ -27,7 +31,8 @@ conditioner raises on a condition the test gives as valid comes through as itsel
   item, gives exactly that item's condition. :func:`check_conditioner` requires at least one pair;
   the test class skips the check, visibly, without any (where data conditions are drawn at random);
 - the checkpoint state: JSON-serialisable, and a conditioner restored from it, with the same
-  embedding weights, gives identical conditions and embeddings;
+  embedding weights, gives identical conditions and embeddings, and describes them alike (so what
+  :meth:`~condgen.Conditioner.learn_class_names` learnt is kept too);
 - bad conditions: every text in ``bad_texts``, a condition of the wrong shape and a batch without the
   data fields all raise :class:`ConditionError`, not another exception;
 - determinism: conditions and example conditions drawn with equally seeded generators are equal,
@@ -60,13 +65,19 @@ __all__ = [
 ]
 
 Batch = Mapping[str, Tensor]
+#: The data's class names, ``{field: [name, ...]}`` (:attr:`condgen.DataSplits.classes`).
+Classes = Mapping[str, Sequence[str]]
 #: A field name no config has, for the unknown-field check.
 UNKNOWN_FIELD = "no_such_setting_xyz"
 
 
-def _fitted(cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None) -> Conditioner:
+def _fitted(
+    cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None, classes: Classes | None = None
+) -> Conditioner:
+    """A conditioner as the engine makes one for a new run: fitted, then told the data's class names."""
     conditioner = cls(dict(config or {}))
     conditioner.fit(batch)
+    conditioner.learn_class_names({field: list(names) for field, names in (classes or {}).items()})
     return conditioner
 
 
@@ -118,9 +129,11 @@ def check_config(cls: type[Conditioner], config: Mapping[str, Any] | None = None
                              "derive Config from condgen.ConditionerConfig")
 
 
-def check_embedding(cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None = None) -> None:
+def check_embedding(
+    cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None = None, classes: Classes | None = None
+) -> None:
     """The embedding maps the batch's conditions to finite floats ``(B, embed_dim)``."""
-    conditioner = _fitted(cls, batch, config)
+    conditioner = _fitted(cls, batch, config, classes)
     c = _data_conditions(conditioner, batch)
     width = conditioner.embed_dim
     assert isinstance(width, int) and width >= 1, f"{cls.name}: embed_dim is {width!r}; it must be an int >= 1"
@@ -137,11 +150,12 @@ def check_parsing(
     texts: Sequence[str] = (),
     values: Sequence[Any] = (),
     config: Mapping[str, Any] | None = None,
+    classes: Classes | None = None,
 ) -> None:
     """Command-line conditions (``texts``) and Python ones (``values``, through ``conditions_from_value``)
     give checked ``(K, *condition_shape)`` in the data conditions' dtype, which the embedding takes and
     ``describe_condition`` names."""
-    conditioner = _fitted(cls, batch, config)
+    conditioner = _fitted(cls, batch, config, classes)
     data = _data_conditions(conditioner, batch)
     embedding = conditioner.build_embedding()
     assert texts or values, f"{cls.name}: give at least one condition in texts or values"
@@ -162,14 +176,18 @@ def check_parsing(
 
 
 def check_units(
-    cls: type[Conditioner], batch: Batch, same_units: Sequence[tuple[Any, int]], config: Mapping[str, Any] | None = None
+    cls: type[Conditioner],
+    batch: Batch,
+    same_units: Sequence[tuple[Any, int]],
+    config: Mapping[str, Any] | None = None,
+    classes: Classes | None = None,
 ) -> None:
     """The units rule: each ``(text or value, i)`` of ``same_units``, given as a user would (typed text
     through ``parse_condition``, anything else through ``conditions_from_value``), is exactly data item
     ``i``'s condition."""
     assert same_units, (f"{cls.name}: give at least one same_units pair (a condition as a user gives it, and the "
                         "index of a data item with that condition) so the units rule is checked")
-    conditioner = _fitted(cls, batch, config)
+    conditioner = _fitted(cls, batch, config, classes)
     data = _data_conditions(conditioner, batch)
     for given, index in same_units:
         where, c = _user_condition(conditioner, given)
@@ -178,10 +196,13 @@ def check_units(
             "a condition given by a user must mean what the data's does (the units rule)")
 
 
-def check_state_round_trip(cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None = None) -> None:
-    """``state()`` is JSON, and a conditioner restored with ``load_state`` (not fitted) gives identical
-    conditions and, with the same embedding weights, identical embeddings."""
-    fitted = _fitted(cls, batch, config)
+def check_state_round_trip(
+    cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None = None, classes: Classes | None = None
+) -> None:
+    """``state()`` is JSON, and a conditioner restored with ``load_state`` (neither fitted nor told the class
+    names) gives identical conditions, describes them alike and, with the same embedding weights, gives
+    identical embeddings."""
+    fitted = _fitted(cls, batch, config, classes)
     try:
         text = json.dumps(fitted.state())
     except (TypeError, ValueError) as exc:
@@ -190,6 +211,11 @@ def check_state_round_trip(cls: type[Conditioner], batch: Batch, config: Mapping
     restored.load_state(json.loads(text))
     c, c_again = _data_conditions(fitted, batch), _data_conditions(restored, batch)
     assert torch.equal(c, c_again), f"{cls.name}: a restored conditioner reads other conditions from the same data"
+    described = [(fitted.describe_condition(row), restored.describe_condition(row)) for row in c]
+    differ = next(((i, a, b) for i, (a, b) in enumerate(described) if a != b), None)
+    assert differ is None, (
+        f"{cls.name}: a restored conditioner describes data item {differ[0]}'s condition as {differ[2]!r}, the "
+        f"fitted one as {differ[1]!r}; keep what fit() and learn_class_names() learn in state()")
     saved, loaded = fitted.build_embedding().eval(), restored.build_embedding().eval()  # no dropout noise
     loaded.load_state_dict(saved.state_dict())
     with torch.no_grad():
@@ -199,10 +225,14 @@ def check_state_round_trip(cls: type[Conditioner], batch: Batch, config: Mapping
 
 
 def check_bad_conditions(
-    cls: type[Conditioner], batch: Batch, bad_texts: Sequence[str] = (), config: Mapping[str, Any] | None = None
+    cls: type[Conditioner],
+    batch: Batch,
+    bad_texts: Sequence[str] = (),
+    config: Mapping[str, Any] | None = None,
+    classes: Classes | None = None,
 ) -> None:
     """Bad typed conditions, a wrongly shaped condition and data without its fields raise ConditionError."""
-    conditioner = _fitted(cls, batch, config)
+    conditioner = _fitted(cls, batch, config, classes)
     c = _data_conditions(conditioner, batch)
     attempts: list[tuple[str, Callable[[], Any]]] = [
         (f"parse_condition({text!r})", lambda text=text: conditioner.parse_condition(text)) for text in bad_texts
@@ -224,9 +254,11 @@ def check_bad_conditions(
                                  "condgen.ConditionError")
 
 
-def check_determinism(cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None = None) -> None:
+def check_determinism(
+    cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None = None, classes: Classes | None = None
+) -> None:
     """Equal seeds give equal conditions and example conditions, drawn without torch's global RNG."""
-    conditioner = _fitted(cls, batch, config)
+    conditioner = _fitted(cls, batch, config, classes)
     before = torch.random.get_rng_state()
     first, second = _data_conditions(conditioner, batch, seed=1), _data_conditions(conditioner, batch, seed=1)
     assert torch.equal(first, second), f"{cls.name}: condition_from_batch differs under equally seeded generators"
@@ -249,15 +281,17 @@ def check_conditioner(
     bad_texts: Sequence[str] = (),
     same_units: Sequence[tuple[Any, int]],
     config: Mapping[str, Any] | None = None,
+    classes: Classes | None = None,
 ) -> None:
-    """Run every check of the kit on ``cls``; ``batch`` is a few items of data, ``{field: (B, ...)}``."""
+    """Run every check of the kit on ``cls``; ``batch`` is a few items of data, ``{field: (B, ...)}``, and
+    ``classes`` the data's class names, ``{field: [name, ...]}`` (none unless given)."""
     check_config(cls, config)
-    check_embedding(cls, batch, config)
-    check_determinism(cls, batch, config)  # before the checks that compare conditions drawn twice
-    check_parsing(cls, batch, texts, values, config)
-    check_units(cls, batch, same_units, config)
-    check_state_round_trip(cls, batch, config)
-    check_bad_conditions(cls, batch, bad_texts, config)
+    check_embedding(cls, batch, config, classes)
+    check_determinism(cls, batch, config, classes)  # before the checks that compare conditions drawn twice
+    check_parsing(cls, batch, texts, values, config, classes)
+    check_units(cls, batch, same_units, config, classes)
+    check_state_round_trip(cls, batch, config, classes)
+    check_bad_conditions(cls, batch, bad_texts, config, classes)
 
 
 class ConditionerContract:
@@ -276,6 +310,9 @@ class ConditionerContract:
     bad_texts: ClassVar[Sequence[str]] = ()
     #: ``(text or value, i)``: a user's condition that means what data item ``i``'s does.
     same_units: ClassVar[Sequence[tuple[Any, int]]] = ()
+    #: The data's class names, ``{field: [name, ...]}``, handed to ``learn_class_names`` after ``fit``
+    #: (``{}``: data without names).
+    classes: ClassVar[Classes] = {}
 
     def make_batch(self) -> Batch:
         """A few items of data, ``{field: (B, ...)}``, such as the conditioner reads in training."""
@@ -285,23 +322,23 @@ class ConditionerContract:
         check_config(self.conditioner_class, self.config)
 
     def test_embedding(self) -> None:
-        check_embedding(self.conditioner_class, self.make_batch(), self.config)
+        check_embedding(self.conditioner_class, self.make_batch(), self.config, self.classes)
 
     def test_parsing(self) -> None:
-        check_parsing(self.conditioner_class, self.make_batch(), self.texts, self.values, self.config)
+        check_parsing(self.conditioner_class, self.make_batch(), self.texts, self.values, self.config, self.classes)
 
     def test_units(self) -> None:
         if not self.same_units:
             import pytest
 
             pytest.skip(f"{type(self).__name__} gives no same_units pairs: the units rule is not checked")
-        check_units(self.conditioner_class, self.make_batch(), self.same_units, self.config)
+        check_units(self.conditioner_class, self.make_batch(), self.same_units, self.config, self.classes)
 
     def test_state_round_trip(self) -> None:
-        check_state_round_trip(self.conditioner_class, self.make_batch(), self.config)
+        check_state_round_trip(self.conditioner_class, self.make_batch(), self.config, self.classes)
 
     def test_bad_conditions(self) -> None:
-        check_bad_conditions(self.conditioner_class, self.make_batch(), self.bad_texts, self.config)
+        check_bad_conditions(self.conditioner_class, self.make_batch(), self.bad_texts, self.config, self.classes)
 
     def test_determinism(self) -> None:
-        check_determinism(self.conditioner_class, self.make_batch(), self.config)
+        check_determinism(self.conditioner_class, self.make_batch(), self.config, self.classes)

@@ -56,3 +56,18 @@ def mnist_dir() -> Path:
             pytest.fail(f"real MNIST is required but not found at {path}")
         pytest.skip(f"real MNIST not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_dir() -> Path:
+    """The real Fashion-MNIST files, where the Debian package dataset-fashion-mnist puts them.
+
+    Skipped where the package is absent, unless CONDGEN_REQUIRE_FASHION_MNIST=1 (as CI sets), where it fails.
+    """
+    path = Path("/usr/share/datasets/fashion-mnist")
+    if not (path / "train-images-idx3-ubyte.gz").is_file():
+        if os.environ.get("CONDGEN_REQUIRE_FASHION_MNIST") == "1":
+            pytest.fail(f"real Fashion-MNIST is required but not found at {path} "
+                        "(apt-get install dataset-fashion-mnist)")
+        pytest.skip(f"real Fashion-MNIST not found at {path} (apt-get install dataset-fashion-mnist)")
+    return path

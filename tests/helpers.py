@@ -14,8 +14,11 @@ import condgen
 from condgen import ConditionError, Conditioner, DataSplits
 
 
-def make_toy_splits(n_train: int = 512, n_test: int = 128, seed: int = 0) -> DataSplits:
-    """Two classes of 1x6x6 images in [0, 1]: class 0 bright on the left, class 1 on the right."""
+def make_toy_splits(
+    n_train: int = 512, n_test: int = 128, seed: int = 0, classes: dict[str, list[str]] | None = None
+) -> DataSplits:
+    """Two classes of 1x6x6 images in [0, 1]: class 0 bright on the left, class 1 on the right; ``classes``
+    names them (:attr:`condgen.DataSplits.classes`), e.g. :data:`TOY_CLASS_NAMES`."""
     gen = torch.Generator().manual_seed(seed)
 
     def split(n: int) -> dict[str, Tensor]:
@@ -26,7 +29,11 @@ def make_toy_splits(n_train: int = 512, n_test: int = 128, seed: int = 0) -> Dat
         image[~left, :, :, 3:] += 0.8
         return {"image": image.clamp(0, 1), "label": label, "value": label.float() * 2 - 1}
 
-    return DataSplits(train=split(n_train), test=split(n_test))
+    return DataSplits(train=split(n_train), test=split(n_test), classes=dict(classes or {}))
+
+
+#: The toy classes' names: class 0 is bright on the left, class 1 on the right.
+TOY_CLASS_NAMES = {"label": ["left", "right"]}
 
 
 class ToyData:
@@ -35,6 +42,14 @@ class ToyData:
     @condgen.hookimpl
     def condgen_register_datasets(self, register):
         register("toy", lambda config: make_toy_splits())
+
+
+class NamedToyData:
+    """A plugin that provides the ``toy-named`` data set: the toy data, its classes named ``left`` and ``right``."""
+
+    @condgen.hookimpl
+    def condgen_register_datasets(self, register):
+        register("toy-named", lambda config: make_toy_splits(classes=TOY_CLASS_NAMES))
 
 
 class Scale(nn.Module):

@@ -127,7 +127,7 @@ def test_train_errors(capsys, tmp_path):
     code, _, err = cli(capsys, "train", "--dataset", "toy", "--device", "cuda", "--out", str(tmp_path / "r"))
     assert code == 2 and "sees no CUDA device; use --device cpu or --device auto" in one_error_line(err)
     code, _, err = cli(capsys, "train", "--dataset", "imagenet", "--out", str(tmp_path / "r"))
-    assert code == 2 and "unknown dataset 'imagenet'; registered datasets: mnist, npz, toy" in one_error_line(err)
+    assert code == 2 and "unknown dataset 'imagenet'; registered datasets: fashion-mnist, image-folder, mnist, npz, toy" in one_error_line(err)
 
 
 def test_resume_refuses_changed_flags(toy_run, capsys):

@@ -35,7 +35,7 @@ def test_label_plugin_is_found_through_its_entry_point():
     assert label.distribution == "condgen-label"
     assert label.version == "0.2.0"
     assert label.conditioners == ["label"] and label.ok
-    assert infos["condgen.builtins.datasets"].datasets == ["mnist", "npz"]
+    assert infos["condgen.builtins.datasets"].datasets == ["mnist", "npz", "fashion-mnist", "image-folder"]
     assert registry().conditioner_class("label").__module__ == "condgen_label.conditioner"
 
 
@@ -584,7 +584,7 @@ def test_the_toolkits_own_plugin_cannot_be_blocked(monkeypatch, fresh_plugins):
     assert sorted(str(w.message) for w in caught) == [
         f"CONDGEN_BLOCK_PLUGINS names {name!r}, the toolkit's own plugin (the built-in data sets), which cannot be "
         "blocked" for name in ("condgen", "condgen.builtins.datasets")]
-    assert sorted(reg.datasets) == ["mnist", "npz"] and reg.plugins["condgen.builtins.datasets"].ok
+    assert sorted(reg.datasets) == ["fashion-mnist", "image-folder", "mnist", "npz"] and reg.plugins["condgen.builtins.datasets"].ok
 
 
 def test_a_blocked_plugin_that_is_needed_says_which_variable_and_the_fix(fresh_plugins, register_plugin, tmp_path,

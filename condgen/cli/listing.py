@@ -1,4 +1,4 @@
-"""``condgen plugins``: the installed plugins, or one conditioner's settings."""
+"""``condgen plugins``: the installed plugins, or one conditioner's or data set's settings."""
 
 from __future__ import annotations
 
@@ -30,31 +30,48 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _show_conditioner(name: str, as_json: bool) -> int:
-    """``condgen plugins NAME``: a conditioner's plugin and its settings with defaults and descriptions."""
+    """``condgen plugins NAME``: a conditioner's (or else a data set's) plugin and its settings, with their
+    types, defaults and descriptions."""
+    from ..common.errors import PluginError
     from ..plugin.registry import registry
 
     reg = registry()
-    cls = reg.conditioner_class(name)
-    plugin = reg.plugin_of(name)
+    if name not in reg.conditioners and name not in reg.conflicts and name in reg.datasets:
+        loader, plugin = reg.dataset_loader(name), reg.owner("dataset", name)
+        return _show_settings("data set", name, reg.dataset_options(name), plugin, _summary(loader), as_json,
+                              f"--data-option KEY=VALUE or data.options in a config file, with --dataset {name}")
+    try:
+        cls = reg.conditioner_class(name)
+    except PluginError as exc:
+        datasets = ", ".join(sorted(reg.datasets)) or "none"
+        raise PluginError(f"{exc}; nor is {name!r} a data set (registered datasets: {datasets})") from None
+    return _show_settings("conditioner", name, cls.Config, reg.plugin_of(name), _summary(cls), as_json,
+                          f"--conditioner {name}:KEY=VALUE,... or conditioners[].config in a config file")
+
+
+def _summary(obj: object) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
+    return doc[0] if doc else ""
+
+
+def _show_settings(kind: str, name: str, model: Any, plugin: Any, summary: str, as_json: bool, how: str) -> int:
     settings = []
-    for field, info in cls.Config.model_fields.items():
+    for field, info in (model.model_fields.items() if model is not None else ()):
         default = None if info.is_required() else info.get_default(call_default_factory=True)
         settings.append({"name": field, "type": _type_name(info.annotation), "default": default,
                          "required": info.is_required(), "description": info.description or ""})
-    doc = (cls.__doc__ or "").strip().splitlines()
-    summary = doc[0] if doc else ""
     if as_json:
-        print(json.dumps({"conditioner": name, "plugin": plugin.name, "distribution": plugin.distribution,
-                          "version": plugin.version, "summary": summary, "settings": settings}, indent=2,
-                         default=str))
+        print(json.dumps({kind.replace("data set", "dataset"): name, "plugin": plugin.name,
+                          "distribution": plugin.distribution, "version": plugin.version, "summary": summary,
+                          "settings": settings}, indent=2, default=str))
         return 0
-    print(f"conditioner {name!r} from {plugin.describe()}")
+    print(f"{kind} {name!r} from {plugin.describe()}")
     if summary:
         print(f"  {summary}")
     if not settings:
         print("  no settings")
         return 0
-    print(f"settings (--conditioner {name}:KEY=VALUE,... or conditioners[].config in a config file):")
+    print(f"settings ({how}):")
     width = max(len(s["name"]) for s in settings)
     for s in settings:
         default = "required" if s["required"] else f"default {json.dumps(s['default'], default=str)}"

@@ -50,7 +50,8 @@ EVALUATE_COMMAND = (
 
 #: ``condgen plugins``.
 PLUGINS_COMMAND = (
-    Option("conditioner", "show this conditioner's settings", positional=True, nargs="?", metavar="NAME"),
+    Option("conditioner", "show this conditioner's (or data set's) settings", positional=True, nargs="?",
+           metavar="NAME"),
     JSON,
 )
 

@@ -9,9 +9,12 @@ building a parser import neither pydantic nor torch, so ``condgen --help`` stays
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
+
+from .errors import ConfigError
 
 #: The part of a run's config an option may set: the run's own fields (``conditioners``) or a section.
 SECTIONS = ("run", "model", "data", "train")
@@ -131,3 +134,43 @@ def coverage_problems(options: Iterable[Option], fields: Mapping[str, Iterable[s
                 shown = name if section == "run" else f"{section}.{name}"
                 problems.append(f"{shown} has neither a flag nor a config-file-only mark")
     return problems
+
+
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split at ``sep`` outside brackets and quotes, so ``hidden=[64,64],x=1`` is two settings."""
+    parts, depth, current = [], 0, ""
+    quoted = False
+    for ch in text:
+        quoted ^= ch == '"'
+        depth += ch in "[{(" and not quoted
+        depth -= ch in "]})" and not quoted
+        if ch == sep and depth == 0 and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return parts
+
+
+def parse_setting(item: str, flag: str, example: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` typed on the command line -> ``(KEY, value)``, for a plugin's config to convert.
+
+    A value that starts with ``[``, ``{`` or ``"`` is read as JSON (``[64, 64]``, ``"a,b"``); ``null`` is
+    None; anything else is text that the config converts (``16``, ``0.5``, ``true``, ``learned``:
+    :class:`condgen.common.schema.Text`). ``flag`` (``--data-option 'size=[32,32]'``) and ``example``
+    (``size=[32,32]``) name the flag in errors.
+    """
+    key, eq, raw = item.partition("=")
+    key = key.strip()
+    if not eq or not key:
+        raise ConfigError(f"{flag}: setting {item.strip()!r} must look like KEY=VALUE (e.g. {example})")
+    value = raw.strip()
+    if value[:1] in ("[", "{", '"'):
+        try:
+            return key, json.loads(value)
+        except ValueError as exc:
+            raise ConfigError(f"{flag}: setting {key!r} is not valid JSON ({exc})") from None
+    from .schema import Text  # imports pydantic: only when a flag is converted, not for --help
+
+    return key, None if value == "null" else Text(value)

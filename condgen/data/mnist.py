@@ -1,39 +1,24 @@
 """MNIST from the four canonical IDX files, read from a directory the user names.
 
 Where to look, in order: ``data.data_dir`` (``--data-dir``), ``$CONDGEN_DATA_DIR``, a
-previous download in the cache, then torchvision's download. Both ``.gz`` and
-uncompressed files are accepted. Every file's magic number and size is checked, so a
-truncated or foreign file is an error naming the file instead of garbage pixels.
+previous download in the cache, then torchvision's download. The files are read by the IDX
+reader shared with the other data sets of MNIST's layout (:mod:`.idx`).
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import struct
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
-
 from ..common.errors import DataError
-from ..common.files import is_file, read_bytes
+from .idx import DATA_DIR_ENV, IDX_FILES, missing_idx_files, read_idx_dir
 from .splits import DataSplits
 
 if TYPE_CHECKING:
     from .config import DataConfig
 
-DATA_DIR_ENV = "CONDGEN_DATA_DIR"
-FILES = {
-    ("train", "image"): "train-images-idx3-ubyte",
-    ("train", "label"): "train-labels-idx1-ubyte",
-    ("test", "image"): "t10k-images-idx3-ubyte",
-    ("test", "label"): "t10k-labels-idx1-ubyte",
-}
-# IDX magic: two zero bytes, the type code (0x08 = unsigned byte), the number of dimensions.
-_MAGIC = {"image": (0x0803, 3), "label": (0x0801, 1)}
+FILES = IDX_FILES  # DATA_DIR_ENV and FILES stay importable from here, as before the shared reader
 
 
 def cache_dir() -> Path:
@@ -41,86 +26,13 @@ def cache_dir() -> Path:
     return Path(base) / "condgen" / "mnist"
 
 
-def _find(directory: Path, stem: str) -> Path | None:
-    for candidate in (directory / f"{stem}.gz", directory / stem):
-        if is_file(candidate, "MNIST file"):
-            return candidate
-    return None
-
-
 def missing_files(directory: Path) -> list[str]:
-    return [f"{stem}.gz" for stem in FILES.values() if _find(directory, stem) is None]
-
-
-def read_idx(path: Path, kind: str) -> Tensor:
-    """Read one IDX file: images ``(N, rows, cols)`` or labels ``(N,)``, dtype uint8."""
-    raw = read_bytes(path, "MNIST file")  # "permission denied" is not "corrupt"
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"cannot read MNIST file {str(path)!r}: {exc} (truncated or not gzip? replace it)") from None
-    magic, ndim = _MAGIC[kind]
-    if len(raw) < 4 + 4 * ndim or struct.unpack(">I", raw[:4])[0] != magic:
-        found = raw[:4].hex() if len(raw) >= 4 else "nothing"
-        raise DataError(
-            f"{str(path)!r} is not an MNIST {kind} file: IDX magic {magic:08x} expected, found {found}"
-        )
-    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    expected = 4 + 4 * ndim + int(torch.tensor(dims).prod())
-    if len(raw) != expected:
-        raise DataError(
-            f"MNIST file {str(path)!r} holds {len(raw)} bytes but its header {tuple(dims)} needs {expected}: "
-            "the file is truncated or corrupt; replace it"
-        )
-    data = torch.frombuffer(bytearray(raw[4 + 4 * ndim :]), dtype=torch.uint8)
-    return data.reshape(dims)
-
-
-def _check_splits(directory: Path, splits: dict[str, dict[str, Tensor]]) -> None:
-    """Each split's files agree, and the training files are not the test files (swapped or copied)."""
-    name = {kind: {split: FILES[split, kind] for split in splits} for kind in ("image", "label")}
-    for split, fields in splits.items():
-        n_img, n_lab = fields["image"].shape[0], fields["label"].shape[0]
-        if n_img != n_lab:
-            raise DataError(
-                f"MNIST {split} split in {str(directory)!r} has {n_img} images ({name['image'][split]}) but {n_lab} "
-                f"labels ({name['label'][split]}); are train and t10k files swapped?"
-            )
-    n_train, n_test = splits["train"]["image"].shape[0], splits["test"]["image"].shape[0]
-    if n_train < n_test:
-        raise DataError(
-            f"MNIST files in {str(directory)!r} look swapped: the train files hold {n_train} items, fewer than the "
-            f"t10k (test) files' {n_test} (MNIST has 60000 and 10000); rename them to the split they hold"
-        )
-    if n_train == n_test and torch.equal(splits["train"]["image"], splits["test"]["image"]):
-        raise DataError(
-            f"MNIST files in {str(directory)!r}: the train and t10k images are the same file's contents; "
-            "put the real training files back (train-images-idx3-ubyte: 60000 images)"
-        )
+    return missing_idx_files(directory, "MNIST")
 
 
 def read_mnist_dir(directory: str | Path) -> DataSplits:
     """Splits ``{"image": (N, 1, 28, 28) float32 in [0, 1], "label": (N,) int64}`` from a directory."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise DataError(f"MNIST directory {str(directory)!r} does not exist")
-    missing = missing_files(directory)
-    if missing:
-        raise DataError(
-            f"MNIST directory {str(directory)!r} lacks {', '.join(missing)}; "
-            f"it needs the four files {', '.join(s + '.gz' for s in FILES.values())}"
-        )
-    splits: dict[str, dict[str, Tensor]] = {"train": {}, "test": {}}
-    for (split, kind), stem in FILES.items():
-        splits[split][kind] = read_idx(_find(directory, stem), kind)  # type: ignore[arg-type]
-    _check_splits(directory, splits)
-    for split, fields in splits.items():
-        if int(fields["label"].max()) > 9:
-            raise DataError(f"MNIST {split} labels in {str(directory)!r} go up to {int(fields['label'].max())}, not 9")
-        fields["image"] = fields["image"].unsqueeze(1).float().div_(255.0)
-        fields["label"] = fields["label"].long()
-    return DataSplits(train=splits["train"], test=splits["test"])
+    return read_idx_dir(directory, name="MNIST", num_classes=10)
 
 
 def _download(root: Path) -> Path:

@@ -7,7 +7,7 @@ per-item Python work of a DataLoader, which dominates the time of a small MLP.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -22,10 +22,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class DataSplits:
-    """Train and test splits, e.g. ``{"image": (N, 1, 28, 28) float in [0, 1], "label": (N,) int64}``."""
+    """Train and test splits, e.g. ``{"image": (N, 1, 28, 28) float in [0, 1], "label": (N,) int64}``.
+
+    ``classes`` names the classes of a field of class indices where the data has names for them:
+    ``{"label": ["T-shirt/top", "Trouser", ...]}``, index ``i`` named ``classes["label"][i]`` (a
+    conditioner on that field learns them: :meth:`condgen.Conditioner.learn_class_names`).
+    """
 
     train: dict[str, Tensor]
     test: dict[str, Tensor]
+    classes: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for split_name in ("train", "test"):
@@ -33,10 +39,21 @@ class DataSplits:
             sizes = {k: v.shape[0] for k, v in split.items()}
             if not sizes or len(set(sizes.values())) != 1:
                 raise DataError(f"{split_name} split fields must share their first dimension, got sizes {sizes}")
+        for name, names in self.classes.items():
+            if name not in self.train:
+                raise DataError(f"the class names given for field {name!r} name no field of the data "
+                                f"(its fields: {sorted(self.train)})")
+            if not (isinstance(names, list) and names and all(isinstance(n, str) and n.strip() for n in names)):
+                raise DataError(f"the class names of field {name!r} must be a list of non-empty strings, got {names!r}")
+            folded = [n.strip().casefold() for n in names]
+            twice = sorted({n for n in names if folded.count(n.strip().casefold()) > 1})
+            if twice:
+                raise DataError(f"field {name!r} names two classes {twice[0]!r} (names are matched without regard "
+                                "to case): give each class its own name")
 
     def limited(self, train_limit: int | None, test_limit: int | None) -> "DataSplits":
-        """The first ``train_limit`` / ``test_limit`` items of each split."""
-        return DataSplits(_head(self.train, train_limit), _head(self.test, test_limit))
+        """The first ``train_limit`` / ``test_limit`` items of each split (the class names stay)."""
+        return DataSplits(_head(self.train, train_limit), _head(self.test, test_limit), dict(self.classes))
 
 
 #: ``loader(config: condgen.DataConfig) -> DataSplits``, registered by a plugin under a dataset name.

@@ -23,6 +23,8 @@ from .rows import SampleRows
 MAX_ROWS = 20
 #: Rows (test items) in the samples.png of a model with several conditioners.
 COMPOSED_ROWS = 10
+#: At most this many categories (integer colours) in latent.png get a colour and legend entry each.
+LEGEND_CATEGORIES = 20
 Log = Callable[[str], None]
 
 
@@ -89,27 +91,77 @@ def _colour(run, conds: Mapping[str, Tensor]) -> tuple[Tensor, str] | None:
     for name, cond in run.conditioners.items():
         colour = cond.latent_colour(conds[name])
         if colour is not None:
-            return colour.detach().cpu(), name
+            return colour.detach(), name
     return None
 
 
+class _Categories:
+    """The one condition behind each integer colour of latent.png, where every item of that colour has the
+    same condition (a class): its legend entry is then the conditioner's own description of it."""
+
+    def __init__(self) -> None:
+        self.first: dict[int, Tensor] = {}  # colour -> the condition ``(...)`` of its first item, on the CPU
+        self.mixed: set[int] = set()  # colours whose items' conditions differ
+
+    def add(self, colour: Tensor, conditions: Tensor) -> None:
+        """Note a batch's integer colours ``(B,)`` and its conditions ``(B, ...)``."""
+        if colour.is_floating_point() or len(self.first) + len(self.mixed) > LEGEND_CATEGORIES:
+            return  # a colour scale, or too many categories for a legend: nothing to name
+        for value in colour.unique().tolist():
+            if value in self.mixed:
+                continue
+            items = conditions[colour == value]
+            first = self.first.setdefault(value, items[0].cpu())
+            if not bool((items == first.to(items.device)).all()):
+                self.mixed.add(value)
+                del self.first[value]
+
+    def condition(self, value: int) -> Tensor | None:
+        """The condition every item coloured ``value`` has; None where they differ."""
+        return self.first.get(value)
+
+
 @torch.no_grad()
-def latent_means(
+def _latent(
     run, split: Mapping[str, Tensor], limit: int = 10000, batch_size: int = 1000
-) -> tuple[Tensor, Tensor | None, str]:
-    """Means of q(z|x, c) for the first ``limit`` items ``(N, L)`` on the CPU, with their colours ``(N,)``
-    from the first conditioner that offers one (None if none does) and that conditioner's name."""
+) -> tuple[Tensor, Tensor | None, str, _Categories]:
+    """:func:`latent_means`, with the conditions behind the colours (for the legend)."""
     gen = seeded_generator(run.device, EVAL_SEED)
-    means, colours, colour_name = [], [], ""
+    means, colours, colour_name, categories = [], [], "", _Categories()
     for _, batch in iter_batches(split, batch_size, limit):
         conds = run.conditions_from_batch(batch, gen)
         e = run.model.embed(conds, batch[run.config.data.x_field].shape[0])
         means.append(run.model.encode(batch[run.config.data.x_field], e)[0].cpu())
         coloured = _colour(run, conds)
         if coloured is not None:
-            colours.append(coloured[0])
-            colour_name = coloured[1]
-    return torch.cat(means), (torch.cat(colours) if colours else None), colour_name
+            colour, colour_name = coloured
+            categories.add(colour, conds[colour_name])
+            colours.append(colour.cpu())
+    return torch.cat(means), (torch.cat(colours) if colours else None), colour_name, categories
+
+
+def latent_means(
+    run, split: Mapping[str, Tensor], limit: int = 10000, batch_size: int = 1000
+) -> tuple[Tensor, Tensor | None, str]:
+    """Means of q(z|x, c) for the first ``limit`` items ``(N, L)`` on the CPU, with their colours ``(N,)``
+    from the first conditioner that offers one (None if none does) and that conditioner's name."""
+    return _latent(run, split, limit, batch_size)[:3]
+
+
+def _legend_labels(cond, values: list[int], categories: _Categories, log: Log) -> list[str]:
+    """A legend entry per colour value: the conditioner's :meth:`~condgen.Conditioner.describe_condition`
+    of the one condition behind it (a class's name), else the value itself."""
+    labels = []
+    for value in values:
+        c = categories.condition(value)
+        try:
+            text = cond.describe_condition(c) if c is not None else None
+        except Exception as exc:  # a plugin's bug costs the legend its names, not the picture
+            log(f"latent.png: the legend shows colour values, as conditioner {cond.name!r}'s describe_condition "
+                f"raised {type(exc).__name__}: {exc}")
+            return [f"{v:g}" for v in values]
+        labels.append(text if isinstance(text, str) and text else f"{value:g}")
+    return labels
 
 
 def project_2d(z: Tensor) -> tuple[Tensor, str]:
@@ -125,22 +177,24 @@ def project_2d(z: Tensor) -> tuple[Tensor, str]:
 
 def write_latent(run, test: Mapping[str, Tensor], path: Path, log: Log = print) -> bool:
     """``latent.png``: posterior means on the test set, coloured by a conditioner's
-    :meth:`condgen.Conditioner.latent_colour`.
-    False (and said why) for a model without a latent."""
+    :meth:`condgen.Conditioner.latent_colour`; a few categories get a legend entry each, named by the
+    conditioner's :meth:`~condgen.Conditioner.describe_condition` where a colour stands for one condition
+    (a class's name). False (and said why) for a model without a latent."""
     if run.model.latent_dim == 0:
         log("latent.png skipped: this model has no latent (model.latent_dim = 0)")
         return False
-    z, c, colour_field = latent_means(run, test)
+    z, c, colour_field, categories = _latent(run, test)
     xy, axis = project_2d(z)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
     categorical = c is not None and not c.is_floating_point()
     values = sorted(set(c.tolist())) if categorical else []
-    if 0 < len(values) <= 20:  # a few classes: one colour and legend entry each
+    if 0 < len(values) <= LEGEND_CATEGORIES:  # a few classes: one colour and legend entry each
         cmap = plt.get_cmap("tab10" if len(values) <= 10 else "tab20")
-        for i, v in enumerate(values):
+        labels = _legend_labels(run.conditioners[colour_field], values, categories, log)
+        for i, (v, label) in enumerate(zip(values, labels)):
             pts = xy[c == v]
-            ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.6, color=cmap(i), label=f"{v:g}", rasterized=True)
+            ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.6, color=cmap(i), label=label, rasterized=True)
         ax.legend(title=colour_field, markerscale=4, loc="best", fontsize=8)
     elif c is not None:
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=c.float(), s=3, alpha=0.7, rasterized=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -45,7 +45,8 @@ class Conditioner(ABC):
     """One kind of condition. Subclass, set ``name`` and ``Config``, implement the abstract methods.
 
     Lifecycle: the engine builds the conditioner from its config, calls :meth:`fit` once on the
-    training split of a new run (or :meth:`load_state` when loading a checkpoint), then
+    training split of a new run and right after it :meth:`learn_class_names` with the data's class
+    names (or, instead of both, :meth:`load_state` when loading a checkpoint), then
     :meth:`build_embedding` once for the model, then :meth:`condition_from_batch` on every batch.
     Conditions are in the user's units throughout (see the module docstring).
     """
@@ -75,6 +76,18 @@ class Conditioner(ABC):
         """Learn whatever the conditioner needs from the whole training split (e.g. statistics).
 
         ``train`` maps field names to tensors with the same first dimension N. Default: nothing.
+        """
+
+    def learn_class_names(self, classes: Mapping[str, Sequence[str]]) -> None:
+        """Learn the names of the data's classes, where it has them; called once for a new run, right
+        after :meth:`fit`, with :attr:`condgen.DataSplits.classes` of the data trained on.
+
+        ``classes`` maps a field of class indices to its class names, index ``i`` named
+        ``classes[field][i]`` (``{"label": ["T-shirt/top", "Trouser", ...]}``); it is empty for data
+        without names, and it may name fields this conditioner does not read. A conditioner that
+        shows or parses classes by name takes those of its field, keeps them in :meth:`state` (a loaded
+        run gets them back through :meth:`load_state`, without the data), and raises
+        :class:`condgen.ConditionError` if they do not fit its config. Default: nothing.
         """
 
     @abstractmethod

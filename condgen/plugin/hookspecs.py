@@ -67,11 +67,17 @@ def condgen_register_datasets(register: Callable[[str, DatasetLoader], None]) ->
 
     ``loader(config: condgen.DataConfig) -> condgen.DataSplits`` returns the train and test
     splits as dicts of tensors sharing their first dimension; it is selected with
-    ``--dataset NAME`` (or ``data.dataset`` in a config file). ``name`` must be a non-empty string
-    and ``loader`` callable, or the plugin is marked broken and the data set skipped. A name
-    another plugin registers too is withdrawn: neither loader is used, both plugins are marked
-    broken, and ``--dataset NAME`` is an error naming both. The toolkit's own names (``mnist``,
-    ``npz``) are reserved: registering one marks the plugin broken, and the toolkit's is kept.
+    ``--dataset NAME`` (or ``data.dataset`` in a config file). A data set with options of its own
+    gives its loader an ``options`` attribute, a subclass of :class:`condgen.DatasetOptions`: the
+    config's ``data.options`` (``--data-option KEY=VALUE``) are validated by it when the run config
+    is parsed and reach the loader as ``config.options``, a dict with the defaults filled in; a data
+    set without one takes no options. ``name`` must be a non-empty string and ``loader`` callable
+    (with ``options``, if any, a pydantic model), or the plugin is marked broken and the data set
+    skipped. The toolkit applies ``data.train_limit`` / ``test_limit`` to what the loader returns, so
+    a loader returns whole splits. A name another plugin registers too is withdrawn: neither loader
+    is used, both plugins are marked broken, and ``--dataset NAME`` is an error naming both. The
+    toolkit's own names (``mnist``, ``npz``, ``fashion-mnist``, ``image-folder``) are reserved:
+    registering one marks the plugin broken, and the toolkit's is kept.
     """
 
 

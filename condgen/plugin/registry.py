@@ -74,6 +74,10 @@ def _check_dataset(name: object, loader: object) -> tuple[str, Callable[..., Any
         raise TypeError(f"a dataset name must be a non-empty string, got {name!r}")
     if not callable(loader):
         raise TypeError(f"dataset {name!r} needs a callable loader, got {loader!r}")
+    options = getattr(loader, "options", None)
+    if options is not None and not (isinstance(options, type) and hasattr(options, "model_validate")):
+        raise TypeError(f"dataset {name!r}: its loader's options must be a subclass of condgen.DatasetOptions "
+                        f"(a pydantic model), got {options!r}")
     return name, loader
 
 
@@ -511,6 +515,10 @@ class PluginRegistry:
 
     def dataset_loader(self, name: str) -> Callable[..., Any]:
         return self.get(DATASETS, name)
+
+    def dataset_options(self, name: str) -> type | None:
+        """The options model of data set ``name`` (its loader's ``options``), None for a data set without."""
+        return getattr(self.get(DATASETS, name), "options", None)
 
 
 #: The one registry of the process.

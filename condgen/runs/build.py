@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from ..common.errors import CondgenError, PluginError
 from ..common.memory import BYTES_PER_FLOAT, check_fits
 from ..engine import CVAE
 from ..plugin.conditioner import Conditioner
@@ -73,11 +74,30 @@ def build_model(
     )
 
 
-def create_run(config: RunConfig, train: Mapping[str, Tensor], device: torch.device) -> Run:
-    """A fresh run: conditioners fitted on the training split, weights initialised from the seed."""
+def _hand_class_names(name: str, cond: Conditioner, classes: Mapping[str, Sequence[str]]) -> None:
+    """Hand conditioner ``name`` the data's class names (:meth:`condgen.Conditioner.learn_class_names`);
+    a plugin's failure other than a CondgenError is a PluginError naming it (a bug in its plugin)."""
+    try:
+        cond.learn_class_names({field: list(names) for field, names in classes.items()})  # a copy it may keep
+    except CondgenError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"conditioner {name!r}'s learn_class_names raised {type(exc).__name__}: {exc} "
+                          "(a bug in its plugin)") from None
+
+
+def create_run(
+    config: RunConfig,
+    train: Mapping[str, Tensor],
+    device: torch.device,
+    classes: Mapping[str, Sequence[str]] | None = None,
+) -> Run:
+    """A fresh run: conditioners fitted on the training split and told the data's class names
+    (``classes``, :attr:`condgen.DataSplits.classes`: field -> names), weights initialised from the seed."""
     conditioners = build_conditioners(config)
-    for cond in conditioners.values():
+    for name, cond in conditioners.items():
         cond.fit(train)
+        _hand_class_names(name, cond, classes or {})
     data_shape = train[config.data.x_field].shape[1:]
     with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG
         torch.manual_seed(config.train.seed)

@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..common.arguments import MAX_SEED
-from ..common.errors import ConfigError, config_error
+from ..common.errors import ConfigError, config_error, describe_validation_error
 from ..common.files import is_file, read_text
 from ..common.options import descriptions
 from ..common.schema import StrictModel
@@ -199,13 +199,14 @@ class RunConfig(StrictModel):
         """Validate a plain dict, turning pydantic's error into one ``ConfigError`` line.
 
         Each conditioner's own config is validated too, by its plugin, and stored with its
-        defaults filled in (see :meth:`with_conditioner_defaults`).
+        defaults filled in (see :meth:`with_conditioner_defaults`); so are the data set's options
+        (:meth:`with_data_option_defaults`).
         """
         try:
             config = cls.model_validate(data)
         except ValidationError as err:
             raise config_error(err) from None
-        return config.with_conditioner_defaults()
+        return config.with_conditioner_defaults().with_data_option_defaults()
 
     def with_conditioner_defaults(self) -> "RunConfig":
         """This config with every conditioner's config validated by its plugin and its defaults filled in.
@@ -224,6 +225,32 @@ class RunConfig(StrictModel):
                 raise config_error(err, prefix=f"conditioner {spec.name!r} config") from None
             specs.append(ConditionerSpec(name=spec.name, config=validated.model_dump(mode="json", by_alias=True)))
         return self.model_copy(update={"conditioners": specs})
+
+    def with_data_option_defaults(self) -> "RunConfig":
+        """This config with ``data.options`` validated by the data set's options model (its loader's
+        ``options``, a :class:`condgen.DatasetOptions`) and its defaults filled in, as conditioners' configs are.
+
+        A data set that is not registered here is left to :func:`condgen.runs.datasets.load_dataset`, which
+        names it: a stored run can still be sampled where its data set's plugin is gone. A data set
+        without an options model takes no options.
+        """
+        reg = registry()
+        name = self.data.dataset
+        if name not in reg.datasets:
+            return self
+        model = reg.dataset_options(name)
+        if model is None:
+            if self.data.options:
+                raise ConfigError(f"data.options: data set {name!r} takes no options, got {sorted(self.data.options)}; "
+                                  "remove them (`condgen plugins DATASET` lists a data set's options)")
+            return self
+        try:
+            validated = model.model_validate(self.data.options)
+        except ValidationError as err:
+            raise ConfigError(f"invalid config: {describe_validation_error(err, prefix='data.options')} (the options "
+                              f"of data set {name!r}: `condgen plugins {name}` lists them)") from None
+        data = self.data.model_copy(update={"options": validated.model_dump(mode="json", by_alias=True)})
+        return self.model_copy(update={"data": data})
 
 
 def _load_yaml(text: str) -> Any:

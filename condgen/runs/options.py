@@ -10,11 +10,10 @@ building the command line imports no pydantic. A field without a flag is declare
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..common.errors import ConfigError
-from ..common.options import Option
+from ..common.options import Option, parse_setting, split_top_level
 
 #: The devices a run may use, said once for ``train.device`` and the commands that load a run.
 DEVICE_HELP = "cpu, cuda, cuda:N or auto (the default)"
@@ -71,23 +70,6 @@ TRAIN_OPTIONS = (
 )
 
 
-def _split_top_level(text: str, sep: str = ",") -> list[str]:
-    """Split at ``sep`` outside brackets and quotes, so ``hidden=[64,64],x=1`` is two settings."""
-    parts, depth, current = [], 0, ""
-    quoted = False
-    for ch in text:
-        quoted ^= ch == '"'
-        depth += ch in "[{(" and not quoted
-        depth -= ch in "]})" and not quoted
-        if ch == sep and depth == 0 and not quoted:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    parts.append(current)
-    return parts
-
-
 def parse_conditioner_option(text: str) -> dict[str, Any]:
     """``--conditioner NAME[:KEY=VALUE,...]`` -> ``{"name": NAME, "config": {KEY: VALUE, ...}}``.
 
@@ -100,26 +82,12 @@ def parse_conditioner_option(text: str) -> dict[str, Any]:
     if not name:
         raise ConfigError(f"--conditioner {text!r}: give a conditioner name, e.g. label or label:embed_dim=16")
     config: dict[str, Any] = {}
-    for item in _split_top_level(settings) if settings.strip() else []:
-        key, eq, raw = item.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            raise ConfigError(
-                f"--conditioner {text!r}: setting {item.strip()!r} must look like KEY=VALUE "
-                f"(e.g. {name}:embedding=learned,embed_dim=16; `condgen plugins {name}` lists the settings)"
-            )
+    for item in split_top_level(settings) if settings.strip() else []:
+        key, value = parse_setting(item, f"--conditioner {text!r}", f"{name}:embedding=learned,embed_dim=16; "
+                                   f"`condgen plugins {name}` lists the settings")
         if key in config:
             raise ConfigError(f"--conditioner {text!r}: setting {key!r} is given twice")
-        value = raw.strip()
-        if value[:1] in ('[', '{', '"'):
-            try:
-                config[key] = json.loads(value)
-            except ValueError as exc:
-                raise ConfigError(f"--conditioner {text!r}: setting {key!r} is not valid JSON ({exc})") from None
-        else:
-            from ..common.schema import Text  # imports pydantic: only when a flag is converted, not for --help
-
-            config[key] = None if value == "null" else Text(value)
+        config[key] = value
     return {"name": name, "config": config}
 
 

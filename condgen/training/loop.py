@@ -279,7 +279,7 @@ def _train(
         device = distributed.device_for(config.train.device)
         data = load_dataset(config.data)
         distributed.check_share(split_size(data.train))
-        run = create_run(config, data.train, device)
+        run = create_run(config, data.train, device, data.classes)
     with _claim(out, resume=False, own_files=(CONFIG_NAME, METRICS_NAME)) as claim:
         return _train_in(claim, run, data, None, progress, log, on_complete)
 

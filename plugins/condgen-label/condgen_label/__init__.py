@@ -7,6 +7,7 @@ embedding of chosen width is the alternative. On the command line::
     condgen sample RUN --condition label=5        # one row of fives
     condgen sample RUN --condition label=0,1,2    # one row per listed class
     condgen sample RUN --condition label=all      # one row per class
+    condgen sample RUN --condition label=Sneaker,bag   # by name (any case), where the data names its classes
 
 The conditioner is in :mod:`condgen_label.conditioner`. This entry-point module only declares
 the hook and imports the conditioner (and torch) when the hook runs or an export is first used,

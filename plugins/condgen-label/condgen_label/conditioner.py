@@ -1,9 +1,11 @@
-"""The ``label`` conditioner: a one-hot (or learned) embedding of an integer class label."""
+"""The ``label`` conditioner: a one-hot (or learned) embedding of an integer class label, which a
+user may also ask for by the class's name where the data names its classes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Literal, Optional
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Optional
 
 import torch
 from pydantic import Field, model_validator
@@ -11,6 +13,10 @@ from torch import Tensor, nn
 
 import condgen
 from condgen import EVAL_SEED, ConditionError, Conditioner, ConditionerConfig, iter_batches, seeded_generator
+
+
+#: With more class names than this, an unknown name's error offers the closest names instead of all of them.
+LIST_ALL_NAMES = 20
 
 
 class LabelConfig(ConditionerConfig):
@@ -44,11 +50,21 @@ class OneHot(nn.Module):
 
 
 class LabelConditioner(Conditioner):
-    """Condition on an integer class label in ``0 .. num_classes - 1``; a condition is ``(B,)`` int64."""
+    """Condition on an integer class label in ``0 .. num_classes - 1``; a condition is ``(B,)`` int64.
+
+    Where the data names its classes (:attr:`condgen.DataSplits.classes` of the field), the
+    conditioner keeps the names (:attr:`class_names`, in its checkpoint state): a user may then ask
+    for a class by name, in any case (``label=sneaker,Bag``), and pictures label classes by name.
+    A condition stays the class index whichever way it is given.
+    """
 
     name = "label"
     Config = LabelConfig
     config: LabelConfig
+    #: The name of each class, index ``i`` named ``class_names[i]``; None where the data names none.
+    class_names: tuple[str, ...] | None = None
+    #: Each class name, stripped and case-folded, to its index (from :attr:`class_names`).
+    _by_name: Mapping[str, int] = {}
 
     @property
     def condition_shape(self) -> tuple[int, ...]:
@@ -62,6 +78,31 @@ class LabelConditioner(Conditioner):
     def fit(self, train: Mapping[str, Tensor]) -> None:
         labels = self.require_field(train, self.config.field)
         self.check_condition(labels, what=f"training data field {self.config.field!r}")
+
+    def learn_class_names(self, classes: Mapping[str, Sequence[str]]) -> None:
+        names = classes.get(self.config.field)
+        if names is not None:
+            try:
+                self._set_names(names, f"the data's field {self.config.field!r}")
+            except ValueError as exc:
+                fix = (f"; set --conditioner label:num_classes={len(names)} (in a config file, the label "
+                       "conditioner's num_classes)" if len(names) != self.config.num_classes else "")
+                raise ConditionError(f"{exc}{fix}") from None
+
+    def _set_names(self, names: Any, source: str) -> None:
+        """Keep ``names`` as :attr:`class_names`; ValueError, naming ``source``, saying what is wrong with them."""
+        if not (isinstance(names, (list, tuple)) and all(isinstance(n, str) and n.strip() for n in names)):
+            raise ValueError(f"{source} has class names that are not a list of non-empty strings: {names!r}")
+        k = self.config.num_classes
+        if len(names) != k:
+            shown = ", ".join(map(repr, names[:LIST_ALL_NAMES])) + (", ..." if len(names) > LIST_ALL_NAMES else "")
+            raise ValueError(f"{source} names {len(names)} classes ({shown}), but conditioner 'label' has "
+                             f"num_classes = {k}")
+        by_name = {n.strip().casefold(): i for i, n in enumerate(names)}
+        if len(by_name) != k:
+            raise ValueError(f"{source} gives two classes one name (names match without regard to case): "
+                             f"{list(names)!r}")
+        self.class_names, self._by_name = tuple(names), by_name
 
     def condition_from_batch(self, batch: Mapping[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
         return self.require_field(batch, self.config.field).long()
@@ -88,28 +129,61 @@ class LabelConditioner(Conditioner):
 
     def parse_condition(self, text: str) -> Tensor:
         k = self.config.num_classes
-        if text.strip().lower() == "all":
+        if text.strip().lower() == "all":  # the keyword, even where a class is named "all" (ask for it by number)
             return torch.arange(k)
-        values = []
-        for part in text.split(","):
-            part = part.strip()
-            try:
-                value = int(part)
-            except ValueError:
+        whole = self._by_name.get(text.strip().casefold())
+        if whole is not None:  # a name with a comma in it
+            return torch.tensor([whole], dtype=torch.long)
+        return torch.tensor([self._class_of(part.strip(), text) for part in text.split(",")], dtype=torch.long)
+
+    def _class_of(self, part: str, text: str) -> int:
+        """The class ``part`` (one item of the comma list ``text``) names: a class name first, else a number."""
+        named = self._by_name.get(part.casefold())
+        if named is not None:
+            return named
+        try:
+            value = int(part)
+        except ValueError:
+            if self.class_names is None:
                 raise ConditionError(
                     f"label={text!r}: {part!r} is not a class number; allowed are {self.allowed}, "
                     "a comma list such as 0,1,2, or all"
                 ) from None
-            if not 0 <= value < k:
-                raise ConditionError(f"label={text!r}: class {value} is out of range; allowed are {self.allowed}")
-            values.append(value)
-        return torch.tensor(values, dtype=torch.long)
+            raise ConditionError(f"label={text!r}: {part!r} is not a class; {self._names_for(part)}") from None
+        if not 0 <= value < self.config.num_classes:
+            raise ConditionError(f"label={text!r}: class {value} is out of range; allowed are {self.allowed}")
+        return value
+
+    def _names_for(self, part: str) -> str:
+        """What to offer instead of the unknown name ``part``: every class name, or the closest ones."""
+        names, k = self.class_names or (), self.config.num_classes
+        forms = f"a class by name (any case) or by number 0..{k - 1}, a comma list of them, or all"
+        if len(names) <= LIST_ALL_NAMES:
+            return f"the classes are {', '.join(map(repr, names))}; give {forms}"
+        close = [repr(names[self._by_name[c]]) for c in difflib.get_close_matches(part.casefold(), list(self._by_name))]
+        if close:
+            either = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+            return f"did you mean {either}? Give {forms}"
+        return (f"no name of the {k} classes ({', '.join(map(repr, names[:5]))}, ...) is close to it; "
+                f"give {forms}")
+
+    def conditions_from_value(self, value: Any) -> Tensor:
+        """As :meth:`condgen.Conditioner.conditions_from_value`, and also a list that mixes class names (or any
+        text of :meth:`parse_condition`) with class numbers: ``["Bag", 3]``, one condition per item."""
+        if isinstance(value, (list, tuple)) and any(isinstance(v, str) for v in value):
+            by_item = super().conditions_from_value  # bound here: a comprehension has no zero-argument super()
+            return torch.cat([self.parse_condition(v) if isinstance(v, str) else by_item(v) for v in value])
+        return super().conditions_from_value(value)
 
     def example_conditions(self, test: Mapping[str, Tensor], generator: torch.Generator) -> Tensor:
         return torch.arange(self.config.num_classes)
 
     def describe_condition(self, c: Tensor) -> str:
-        return str(int(c))
+        """The class's name where the data names its classes, else its number: ``"Sneaker"``, ``"7"``."""
+        index = int(c)
+        if self.class_names is not None and 0 <= index < len(self.class_names):
+            return self.class_names[index]
+        return str(index)
 
     def latent_colour(self, c: Tensor) -> Tensor:
         return c
@@ -125,6 +199,16 @@ class LabelConditioner(Conditioner):
         if self.config.embedding == "onehot":
             return OneHot(self.config.num_classes)
         return nn.Embedding(self.config.num_classes, self.embed_dim)
+
+    # -- checkpoint ---------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """``{"classes": [name, ...]}`` where the data names its classes, else ``{}``."""
+        return {"classes": list(self.class_names)} if self.class_names is not None else {}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        # a checkpoint without names (written before runs kept them, or of data without them): classes by number
+        if state.get("classes") is not None:
+            self._set_names(state["classes"], "the stored state")
 
     # -- evaluation ---------------------------------------------------------------------
     @torch.no_grad()
