@@ -1,4 +1,4 @@
-"""Seed-configuration epoch time of two git revisions, side by side on one machine.
+"""Seed-configuration epoch time and peak memory of two git revisions, side by side on one machine.
 
 Each revision is checked out into a temporary worktree and trained in its own process, the two
 alternating ``--repeats`` times (these shared machines drift by a third between runs, so only
@@ -6,7 +6,8 @@ alternated medians are comparable). Both use the core and label plugin of their 
 
     python benchmarks/compare_revisions.py --data-dir DIR --base 403a0ab --head HEAD --epochs 2 --repeats 3
 
-Prints each run's per-epoch training seconds and the medians, and writes them as JSON to ``--out``.
+Prints each run's per-epoch training seconds, its peak resident memory (the training process's max RSS,
+``getrusage``) and the medians, and writes them as JSON to ``--out``.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = """
-import json, sys, tempfile, condgen
+import json, resource, sys, tempfile, condgen
 cfg = condgen.RunConfig.parse({"conditioners": [{"name": "label"}], "model": {"latent_dim": 2, "hidden": [512]},
     "data": {"data_dir": sys.argv[1]}, "train": {"epochs": int(sys.argv[2]), "batch_size": 50, "seed": 0}})
 out = tempfile.mkdtemp() + "/run"
 condgen.train(cfg, out, pictures=False, progress=False, log=lambda s: None)
 rows = [json.loads(l) for l in open(out + "/metrics.jsonl")]
-print(json.dumps({"train_seconds": [r["train_seconds"] for r in rows], "test_neg_elbo": rows[-1]["test_neg_elbo"]}))
+print(json.dumps({"train_seconds": [r["train_seconds"] for r in rows], "test_neg_elbo": rows[-1]["test_neg_elbo"],
+                  "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
@@ -69,17 +71,20 @@ def main() -> int:
             for name, tree in trees.items():
                 r = run_once(tree, args.data_dir, args.epochs)
                 results[name].append(r)
-                print(f"repeat {i + 1} {name}: epochs {r['train_seconds']} s, test -ELBO {r['test_neg_elbo']:.4f}",
-                      flush=True)
+                print(f"repeat {i + 1} {name}: epochs {r['train_seconds']} s, test -ELBO {r['test_neg_elbo']:.4f}, "
+                      f"peak RSS {r['max_rss_mib']:.0f} MiB", flush=True)
     finally:
         for tree in trees.values():
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], capture_output=True)
     medians = {n: statistics.median(s for r in rs for s in r["train_seconds"]) for n, rs in results.items()}
+    peaks = {n: statistics.median(r["max_rss_mib"] for r in rs) for n, rs in results.items()}
     print(f"median s/epoch: base ({args.base}) {medians['base']:.2f}, head ({args.head}) {medians['head']:.2f}, "
           f"head/base {medians['head'] / medians['base']:.3f}")
+    print(f"median peak RSS: base {peaks['base']:.0f} MiB, head {peaks['head']:.0f} MiB")
     if args.out:
         Path(args.out).write_text(json.dumps({"base": args.base, "head": args.head, "runs": results,
-                                              "median_seconds_per_epoch": medians}, indent=2) + "\n")
+                                              "median_seconds_per_epoch": medians,
+                                              "median_peak_rss_mib": peaks}, indent=2) + "\n")
     return 0
 
 

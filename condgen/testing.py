@@ -19,9 +19,9 @@ Subclass :class:`ConditionerContract` in a test module, and pytest runs one test
 Or call :func:`check_conditioner` with the same arguments from any test. Each check raises
 ``AssertionError`` naming the conditioner, the method and what it returned (an exception the
 conditioner raises on a condition the test gives as valid comes through as itself). Each conditioner is
-made as the engine makes one for a new run: from its config, then :meth:`~condgen.Conditioner.fit` on the
-batch, then :meth:`~condgen.Conditioner.learn_class_names` with ``classes`` (the data's class names,
-``{field: [name, ...]}``; none unless given). What is checked:
+made as the engine makes one for a new run: from its config, then
+:meth:`~condgen.Conditioner.learn_class_names` with ``classes`` (the data's class names, ``{field: [name, ...]}``;
+none unless given), then :meth:`~condgen.Conditioner.fit` on the batch. What is checked:
 
 - the config: a JSON round trip gives the same config, and an unknown field is a :class:`ConfigError`;
 - the embedding: finite ``float32`` (the model's dtype) ``(B, embed_dim)``, for a batch of data conditions;
@@ -74,10 +74,10 @@ UNKNOWN_FIELD = "no_such_setting_xyz"
 def _fitted(
     cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None, classes: Classes | None = None
 ) -> Conditioner:
-    """A conditioner as the engine makes one for a new run: fitted, then told the data's class names."""
+    """A conditioner as the engine makes one for a new run: told the data's class names, then fitted."""
     conditioner = cls(dict(config or {}))
-    conditioner.fit(batch)
     conditioner.learn_class_names({field: list(names) for field, names in (classes or {}).items()})
+    conditioner.fit(batch)
     return conditioner
 
 
@@ -310,7 +310,7 @@ class ConditionerContract:
     bad_texts: ClassVar[Sequence[str]] = ()
     #: ``(text or value, i)``: a user's condition that means what data item ``i``'s does.
     same_units: ClassVar[Sequence[tuple[Any, int]]] = ()
-    #: The data's class names, ``{field: [name, ...]}``, handed to ``learn_class_names`` after ``fit``
+    #: The data's class names, ``{field: [name, ...]}``, handed to ``learn_class_names`` before ``fit``
     #: (``{}``: data without names).
     classes: ClassVar[Classes] = {}
 

@@ -29,7 +29,8 @@ LOAD_DATASET = condgen.training.loop.load_dataset
 
 def nan_images(config: condgen.DataConfig) -> condgen.DataSplits:
     data = LOAD_DATASET(config)
-    data.train = {**data.train, "image": torch.full_like(data.train["image"], float("nan"))}
+    # floats: the loaded images are uint8 levels, which cannot hold a NaN
+    data.train = {**data.train, "image": torch.full(data.train["image"].shape, float("nan"))}
     return data
 
 

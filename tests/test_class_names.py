@@ -227,3 +227,73 @@ def test_the_kit_catches_names_left_out_of_the_state():
     check_state_round_trip(LabelConditioner, batch, {"num_classes": 2}, classes={"label": ["left", "right"]})
     with pytest.raises(AssertionError, match="describes data item 0's condition as '1', the fitted one as 'right'"):
         check_state_round_trip(Forgetful, batch, {"num_classes": 2}, classes={"label": ["left", "right"]})
+
+
+class ThreeNamedClasses:
+    """A plugin giving the ``toy-three`` data set: the toy data with a third class (``middle``, label 2)."""
+
+    @condgen.hookimpl
+    def condgen_register_datasets(self, register):
+        def load(config):
+            data = make_toy_splits(n_train=96, n_test=32, classes={"label": ["left", "right", "middle"]})
+            for split in (data.train, data.test):
+                split["label"][::3] = 2
+            return data
+
+        register("toy-three", load)
+
+
+def test_more_named_classes_than_num_classes_is_the_names_count_error_with_its_fix(register_plugin, tmp_path, capsys):
+    # the names are learnt before fit, so this is not fit's "holds class 2, out of range"
+    register_plugin(ThreeNamedClasses(), "toy-three-plugin")
+    message = ("the data's field 'label' names 3 classes ('left', 'right', 'middle'), but conditioner 'label' has "
+               "num_classes = 2; set --conditioner label:num_classes=3 (in a config file, the label conditioner's "
+               "num_classes)")
+    with pytest.raises(condgen.ConditionError) as err:
+        condgen.train(named_config(dataset="toy-three"), tmp_path / "run", progress=False, log=lambda line: None)
+    assert str(err.value) == message
+    assert main(["train", "--dataset", "toy-three", "--conditioner", "label:num_classes=2", "--hidden", "8",
+                 "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "cli")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}"
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cli").exists()
+
+
+class FitFirst(LabelConditioner):
+    """A label conditioner that records the order the engine calls it in."""
+
+    calls: list[str] = []
+
+    def learn_class_names(self, classes):
+        self.calls.append("learn_class_names")
+        super().learn_class_names(classes)
+
+    def fit(self, train):
+        self.calls.append("fit")
+        super().fit(train)
+
+
+def test_the_kit_tells_the_names_before_fit_as_the_engine_does():
+    FitFirst.calls = []
+    check_state_round_trip(FitFirst, {"label": torch.tensor([1, 0, 1])}, {"num_classes": 2},
+                           classes={"label": ["left", "right"]})
+    assert FitFirst.calls[:2] == ["learn_class_names", "fit"]
+
+
+def test_data_splits_take_a_tuple_of_class_names_as_a_list():
+    train = {"label": torch.tensor([0, 1, 2])}
+    given = {"label": ("cat", "dog", "bird")}
+    splits = condgen.DataSplits(train=train, test=train, classes=given)
+    assert splits.classes == {"label": ["cat", "dog", "bird"]} and type(splits.classes["label"]) is list
+    assert given == {"label": ("cat", "dog", "bird")}  # the caller's mapping is left as it was
+    assert splits.limited(2, 1).classes == {"label": ["cat", "dog", "bird"]}
+
+
+@pytest.mark.parametrize("names, pair", [(["Cat", "dog", "cat"], "'Cat' and 'cat'"),
+                                         (("dog", "cat", " DOG "), "'dog' and ' DOG '"),
+                                         (["cat", "cat", "dog"], "'cat' and 'cat'")])
+def test_data_splits_name_both_classes_whose_names_clash(names, pair):
+    train = {"label": torch.tensor([0, 1, 2])}
+    with pytest.raises(condgen.DataError) as err:
+        condgen.DataSplits(train=train, test=train, classes={"label": names})
+    assert str(err.value) == (f"field 'label' names two classes {pair} (names are matched without regard to case): "
+                              "give each class its own name")

@@ -144,7 +144,8 @@ EVERY_FLAG = {
     "dataset": (["image-folder"], "image-folder"), "data_dir": (["/d/photos"], "/d/photos"),
     "x_field": (["pixels"], "pixels"), "train_limit": (["9"], 9), "test_limit": (["4"], 4),
     "options": (["method=crop"], {"size": None, "method": "crop", "mode": "auto", "test_fraction": 0.1,
-                                  "split_seed": 0, "bad_files": "refuse"}),  # with the data set's defaults
+                                  "split_seed": 0, "bad_files": "refuse", "attributes": None, "file_column": "file",
+                                  "attribute_types": {}}),  # with the data set's defaults
 }
 
 

@@ -140,3 +140,143 @@ def test_a_loader_whose_options_are_not_a_model_marks_its_plugin_broken(register
                                            "condgen.DatasetOptions"):
         info = {p.name: p for p in list_plugins()}["bad-opts-plugin"]
     assert not info.ok and "bad-opts" not in registry().datasets
+
+
+class LooseOptions:
+    """A data set whose options model is a plain pydantic model (unknown options would pass unseen)."""
+
+    @condgen.hookimpl
+    def condgen_register_datasets(self, register):
+        from pydantic import BaseModel
+
+        class Loose(BaseModel):
+            brightness: float = 1.0
+
+        def load(config):
+            return make_toy_splits()
+
+        load.options = Loose
+        register("loose", load)
+
+
+class RaisingOptions:
+    """A data set whose options model raises an error of its own while it validates."""
+
+    @condgen.hookimpl
+    def condgen_register_datasets(self, register):
+        from pydantic import field_validator
+
+        class Raising(condgen.DatasetOptions):
+            level: int = 1
+
+            @field_validator("level")
+            @classmethod
+            def _boom(cls, v):
+                raise TypeError("the plugin's own bug")
+
+        def load(config):
+            return make_toy_splits()
+
+        load.options = Raising
+        register("raising", load)
+
+
+def test_an_options_model_must_refuse_unknown_options_and_its_own_bug_is_one_plugin_error(register_plugin):
+    register_plugin(LooseOptions(), "loose-plugin")
+    register_plugin(RaisingOptions(), "raising-plugin")
+    with pytest.warns(PluginWarning, match=r"dataset 'loose': its loader's options must be a subclass of "
+                                           r"condgen.DatasetOptions \(which refuses unknown options\)"):
+        assert "loose" not in registry().datasets and "raising" in registry().datasets
+    with pytest.raises(condgen.PluginError, match=r"data set 'raising': its options model Raising raised TypeError: "
+                                                  r"the plugin's own bug \(a bug in plugin 'raising-plugin'"):
+        condgen.RunConfig.parse({"data": {"dataset": "raising", "options": {"level": 2}}})
+
+
+def test_a_stored_run_samples_where_its_data_sets_options_changed_and_trains_only_with_valid_ones(
+        toy_opts, tmp_path, capsys):
+    assert main([*TRAIN, "--data-option", "brightness=0.5", "--out", str(tmp_path / "run")]) == 0
+    # a later release of the plugin renames the option: sampling the stored run does not need its data
+
+    class Renamed(condgen.DatasetOptions):
+        shade: float = Field(1.0, gt=0, le=1)
+
+    registry().dataset_loader("toy-opts").options = Renamed
+    try:
+        run = condgen.load_run(tmp_path / "run")
+        assert run.config.data.options == {"brightness": 0.5, "size": [6, 6]}
+        assert run.sample({"label": 1}, num=2).shape == (2, 1, 6, 6)
+        line = one_line(capsys, "train", "--resume", "--epochs", "2", "--out", str(tmp_path / "run"))
+        assert "data.options.brightness: unknown field" in line  # loading its data checks them
+    finally:
+        registry().dataset_loader("toy-opts").options = ToyOptions
+
+
+class Twin:
+    """A plugin giving the ``twin`` data set, which two plugins of this class register."""
+
+    @condgen.hookimpl
+    def condgen_register_datasets(self, register):
+        register("twin", lambda config: make_toy_splits())
+
+
+def test_condgen_plugins_on_a_data_set_two_plugins_register_names_both(register_plugin, capsys):
+    register_plugin(Twin(), "twin-one")
+    register_plugin(Twin(), "twin-two")
+    assert main(["plugins", "twin"]) == 2
+    conflict = ("dataset 'twin' is registered by both plugin 'twin-one' (not from a distribution) and plugin "
+                "'twin-two' (not from a distribution), so neither is used; uninstall one, or block one with "
+                "CONDGEN_BLOCK_PLUGINS=NAME")
+    # the registry's warning as the plugins load, then its error: not "unknown conditioner ... nor is it a data set"
+    assert capsys.readouterr().err.splitlines() == [f"warning: {conflict}", f"error: {conflict}"]
+
+
+class Marked:
+    """A plugin giving the ``marked`` data set, whose loader's docstring has reST markup over several lines."""
+
+    @condgen.hookimpl
+    def condgen_register_datasets(self, register):
+        def load(config):
+            """Toy pictures (``(N, 1, 6, 6)``) as a :class:`condgen.DataSplits`, with
+            :meth:`~condgen.Conditioner.fit` and :ref:`the names <class-names>` of `left` and **right**.
+
+            A second paragraph, not shown.
+            """
+            return make_toy_splits()
+
+        register("marked", load)
+
+
+def test_the_summary_is_the_first_paragraph_in_one_line_without_markup(register_plugin, capsys):
+    register_plugin(Marked(), "marked-plugin")
+    assert main(["plugins", "marked"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "  Toy pictures ((N, 1, 6, 6)) as a DataSplits, with fit and the names of left and right.")
+    assert main(["plugins", "fashion-mnist", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"] == (
+        "Zalando's Fashion-MNIST: 28 x 28 grey pictures of clothes in 10 named classes (T-shirt/top to Ankle boot), "
+        "60,000 to train on and 10,000 to test.")
+    assert main(["plugins", "label"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "  Condition on an integer class label in 0 .. num_classes - 1; a condition is (B,) int64.")
+
+
+class TwinSign:
+    """A plugin registering the ``sign`` conditioner, as the test helpers' SignPlugin does too."""
+
+    @condgen.hookimpl
+    def condgen_register_conditioners(self, register):
+        from helpers import SignConditioner
+
+        register(SignConditioner)
+
+
+def test_condgen_plugins_on_a_conditioner_two_plugins_register_is_their_conflict_alone(register_plugin, capsys):
+    from helpers import SignPlugin
+
+    register_plugin(SignPlugin(), "sign-one")
+    register_plugin(TwinSign(), "sign-two")
+    assert main(["plugins", "sign"]) == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == ("error: conditioner 'sign' is registered by both plugin 'sign-one' (not from a distribution) and "
+                    "plugin 'sign-two' (not from a distribution), so neither is used; uninstall one, or block one "
+                    "with CONDGEN_BLOCK_PLUGINS=NAME")  # no "nor is 'sign' a data set": it is a conditioner

@@ -50,9 +50,10 @@ def copies(fashion_mnist_dir, tmp_path_factory) -> Path:
 def test_the_real_files_load_with_shapes_ranges_counts_and_class_names(real):
     train, test = real.train, real.test
     assert train["image"].shape == (60000, 1, 28, 28) and test["image"].shape == (10000, 1, 28, 28)
-    assert train["image"].dtype == torch.float32 and train["label"].dtype == torch.int64
-    assert float(train["image"].min()) == 0.0 and float(train["image"].max()) == 1.0
-    assert float(train["image"].mean()) == pytest.approx(0.2860, abs=1e-4)  # Fashion-MNIST's, not MNIST's 0.1307
+    # kept as their levels, a quarter of float32's memory; every batch sees floats in [0, 1]
+    assert train["image"].dtype == torch.uint8 and train["label"].dtype == torch.int64
+    assert int(train["image"].min()) == 0 and int(train["image"].max()) == 255
+    assert float(train["image"].float().mean()) / 255 == pytest.approx(0.2860, abs=1e-4)  # not MNIST's 0.1307
     assert torch.bincount(train["label"]).tolist() == [6000] * 10
     assert torch.bincount(test["label"]).tolist() == [1000] * 10
     assert train["label"][:4].tolist() == [9, 0, 0, 3]  # an ankle boot, two T-shirts, a dress
@@ -166,3 +167,31 @@ def test_train_one_epoch_then_sample_through_the_cli(fashion_mnist_dir, tmp_path
     assert main(["sample", str(run), "--condition", "label=all", "--num", "3", "--out", str(tmp_path / "g.npy")]) == 0
     grid = np.load(tmp_path / "g.npy")
     assert grid.shape == (30, 1, 28, 28) and 0.0 <= grid.min() and grid.max() <= 1.0
+
+
+def test_a_name_of_no_known_data_set_reads_mnists_and_fashion_mnists_files(mnist_dir, fashion_mnist_dir):
+    # only "MNIST" and "Fashion-MNIST" ask for one data set's files; the default "IDX" or a plugin's name does not
+    splits = condgen.read_idx_dir(mnist_dir)
+    assert splits.train["label"][:4].tolist() == [5, 0, 4, 1] and splits.train["image"].shape == (60000, 1, 28, 28)
+    assert splits.classes == {}
+    kmnist = condgen.read_idx_dir(fashion_mnist_dir, name="KMNIST", num_classes=10, levels=True)
+    assert kmnist.train["label"][:4].tolist() == [9, 0, 0, 3] and kmnist.test["image"].dtype == torch.uint8
+    with pytest.raises(DataError, match="holds Fashion-MNIST's files, not MNIST's"):
+        condgen.read_idx_dir(fashion_mnist_dir, name="MNIST")
+
+
+def test_read_idx_refuses_an_unknown_kind_naming_the_kinds(tmp_path):
+    d = tiny_mnist(tmp_path / "m")
+    with pytest.raises(condgen.ArgumentError) as err:
+        condgen.read_idx(d / "train-labels-idx1-ubyte.gz", "labels")
+    assert str(err.value) == "read_idx: kind must be 'image' or 'label', got 'labels'"
+    assert condgen.read_idx(d / "train-images-idx3-ubyte.gz", "image").shape == (5, 28, 28)
+
+
+def test_classes_and_num_classes_that_disagree_are_an_argument_error(tmp_path):
+    d = tiny_mnist(tmp_path / "m", n=3)
+    with pytest.raises(condgen.ArgumentError) as err:
+        condgen.read_idx_dir(d, classes=["a", "b", "c"], num_classes=4)
+    assert str(err.value) == ("read_idx_dir: classes names 3 classes but num_classes is 4; give one of them, or as "
+                              "many names as num_classes")
+    assert condgen.read_idx_dir(d, classes=("a", "b", "c"), num_classes=3).classes == {"label": ["a", "b", "c"]}

@@ -485,8 +485,9 @@ def test_the_checkpoint_header_is_one_type_written_read_once_and_held(label_run,
     from condgen.runs.checkpoint import read_checkpoint
 
     _, raw = read_checkpoint(label_run / CHECKPOINT_NAME, load_tensors=False)
-    # the keys a one-process training run always wrote: no world_size, nothing unset
-    assert sorted(raw) == ["complete", "condgen_version", "conditioners", "config", "data_shape", "epoch", "optimizer"]
+    # the keys a one-process training run writes: no world_size, nothing unset; since 0.3 the data's class names
+    assert sorted(raw) == ["classes", "complete", "condgen_version", "conditioners", "config", "data_shape", "epoch",
+                           "optimizer"] and raw["classes"] == {}
     parses = []
     real = store.CheckpointMeta.parse.__func__
     monkeypatch.setattr(store.CheckpointMeta, "parse", classmethod(lambda cls, *a: parses.append(a) or real(cls, *a)))

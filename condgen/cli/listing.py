@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any
 
 
@@ -36,22 +37,48 @@ def _show_conditioner(name: str, as_json: bool) -> int:
     from ..plugin.registry import registry
 
     reg = registry()
-    if name not in reg.conditioners and name not in reg.conflicts and name in reg.datasets:
-        loader, plugin = reg.dataset_loader(name), reg.owner("dataset", name)
-        return _show_settings("data set", name, reg.dataset_options(name), plugin, _summary(loader), as_json,
+    if name not in reg.conditioners and name not in reg.conflicts and (
+            name in reg.datasets or reg.withdrawn("dataset", name)):
+        loader = reg.dataset_loader(name)  # a name two plugins register: the registry's error naming both
+        return _show_settings("data set", name, reg.dataset_options(name), reg.owner("dataset", name),
+                              _summary(loader), as_json,
                               f"--data-option KEY=VALUE or data.options in a config file, with --dataset {name}")
     try:
         cls = reg.conditioner_class(name)
     except PluginError as exc:
+        if name in reg.conflicts:  # registered twice: the error says so, and "nor is it a data set" would mislead
+            raise
         datasets = ", ".join(sorted(reg.datasets)) or "none"
         raise PluginError(f"{exc}; nor is {name!r} a data set (registered datasets: {datasets})") from None
     return _show_settings("conditioner", name, cls.Config, reg.plugin_of(name), _summary(cls), as_json,
                           f"--conditioner {name}:KEY=VALUE,... or conditioners[].config in a config file")
 
 
+#: reST markup in a docstring: ``code``, a role (:class:`a.b.C`, :meth:`~a.B.m`, :doc:`text <target>`), `text`.
+_LITERAL = re.compile(r"``(.+?)``")
+_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`([^`]+)`")
+_INTERPRETED = re.compile(r"`([^`]+)`")
+
+
+def _role_text(match: re.Match[str]) -> str:
+    text = match.group(1)
+    shown = re.fullmatch(r"(.+?)\s*<[^>]*>", text)  # :ref:`the text <target>` shows the text
+    if shown:
+        return shown.group(1)
+    return text.lstrip("~!").rsplit(".", 1)[-1]  # a dotted target shows its last name: :class:`a.b.C` -> C
+
+
 def _summary(obj: object) -> str:
-    doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
-    return doc[0] if doc else ""
+    """The first paragraph of ``obj``'s docstring as one line, its reST markup taken out."""
+    lines = []
+    for line in (getattr(obj, "__doc__", None) or "").strip().splitlines():
+        if not line.strip():  # the blank line that ends the first paragraph
+            break
+        lines.append(line.strip())
+    paragraph = " ".join(lines)
+    paragraph = _ROLE.sub(_role_text, paragraph)
+    paragraph = _LITERAL.sub(r"\1", paragraph)
+    return _INTERPRETED.sub(r"\1", paragraph.replace("**", ""))
 
 
 def _show_settings(kind: str, name: str, model: Any, plugin: Any, summary: str, as_json: bool, how: str) -> int:

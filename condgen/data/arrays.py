@@ -51,7 +51,10 @@ def load_npz_splits(config: DataConfig) -> DataSplits:
         if array.ndim == 0:
             raise DataError(f"dataset 'npz': array {name!r} is a single number; it needs one row per item")
         tensor = torch.from_numpy(np.ascontiguousarray(array))
-        splits[split][field] = tensor.float() if array.dtype.kind == "f" else tensor.long()
+        if array.dtype == np.uint8 and array.ndim >= 3:  # images as their levels: kept so, seen as floats in [0, 1]
+            splits[split][field] = tensor
+        else:
+            splits[split][field] = tensor.float() if array.dtype.kind == "f" else tensor.long()
     if set(splits["train"]) != set(splits["test"]) or not splits["train"]:
         raise DataError(f"dataset 'npz': {str(path)!r} must hold the same fields for train_ and test_, got "
                         f"train {sorted(splits['train'])} and test {sorted(splits['test'])}")

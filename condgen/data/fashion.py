@@ -29,6 +29,11 @@ def locate_fashion_mnist(data_dir: str | None) -> Path:
 
 
 def load_fashion_mnist_splits(config: DataConfig) -> DataSplits:
-    """The ``fashion-mnist`` dataset loader registered by the toolkit: ``{"image": (N, 1, 28, 28) float32 in
-    [0, 1], "label": (N,) int64}``, 60,000 train and 10,000 test items, with the class names."""
-    return read_idx_dir(locate_fashion_mnist(config.data_dir), name="Fashion-MNIST", classes=CLASSES)
+    """Zalando's Fashion-MNIST: 28 x 28 grey pictures of clothes in 10 named classes (T-shirt/top to Ankle boot),
+    60,000 to train on and 10,000 to test.
+
+    The ``fashion-mnist`` data set: ``{"image": (N, 1, 28, 28) uint8, "label": (N,) int64}``, 60,000 train
+    and 10,000 test items (images kept as their levels), with the class names. Read from ``--data-dir``,
+    else the first of :data:`PLACES` that holds its files (:func:`locate_fashion_mnist`).
+    """
+    return read_idx_dir(locate_fashion_mnist(config.data_dir), name="Fashion-MNIST", classes=CLASSES, levels=True)

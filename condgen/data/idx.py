@@ -23,7 +23,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ..common.errors import DataError
+from ..common.errors import ArgumentError, DataError
 from ..common.files import is_file, read_bytes
 from .splits import DataSplits
 
@@ -82,7 +82,10 @@ def read_idx(path: str | Path, kind: str, *, name: str = "IDX") -> Tensor:
     """One IDX file of unsigned bytes: ``kind="image"`` ``(N, rows, cols)`` or ``kind="label"`` ``(N,)``, uint8.
 
     A ``.gz`` file is decompressed. ``name`` (the data set's, ``"MNIST"``) names the file in errors.
+    Another ``kind`` is an :class:`condgen.ArgumentError`.
     """
+    if kind not in _MAGIC:
+        raise ArgumentError(f"read_idx: kind must be {' or '.join(map(repr, _MAGIC))}, got {kind!r}")
     path = Path(path)
     raw = read_bytes(path, f"{name} file")  # "permission denied" is not "corrupt"
     if path.suffix == ".gz":
@@ -110,7 +113,12 @@ def read_idx(path: str | Path, kind: str, *, name: str = "IDX") -> Tensor:
 
 
 def _refuse_other_known(directory: Path, name: str, labels: list[Tensor]) -> None:
-    """A directory holding another known data set's files is refused, whatever it was passed as."""
+    """Where ``name`` is a known data set's, a directory holding another known data set's files is refused.
+
+    Another name (the default ``"IDX"``, a plugin's ``"KMNIST"``) reads any files: it asked for no
+    particular data set, so MNIST's files are not "not its"."""
+    if name not in _KNOWN:
+        return
     digests = {hashlib.sha256(lab.numpy().tobytes()).hexdigest() for lab in labels}
     for other, known in _KNOWN.items():
         if other != name and digests & known.label_sha256:
@@ -147,16 +155,24 @@ def _check_splits(directory: Path, name: str, splits: dict[str, dict[str, Tensor
 
 
 def read_idx_dir(
-    directory: str | Path, *, name: str = "IDX", classes: Sequence[str] | None = None, num_classes: int | None = None
+    directory: str | Path, *, name: str = "IDX", classes: Sequence[str] | None = None, num_classes: int | None = None,
+    levels: bool = False,
 ) -> DataSplits:
     """Splits ``{"image": (N, 1, rows, cols) float32 in [0, 1], "label": (N,) int64}`` from the four IDX files
     of ``directory``, named as MNIST's (``train-images-idx3-ubyte.gz``, ...; ``.gz`` or uncompressed).
+    With ``levels`` the images stay ``uint8`` 0..255, a quarter of the memory (what a data-set loader
+    returns: every batch sees them as floats in [0, 1], :class:`condgen.DataSplits`).
 
     ``name`` (the data set's, ``"Fashion-MNIST"``) names it in errors. ``classes`` names the labels
     0, 1, ... (kept as the splits' ``classes["label"]``); a label of ``num_classes`` (default
-    ``len(classes)``; unchecked without either) or more is an error. MNIST's and Fashion-MNIST's
-    files are recognised, so one is refused where the other is asked for.
+    ``len(classes)``; unchecked without either) or more is an error; both given, they must agree
+    (else an :class:`condgen.ArgumentError`). MNIST's and Fashion-MNIST's files are recognised, so
+    with ``name`` one of theirs (``"MNIST"``, ``"Fashion-MNIST"``) the other's files are refused;
+    any other name reads either.
     """
+    if classes is not None and num_classes is not None and len(classes) != num_classes:
+        raise ArgumentError(f"read_idx_dir: classes names {len(classes)} classes but num_classes is {num_classes}; "
+                            "give one of them, or as many names as num_classes")
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"{name} directory {str(directory)!r} does not exist")
@@ -181,7 +197,7 @@ def read_idx_dir(
         top = int(fields["label"].max()) if fields["label"].numel() else 0
         if num_classes is not None and top >= num_classes:
             raise DataError(f"{name} {split} labels in {str(directory)!r} go up to {top}, not {num_classes - 1}")
-        fields["image"] = fields["image"].unsqueeze(1).float().div_(255.0)
+        fields["image"] = fields["image"].unsqueeze(1) if levels else fields["image"].unsqueeze(1).float().div_(255.0)
         fields["label"] = fields["label"].long()
     return DataSplits(train=splits["train"], test=splits["test"],
                       classes={"label": list(classes)} if classes is not None else {})

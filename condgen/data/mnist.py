@@ -30,9 +30,10 @@ def missing_files(directory: Path) -> list[str]:
     return missing_idx_files(directory, "MNIST")
 
 
-def read_mnist_dir(directory: str | Path) -> DataSplits:
-    """Splits ``{"image": (N, 1, 28, 28) float32 in [0, 1], "label": (N,) int64}`` from a directory."""
-    return read_idx_dir(directory, name="MNIST", num_classes=10)
+def read_mnist_dir(directory: str | Path, levels: bool = False) -> DataSplits:
+    """Splits ``{"image": (N, 1, 28, 28) float32 in [0, 1], "label": (N,) int64}`` from a directory (with
+    ``levels``, the images as ``uint8`` 0..255: see :func:`condgen.read_idx_dir`)."""
+    return read_idx_dir(directory, name="MNIST", num_classes=10, levels=levels)
 
 
 def _download(root: Path) -> Path:
@@ -66,5 +67,10 @@ def locate_mnist(data_dir: str | None) -> Path:
 
 
 def load_mnist_splits(config: DataConfig) -> DataSplits:
-    """The ``mnist`` dataset loader registered by the toolkit."""
-    return read_mnist_dir(locate_mnist(config.data_dir))
+    """MNIST's handwritten digits: 28 x 28 grey pictures labelled 0 to 9, 60,000 to train on and 10,000 to test.
+
+    The ``mnist`` data set: ``{"image": (N, 1, 28, 28) uint8, "label": (N,) int64}``, 60,000 train and 10,000
+    test items, images kept as their levels (55 MB instead of float32's 220 MB). Read from ``--data-dir``,
+    else ``$CONDGEN_DATA_DIR``, else torchvision's download, kept in the cache (:func:`locate_mnist`).
+    """
+    return read_mnist_dir(locate_mnist(config.data_dir), levels=True)

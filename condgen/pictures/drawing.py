@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ..common.errors import CondgenError
 from ..common.rng import EVAL_SEED, seeded_generator
-from ..data.splits import iter_batches, split_size
+from ..data.splits import FloatView, iter_batches, split_size
 from .grid import is_image_shape, pyplot, save_figure, save_grid
 from .rows import SampleRows
 
@@ -32,7 +32,7 @@ def _sample_rows(run, test: Mapping[str, Tensor], gen: torch.Generator, log: Log
     """The rows of samples.png; None (said why) for none."""
     if len(run.conditioners) == 1:
         (name, cond), = run.conditioners.items()
-        examples = cond.example_conditions(test, gen)
+        examples = cond.example_conditions(FloatView(test), gen)
         if examples is None:
             log(f"samples.png skipped: conditioner {name!r} offers no example conditions "
                 "(draw samples with: condgen sample RUN_DIR --condition ...)")

@@ -44,9 +44,9 @@ class ConditionerConfig(StrictModel):
 class Conditioner(ABC):
     """One kind of condition. Subclass, set ``name`` and ``Config``, implement the abstract methods.
 
-    Lifecycle: the engine builds the conditioner from its config, calls :meth:`fit` once on the
-    training split of a new run and right after it :meth:`learn_class_names` with the data's class
-    names (or, instead of both, :meth:`load_state` when loading a checkpoint), then
+    Lifecycle: the engine builds the conditioner from its config; for a new run it calls
+    :meth:`learn_class_names` with the data's class names and right after it :meth:`fit` once on the
+    training split (or, instead of both, :meth:`load_state` when loading a checkpoint); then
     :meth:`build_embedding` once for the model, then :meth:`condition_from_batch` on every batch.
     Conditions are in the user's units throughout (see the module docstring).
     """
@@ -80,14 +80,16 @@ class Conditioner(ABC):
 
     def learn_class_names(self, classes: Mapping[str, Sequence[str]]) -> None:
         """Learn the names of the data's classes, where it has them; called once for a new run, right
-        after :meth:`fit`, with :attr:`condgen.DataSplits.classes` of the data trained on.
+        before :meth:`fit`, with :attr:`condgen.DataSplits.classes` of the data trained on.
 
         ``classes`` maps a field of class indices to its class names, index ``i`` named
         ``classes[field][i]`` (``{"label": ["T-shirt/top", "Trouser", ...]}``); it is empty for data
         without names, and it may name fields this conditioner does not read. A conditioner that
         shows or parses classes by name takes those of its field, keeps them in :meth:`state` (a loaded
         run gets them back through :meth:`load_state`, without the data), and raises
-        :class:`condgen.ConditionError` if they do not fit its config. Default: nothing.
+        :class:`condgen.ConditionError` if they do not fit its config: coming before :meth:`fit`, that
+        error (12 names for ``num_classes = 10``, say) is what the user sees rather than fit's about a
+        label out of range, so check them against the config only, with nothing from fit. Default: nothing.
         """
 
     @abstractmethod

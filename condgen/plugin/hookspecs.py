@@ -72,7 +72,7 @@ def condgen_register_datasets(register: Callable[[str, DatasetLoader], None]) ->
     config's ``data.options`` (``--data-option KEY=VALUE``) are validated by it when the run config
     is parsed and reach the loader as ``config.options``, a dict with the defaults filled in; a data
     set without one takes no options. ``name`` must be a non-empty string and ``loader`` callable
-    (with ``options``, if any, a pydantic model), or the plugin is marked broken and the data set
+    (with ``options``, if any, a ``DatasetOptions`` subclass), or the plugin is marked broken and the data set
     skipped. The toolkit applies ``data.train_limit`` / ``test_limit`` to what the loader returns, so
     a loader returns whole splits. A name another plugin registers too is withdrawn: neither loader
     is used, both plugins are marked broken, and ``--dataset NAME`` is an error naming both. The

@@ -75,9 +75,12 @@ def _check_dataset(name: object, loader: object) -> tuple[str, Callable[..., Any
     if not callable(loader):
         raise TypeError(f"dataset {name!r} needs a callable loader, got {loader!r}")
     options = getattr(loader, "options", None)
-    if options is not None and not (isinstance(options, type) and hasattr(options, "model_validate")):
-        raise TypeError(f"dataset {name!r}: its loader's options must be a subclass of condgen.DatasetOptions "
-                        f"(a pydantic model), got {options!r}")
+    if options is not None:
+        from ..data.config import DatasetOptions  # pydantic: only where a data set has options
+
+        if not (isinstance(options, type) and issubclass(options, DatasetOptions)):
+            raise TypeError(f"dataset {name!r}: its loader's options must be a subclass of condgen.DatasetOptions "
+                            f"(which refuses unknown options), got {options!r}")
     return name, loader
 
 

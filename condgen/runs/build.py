@@ -10,6 +10,7 @@ from torch import Tensor
 
 from ..common.errors import CondgenError, PluginError
 from ..common.memory import BYTES_PER_FLOAT, check_fits
+from ..data.splits import FloatView
 from ..engine import CVAE
 from ..plugin.conditioner import Conditioner
 from ..plugin.registry import registry
@@ -92,14 +93,17 @@ def create_run(
     device: torch.device,
     classes: Mapping[str, Sequence[str]] | None = None,
 ) -> Run:
-    """A fresh run: conditioners fitted on the training split and told the data's class names
-    (``classes``, :attr:`condgen.DataSplits.classes`: field -> names), weights initialised from the seed."""
+    """A fresh run: conditioners told the data's class names (``classes``, :attr:`condgen.DataSplits.classes`:
+    field -> names) and fitted on the training split, weights initialised from the seed."""
     conditioners = build_conditioners(config)
+    view = FloatView(train)  # image levels as floats, converted once for all the conditioners
     for name, cond in conditioners.items():
-        cond.fit(train)
+        # the names first: 12 named classes against num_classes = 10 is then the names' count error with its
+        # fix, not fit's "holds class 11, out of range"
         _hand_class_names(name, cond, classes or {})
+        cond.fit(view)
     data_shape = train[config.data.x_field].shape[1:]
     with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG
         torch.manual_seed(config.train.seed)
         model = build_model(config, data_shape, conditioners, copies=4).to(device)
-    return Run(config, conditioners, model, device)
+    return Run(config, conditioners, model, device, classes={k: list(v) for k, v in (classes or {}).items()})

@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..common.arguments import MAX_SEED
-from ..common.errors import ConfigError, config_error, describe_validation_error
+from ..common.errors import ConfigError, PluginError, config_error, describe_validation_error
 from ..common.files import is_file, read_text
 from ..common.options import descriptions
 from ..common.schema import StrictModel
@@ -195,18 +195,20 @@ class RunConfig(StrictModel):
         return {n: p for n, p in probs.items() if p > 0}
 
     @classmethod
-    def parse(cls, data: Any) -> "RunConfig":
+    def parse(cls, data: Any, *, data_options: bool = True) -> "RunConfig":
         """Validate a plain dict, turning pydantic's error into one ``ConfigError`` line.
 
         Each conditioner's own config is validated too, by its plugin, and stored with its
         defaults filled in (see :meth:`with_conditioner_defaults`); so are the data set's options
-        (:meth:`with_data_option_defaults`).
+        (:meth:`with_data_option_defaults`), unless ``data_options`` is False: a stored run's are
+        checked when its data are loaded, so a run samples where its data set's plugin has changed.
         """
         try:
             config = cls.model_validate(data)
         except ValidationError as err:
             raise config_error(err) from None
-        return config.with_conditioner_defaults().with_data_option_defaults()
+        config = config.with_conditioner_defaults()
+        return config.with_data_option_defaults() if data_options else config
 
     def with_conditioner_defaults(self) -> "RunConfig":
         """This config with every conditioner's config validated by its plugin and its defaults filled in.
@@ -227,30 +229,39 @@ class RunConfig(StrictModel):
         return self.model_copy(update={"conditioners": specs})
 
     def with_data_option_defaults(self) -> "RunConfig":
-        """This config with ``data.options`` validated by the data set's options model (its loader's
-        ``options``, a :class:`condgen.DatasetOptions`) and its defaults filled in, as conditioners' configs are.
+        """This config with ``data.options`` validated by the data set's options model and its defaults filled
+        in, as conditioners' configs are (see :func:`validated_data_options`)."""
+        data = validated_data_options(self.data)
+        return self if data is self.data else self.model_copy(update={"data": data})
 
-        A data set that is not registered here is left to :func:`condgen.runs.datasets.load_dataset`, which
-        names it: a stored run can still be sampled where its data set's plugin is gone. A data set
-        without an options model takes no options.
-        """
-        reg = registry()
-        name = self.data.dataset
-        if name not in reg.datasets:
-            return self
-        model = reg.dataset_options(name)
-        if model is None:
-            if self.data.options:
-                raise ConfigError(f"data.options: data set {name!r} takes no options, got {sorted(self.data.options)}; "
-                                  "remove them (`condgen plugins DATASET` lists a data set's options)")
-            return self
-        try:
-            validated = model.model_validate(self.data.options)
-        except ValidationError as err:
-            raise ConfigError(f"invalid config: {describe_validation_error(err, prefix='data.options')} (the options "
-                              f"of data set {name!r}: `condgen plugins {name}` lists them)") from None
-        data = self.data.model_copy(update={"options": validated.model_dump(mode="json", by_alias=True)})
-        return self.model_copy(update={"data": data})
+
+def validated_data_options(data: DataConfig) -> DataConfig:
+    """``data`` with its ``options`` validated by its data set's options model (its loader's ``options``, a
+    :class:`condgen.DatasetOptions`) and their defaults filled in.
+
+    A data set that is not registered here is left as it is, to :func:`condgen.runs.datasets.load_dataset`,
+    which names it. A data set without an options model takes no options. A bad option is a
+    :class:`condgen.ConfigError` naming it; a model that fails in another way, a :class:`condgen.PluginError`.
+    """
+    reg = registry()
+    name = data.dataset
+    if name not in reg.datasets:
+        return data
+    model = reg.dataset_options(name)
+    if model is None:
+        if data.options:
+            raise ConfigError(f"data.options: data set {name!r} takes no options, got {sorted(data.options)}; "
+                              "remove them (`condgen plugins DATASET` lists a data set's options)")
+        return data
+    try:
+        options = model.model_validate(data.options).model_dump(mode="json", by_alias=True)
+    except ValidationError as err:
+        raise ConfigError(f"invalid config: {describe_validation_error(err, prefix='data.options')} (the options "
+                          f"of data set {name!r}: `condgen plugins {name}` lists them)") from None
+    except Exception as exc:  # the options model's own code failed: its plugin's bug, said in one line
+        raise PluginError(f"data set {name!r}: its options model {model.__name__} raised {type(exc).__name__}: {exc} "
+                          f"(a bug in {reg.owner('dataset', name).describe()})") from None
+    return data.model_copy(update={"options": options})
 
 
 def _load_yaml(text: str) -> Any:

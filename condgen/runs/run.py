@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from ..common.arguments import whole_number
-from ..common.errors import PluginError
+from ..common.errors import DataError, PluginError
 from ..common.memory import BYTES_PER_FLOAT, check_fits
 from ..common.rng import seeded_generator
 from ..engine import CVAE, Objective, make_objective
@@ -47,6 +47,9 @@ class Run:
     device: torch.device
     epoch: int = 0
     directory: Path | None = field(default=None)
+    #: The class names of the data it was trained on (:attr:`condgen.DataSplits.classes`); None for a run
+    #: stored before they were kept.
+    classes: dict[str, list[str]] | None = field(default=None)
 
     @cached_property
     def objective(self) -> Objective:
@@ -217,3 +220,15 @@ class Run:
             if values is not None:
                 x = torch.where(given.to(x.device) > 0, values.to(x.device, x.dtype), x)
         return x
+
+    def check_classes(self, classes: Mapping[str, Sequence[str]], what: str) -> None:
+        """DataError if the class names of data the run is given (``what``: "the data to resume on") are not
+        those it was trained with: a class index would then mean another class."""
+        if self.classes is None:
+            return
+        now = {k: list(v) for k, v in classes.items()}
+        if now != self.classes:
+            field_ = next(f for f in sorted(set(now) | set(self.classes)) if now.get(f) != self.classes.get(f))
+            raise DataError(f"{what} names the classes of field {field_!r} {now.get(field_)}, but this run was trained "
+                            f"with {self.classes.get(field_)}: its class numbers would mean other classes; restore the "
+                            "data (its class folders, say) or train a new run")

@@ -66,6 +66,9 @@ class CheckpointMeta(StrictModel):
     complete: Optional[bool] = None
     #: How many processes trained the run (written under torchrun only; see :mod:`condgen.training.distributed`).
     world_size: int = Field(1, ge=1)
+    #: The class names of the data the run was trained on (:attr:`condgen.DataSplits.classes`); a checkpoint
+    #: from before condgen 0.3 has none.
+    classes: Optional[dict[str, list[str]]] = None
 
     @classmethod
     def of_run(
@@ -80,7 +83,8 @@ class CheckpointMeta(StrictModel):
                           "distribution": plugin.distribution if plugin else None,
                           "version": plugin.version if plugin else None, "state": _as_stored(name, cond.state())})
         fields: dict[str, Any] = {"condgen_version": __version__, "config": run.config.model_dump(mode="json"),
-                                  "data_shape": list(run.model.data_shape), "conditioners": conds, "epoch": run.epoch}
+                                  "data_shape": list(run.model.data_shape), "conditioners": conds, "epoch": run.epoch,
+                                  **({"classes": run.classes} if run.classes is not None else {})}
         # what is not given is not written (see to_json), so the file holds the keys it always held
         given = {"optimizer": optimizer, "complete": complete, "world_size": None if world_size == 1 else world_size}
         fields.update({k: v for k, v in given.items() if v is not None})
@@ -200,7 +204,7 @@ def read_run(path: str | Path, *, model_only: bool = False) -> StoredRun:
     meta = CheckpointMeta.parse(raw, str(file))
     _check_plugins(meta, str(file))
     try:
-        config = RunConfig.parse(meta.config)
+        config = RunConfig.parse(meta.config, data_options=False)  # checked when its data are loaded
     except CondgenError as exc:
         raise type(exc)(f"checkpoint {str(file)!r}: {exc}") from None
     meta.check_against(config, str(file))
@@ -253,7 +257,8 @@ def run_from_stored(
         raise CheckpointError(f"checkpoint {str(stored.path)!r}: its model cannot be built from the stored "
                               f"conditioner states ({type(exc).__name__}: {exc})") from None
     model.load_state_dict(_check_weights(model, stored.tensors, str(stored.path)))
-    return Run(config, conditioners, model.to(device), device, epoch=meta.epoch, directory=stored.path.parent)
+    return Run(config, conditioners, model.to(device), device, epoch=meta.epoch, directory=stored.path.parent,
+               classes=meta.classes)
 
 
 def load_run(path: str | Path, device: str = "auto") -> Run:

@@ -17,7 +17,7 @@ from ..common.arguments import whole_number
 from ..common.errors import ArgumentError, CondgenError, DataError
 from ..common.rng import EVAL_SEED, seeded_generator
 from ..data.config import DataConfig
-from ..data.splits import iter_batches, split_size, to_device
+from ..data.splits import FloatView, iter_batches, split_size, to_device
 from ..runs.datasets import load_dataset
 from ..runs.run import Run
 
@@ -43,9 +43,10 @@ def _check_split(run: Run, test: Mapping[str, Tensor]) -> None:
         raise DataError(f"the data to evaluate on has {x_field!r} items of shape {list(shape)}, but this run was "
                         f"trained on {list(run.model.data_shape)}")
     gen = seeded_generator("cpu", EVAL_SEED)
+    view = FloatView(test)
     for name, cond in run.conditioners.items():
         try:
-            cond.check_condition(cond.condition_from_batch(test, gen))
+            cond.check_condition(cond.condition_from_batch(view, gen))
         except CondgenError as exc:
             raise DataError(f"the data to evaluate on does not fit conditioner {name!r}: {exc}") from None
 
@@ -113,7 +114,9 @@ def evaluate(
         data_config = run.config.data
         if data_dir:
             data_config = DataConfig.model_validate({**data_config.model_dump(), "data_dir": data_dir})
-        test = load_dataset(data_config).test
+        data = load_dataset(data_config)
+        run.check_classes(data.classes, "the data to evaluate on")
+        test = data.test
     _check_split(run, test)
     test = to_device(test, run.device)
     result: dict[str, Any] = {
@@ -124,6 +127,7 @@ def evaluate(
     }
     figures = evaluate_split(run, test, run.config.train.eval_batch_size, samples, progress)
     result.update({f"test_{k}": v for k, v in figures.items()})
+    view = FloatView(test)
     for name, cond in run.conditioners.items():
-        result.update({f"{name}_{k}": v for k, v in cond.evaluate(run, test).items()})
+        result.update({f"{name}_{k}": v for k, v in cond.evaluate(run, view).items()})
     return result

@@ -272,6 +272,7 @@ def _train(
                     raise CheckpointError(f"checkpoint {str(stored.path)!r} has data_shape "
                                           f"{list(run.model.data_shape)}, but its data's {config.data.x_field!r} "
                                           f"items are {list(x_shape)}")
+                run.check_classes(data.classes, "the data to resume on")
             return _train_in(claim, run, data, stored, progress, log, on_complete)
     if config is None:
         raise ArgumentError("train() needs a config unless resume=True")

@@ -55,7 +55,8 @@ class LabelConditioner(Conditioner):
     Where the data names its classes (:attr:`condgen.DataSplits.classes` of the field), the
     conditioner keeps the names (:attr:`class_names`, in its checkpoint state): a user may then ask
     for a class by name, in any case (``label=sneaker,Bag``), and pictures label classes by name.
-    A condition stays the class index whichever way it is given.
+    A condition stays the class index whichever way it is given. ``#N`` is always class number N; a
+    number that is also the name of another class (``2`` where class 4 is named ``"2"``) is refused.
     """
 
     name = "label"
@@ -131,19 +132,39 @@ class LabelConditioner(Conditioner):
         k = self.config.num_classes
         if text.strip().lower() == "all":  # the keyword, even where a class is named "all" (ask for it by number)
             return torch.arange(k)
-        whole = self._by_name.get(text.strip().casefold())
-        if whole is not None:  # a name with a comma in it
-            return torch.tensor([whole], dtype=torch.long)
+        if text.strip().casefold() in self._by_name:  # a name with a comma in it
+            return torch.tensor([self._class_of(text.strip(), text)], dtype=torch.long)
         return torch.tensor([self._class_of(part.strip(), text) for part in text.split(",")], dtype=torch.long)
 
     def _class_of(self, part: str, text: str) -> int:
-        """The class ``part`` (one item of the comma list ``text``) names: a class name first, else a number."""
+        """The class ``part`` (one item of the comma list ``text``) names: ``#N`` is always class number N; else a
+        class name, or a number; a part that is a number in range and the name of another class is refused."""
+        if part.startswith("#"):
+            return self._numbered(part[1:].strip(), part, text)
         named = self._by_name.get(part.casefold())
         if named is not None:
+            try:
+                value = int(part)
+            except ValueError:
+                return named
+            if 0 <= value < self.config.num_classes and value != named:
+                # folders named 0..11, sorted as text, name class 4 "2": which one a user means cannot be told
+                names = self.class_names or ()
+                raise ConditionError(
+                    f"label={text!r}: {part!r} is both the number of class {value} ({names[value]!r}) and the name "
+                    f"of class {named} ({names[named]!r}); give #{value} for class {value} or #{named} for class "
+                    f"{named} (#N is always class number N)")
             return named
+        return self._numbered(part, part, text)
+
+    def _numbered(self, number: str, part: str, text: str) -> int:
+        """Class number ``number`` (the text of ``part``, an item of ``text``), checked to be in range."""
         try:
-            value = int(part)
+            value = int(number)
         except ValueError:
+            if part.startswith("#"):
+                raise ConditionError(f"label={text!r}: {part!r} is not a class number; after # give a number "
+                                     f"0..{self.config.num_classes - 1}") from None
             if self.class_names is None:
                 raise ConditionError(
                     f"label={text!r}: {part!r} is not a class number; allowed are {self.allowed}, "

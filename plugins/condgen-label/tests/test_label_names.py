@@ -146,11 +146,48 @@ class TestNamedLabel(ConditionerContract):
 
     conditioner_class = LabelConditioner
     classes = {"label": FASHION}
-    texts = ["Sneaker", "sneaker,BAG", "all", "7,Bag", "Ankle boot"]
+    texts = ["Sneaker", "sneaker,BAG", "all", "7,Bag", "Ankle boot", "#7,Bag"]
     values = [["Bag", 3], "trouser"]
     bad_texts = ["", "Snaeker", "10", "Sneaker,,Bag"]
-    same_units = [("Sneaker", 0), ("TROUSER", 1), (["Sneaker"], 0), (7, 0)]
+    same_units = [("Sneaker", 0), ("TROUSER", 1), (["Sneaker"], 0), (7, 0), ("#7", 0)]
 
     def make_batch(self):
         return {"image": torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0)),
                 "label": torch.tensor([7, 1, 2, 3, 4, 5])}
+
+
+#: Class folders 0 .. 11 with their names sorted as text: class 2 is named "10", class 4 "2".
+AS_TEXT = sorted(map(str, range(12)))
+
+
+@pytest.mark.parametrize("given", ["2", " 2", "0,2", "1, 2", ["2"], ("1", "2")])
+def test_a_number_that_names_another_class_is_refused_with_both_readings(given):
+    label = named(AS_TEXT)
+    with pytest.raises(ConditionError) as err:
+        label.conditions_from_value(given)
+    text = given if isinstance(given, str) else "2"
+    assert str(err.value) == (
+        f"label={text!r}: '2' is both the number of class 2 ('10') and the name of class 4 ('2'); give #2 for "
+        "class 2 or #4 for class 4 (#N is always class number N)")
+
+
+def test_a_number_that_names_its_own_class_or_none_in_range_is_that_class():
+    label = named(AS_TEXT)
+    assert AS_TEXT[:2] == ["0", "1"] and label.parse_condition("0,1").tolist() == [0, 1]  # the same class either way
+    assert label.conditions_from_value([4, 2]).tolist() == [4, 2]  # an int is always a number
+    numeric = named([str(i) for i in range(12)])  # sorted as numbers: every number names its own class
+    assert numeric.parse_condition("2,10,11").tolist() == [2, 10, 11]
+    assert named(["5", "12", "cat"]).parse_condition("12,2").tolist() == [1, 2]  # 12 is no class number here
+
+
+def test_hash_n_is_always_the_class_number():
+    label = named(AS_TEXT)
+    assert label.parse_condition("#2,#4, #11").tolist() == [2, 4, 11]
+    assert label.conditions_from_value(["#4", 0]).tolist() == [4, 0]
+    assert named(["#1", "b"]).parse_condition("#1").tolist() == [1]  # even where a name looks like #N
+    assert LabelConditioner({"num_classes": 3}).parse_condition("#2").tolist() == [2]  # and without names
+    with pytest.raises(ConditionError, match=r"^label='#12': class 12 is out of range; allowed are integers 0..11$"):
+        label.parse_condition("#12")
+    with pytest.raises(ConditionError, match=r"^label='#two': '#two' is not a class number; after # give a number "
+                                             r"0..11$"):
+        label.parse_condition("#two")
