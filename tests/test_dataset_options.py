@@ -280,3 +280,11 @@ def test_condgen_plugins_on_a_conditioner_two_plugins_register_is_their_conflict
     assert last == ("error: conditioner 'sign' is registered by both plugin 'sign-one' (not from a distribution) and "
                     "plugin 'sign-two' (not from a distribution), so neither is used; uninstall one, or block one "
                     "with CONDGEN_BLOCK_PLUGINS=NAME")  # no "nor is 'sign' a data set": it is a conditioner
+
+
+def test_a_config_files_options_that_are_not_a_mapping_are_refused_with_a_flag_too(toy_opts, tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"data": {"dataset": "toy-opts", "options": ["brightness", 0.5]}}))
+    line = one_line(capsys, *TRAIN, "--config", str(config), "--data-option", "brightness=0.5", "--out",
+                    str(tmp_path / "run"))
+    assert line == "error: data.options must be a mapping of option names to values, got ['brightness', 0.5]"

@@ -15,7 +15,9 @@ from ..common.options import Option, parse_setting
 def _lay_data_options(given: Any, texts: list[str]) -> dict[str, Any]:
     """``--data-option KEY=VALUE`` flags laid over the config's ``data.options``: each sets one key, which the
     data set's own options model converts when the config is parsed."""
-    options = dict(given) if isinstance(given, dict) else {}
+    if given is not None and not isinstance(given, dict):
+        raise ConfigError(f"data.options must be a mapping of option names to values, got {given!r}")
+    options = dict(given or {})
     seen: set[str] = set()
     for text in texts:
         key, value = parse_setting(text, f"--data-option {text!r}", "--data-option 'size=[32,32]'; `condgen plugins "
