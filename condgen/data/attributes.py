@@ -64,20 +64,24 @@ class Attributes:
                 raise DataError(f"attributes CSV {str(self.path)!r} lists file {key!r} twice (rows "
                                 f"{self.rows[key][0]} and {line}); give each file one row")
             self.rows[key] = (line, {h: v.strip() for h, v in zip(header, values) if h != file_column})
+        # each column's type and a category's names, from the whole CSV once (both splits read the same)
+        self.kinds = {c: self.types.get(c) or ("number" if all(_number(row[c]) is not None
+                                                                for _, row in self.rows.values()) else "category")
+                      for c in self.columns}
+        self.classes = {c: sorted({row[c] for _, row in self.rows.values() if row[c]})
+                        for c, kind in self.kinds.items() if kind == "category"}
 
     def fields(self, keys: Sequence[str]) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
         """The fields ``{column: (N,)}`` of the files ``keys`` (as the CSV names them), in their order, and the
-        class names of the category columns. Every key must have a row; each column's type is declared, or a
-        number where every value of the whole CSV is one."""
+        class names of the category columns (:attr:`classes`). Every key must have a row; each column's type
+        (:attr:`kinds`) is declared, or a number where every value of the whole CSV is one."""
         missing = [k for k in keys if k not in self.rows]
         if missing:
             raise DataError(f"file {missing[0]!r} has no row in attributes CSV {str(self.path)!r}"
                             + (f", nor do {len(missing) - 1} more" if len(missing) > 1 else "")
                             + "; give every file a row")
-        fields, classes = {}, {}
-        for column in self.columns:
-            kind = self.types.get(column) or ("number" if all(_number(v) is not None for _, row in self.rows.values()
-                                                              for v in [row[column]]) else "category")
+        fields = {}
+        for column, kind in self.kinds.items():
             values = []
             for key in keys:
                 line, row = self.rows[key]
@@ -92,11 +96,9 @@ class Attributes:
             if kind == "number":
                 fields[column] = torch.tensor([float(v) for v in values], dtype=torch.float32)
             else:
-                names = sorted({row[column] for _, row in self.rows.values() if row[column]})
-                index = {name: i for i, name in enumerate(names)}
+                index = {name: i for i, name in enumerate(self.classes[column])}
                 fields[column] = torch.tensor([index[v] for v in values], dtype=torch.int64)
-                classes[column] = names
-        return fields, classes
+        return fields, dict(self.classes)
 
 
 def _number(text: str) -> float | None:

@@ -255,10 +255,9 @@ def _split(listing: dict[str, list[Path]], options: ImageFolderOptions, root: Pa
         if len(files) < 2:
             raise DataError(f"class {name or 'of the folder'!r} has {len(files)} image(s): a split into train and test "
                             "needs at least 2 per class (or lay the folder out as train/ and test/)")
-        ranked = sorted(files, key=lambda f: _held_out(options.split_seed, name, f.relative_to(root).as_posix()))
-        held = sum(_held_out(options.split_seed, name, f.relative_to(root).as_posix()) < options.test_fraction
-                   for f in files)
-        held = min(len(files) - 1, max(1, held))
+        own = {f: _held_out(options.split_seed, name, f.relative_to(root).as_posix()) for f in files}
+        ranked = sorted(files, key=own.__getitem__)
+        held = min(len(files) - 1, max(1, sum(u < options.test_fraction for u in own.values())))
         test[name], train[name] = sorted(ranked[:held]), sorted(ranked[held:])
     return train, test
 

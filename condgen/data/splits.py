@@ -84,9 +84,14 @@ def is_levels(t: Tensor) -> bool:
     return t.dtype == torch.uint8 and t.dim() >= 3
 
 
+def as_float(t: Tensor) -> Tensor:
+    """``t`` as float32 in [0, 1] if it holds image levels (:func:`is_levels`), else ``t`` itself."""
+    return t.float().div_(255.0) if is_levels(t) else t
+
+
 def as_floats(fields: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """``fields`` with every field of image levels (:func:`is_levels`) as float32 in [0, 1], on its device."""
-    return {k: v.float().div_(255.0) if is_levels(v) else v for k, v in fields.items()}
+    return {k: as_float(v) for k, v in fields.items()}
 
 
 class FloatView(Mapping[str, Tensor]):
@@ -98,8 +103,7 @@ class FloatView(Mapping[str, Tensor]):
 
     def __getitem__(self, key: str) -> Tensor:
         if key not in self._seen:
-            value = self._split[key]
-            self._seen[key] = value.float().div_(255.0) if is_levels(value) else value
+            self._seen[key] = as_float(self._split[key])
         return self._seen[key]
 
     def __iter__(self) -> Iterator[str]:
