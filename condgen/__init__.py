@@ -40,8 +40,10 @@ if TYPE_CHECKING:  # the static view, for type checkers and the API reference
     from .common.files import save_array
     from .common.rng import EVAL_SEED, seeded_generator
     from .data import DataSplits, iter_batches
+    from .data.attributes import is_missing
     from .data.config import DataConfig, DatasetOptions
     from .data.idx import find_data_dir, read_idx, read_idx_dir
+    from .data.stored import StoredArray
     from .pictures.grid import save_grid
     from .pictures.rows import SampleRows
     from .pictures.samples import SampleFile, add_sample_arguments
@@ -64,6 +66,8 @@ _EXPORTS = {
     "DatasetOptions": ".data.config",
     "DataSplits": ".data",
     "iter_batches": ".data",
+    "is_missing": ".data.attributes",
+    "StoredArray": ".data.stored",
     **dict.fromkeys(["find_data_dir", "read_idx", "read_idx_dir"], ".data.idx"),
     **dict.fromkeys(["ArgumentError", "CheckpointError", "CondgenError", "ConditionError", "ConfigError",
                      "DataError", "FileAccessError", "NumericalError", "PluginError", "ResourceError",
@@ -108,12 +112,14 @@ __all__ = [
     "RunConfig",
     "SampleFile",
     "SampleRows",
+    "StoredArray",
     "TrainConfig",
     "add_sample_arguments",
     "attributes",
     "evaluate",
     "find_data_dir",
     "hookimpl",
+    "is_missing",
     "iter_batches",
     "load_run",
     "read_idx",

@@ -36,12 +36,18 @@ none unless given), then :meth:`~condgen.Conditioner.fit` on the batch. What is 
 - bad conditions: every text in ``bad_texts``, a condition of the wrong shape and a batch without the
   data fields all raise :class:`ConditionError`, not another exception;
 - determinism: conditions and example conditions drawn with equally seeded generators are equal,
-  and drawing them leaves torch's global random state alone (randomness comes from the generator).
+  and drawing them leaves torch's global random state alone (randomness comes from the generator);
+- missing values: :meth:`~condgen.Conditioner.missing_values` gives ``{field: (B,) bool}``; given a batch
+  with missing values (``missing_batch``, marked :func:`condgen.is_missing`) and the items they leave without a
+  condition (``missing_items``), it marks exactly those, ``fit`` learns from it what it learns without them,
+  the other items' conditions are theirs, and every item's condition is valid and finite, with a finite
+  embedding and finite gradients (the placeholder a missing item gets must not poison them).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -59,6 +65,7 @@ __all__ = [
     "check_config",
     "check_determinism",
     "check_embedding",
+    "check_missing_values",
     "check_parsing",
     "check_state_round_trip",
     "check_units",
@@ -272,6 +279,78 @@ def check_determinism(
         f"{cls.name}: drawing conditions used torch's global random state; draw from the generator argument")
 
 
+def _missing_mask(conditioner: Conditioner, batch: Batch) -> Tensor:
+    """The items ``(B,)`` whose condition ``missing_values`` says the batch leaves out, its answer checked."""
+    name, n = conditioner.name, len(next(iter(batch.values())))
+    masks = conditioner.missing_values(batch)
+    assert isinstance(masks, Mapping), (
+        f"{name}: missing_values gave {type(masks).__name__}; expected {{field: (B,) bool}}")
+    out = torch.zeros(n, dtype=torch.bool)
+    for field, mask in masks.items():
+        right = isinstance(mask, Tensor) and mask.dtype == torch.bool and tuple(mask.shape) == (n,)
+        assert isinstance(field, str) and right, (
+            f"{name}: missing_values gave {field!r}: {_shape(mask)}; expected torch.bool of shape ({n},)")
+        out |= mask.cpu()
+    return out
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal JSON values, floats up to rounding (a mean over the items that have a value, summed either way)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-5,
+                                                                                           abs_tol=1e-7)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def check_missing_values(
+    cls: type[Conditioner],
+    batch: Batch,
+    missing_batch: Batch | None = None,
+    missing_items: Sequence[int] = (),
+    config: Mapping[str, Any] | None = None,
+    classes: Classes | None = None,
+) -> None:
+    """``missing_values`` gives ``{field: (B,) bool}`` for ``batch``. With ``missing_batch``, a batch whose
+    missing values (:func:`condgen.is_missing`) leave the items ``missing_items`` without a condition: it marks
+    exactly those; ``fit`` on it learns what it learns on the other items alone (its ``state()``) and their
+    conditions are theirs; every item's condition is one ``check_condition`` keeps, finite, and its embedding
+    and the embedding's gradients are finite."""
+    _missing_mask(_fitted(cls, batch, config, classes), batch)
+    if missing_batch is None:
+        return
+    conditioner = _fitted(cls, missing_batch, config, classes)
+    marked = _missing_mask(conditioner, missing_batch)
+    want = torch.zeros_like(marked)
+    want[list(missing_items)] = True
+    assert torch.equal(marked, want), (f"{cls.name}: missing_values marks items {marked.nonzero()[:, 0].tolist()} of "
+                                       f"the batch with missing values; expected {sorted(missing_items)}")
+    keep = ~want
+    rest = {k: v[keep.to(v.device)] for k, v in missing_batch.items()}
+    without = _fitted(cls, rest, config, classes)
+    assert _close(json.loads(json.dumps(conditioner.state())), json.loads(json.dumps(without.state()))), (
+        f"{cls.name}: fit learnt {conditioner.state()!r:.200} from a batch with missing values, but "
+        f"{without.state()!r:.200} from its other items alone; fit must leave the missing values out")
+    raw = conditioner.condition_from_batch(missing_batch, _generator(missing_batch))
+    assert not (isinstance(raw, Tensor) and raw.is_floating_point()) or torch.isfinite(raw).all(), (
+        f"{cls.name}: condition_from_batch gave a non-finite condition for a missing value; give a finite "
+        "placeholder (the absent embedding replaces it, but a NaN poisons the gradients it passes through)")
+    c = _data_conditions(conditioner, missing_batch)
+    assert torch.equal(c[keep.to(c.device)], _data_conditions(without, rest)), (
+        f"{cls.name}: the items with their values have other conditions in a batch with missing values")
+    embedding = conditioner.build_embedding()
+    out = embedding(c)
+    assert torch.isfinite(out).all(), f"{cls.name}: the embedding of a batch with missing values is not finite"
+    params = [p for p in embedding.parameters() if p.requires_grad]
+    if params and out.requires_grad:
+        out.square().sum().backward()
+        bad = [n for n, p in embedding.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+        assert not bad, f"{cls.name}: the embedding's gradients of {bad} are not finite for a batch with missing values"
+
+
 def check_conditioner(
     cls: type[Conditioner],
     batch: Batch,
@@ -282,9 +361,12 @@ def check_conditioner(
     same_units: Sequence[tuple[Any, int]],
     config: Mapping[str, Any] | None = None,
     classes: Classes | None = None,
+    missing_batch: Batch | None = None,
+    missing_items: Sequence[int] = (),
 ) -> None:
     """Run every check of the kit on ``cls``; ``batch`` is a few items of data, ``{field: (B, ...)}``, and
-    ``classes`` the data's class names, ``{field: [name, ...]}`` (none unless given)."""
+    ``classes`` the data's class names, ``{field: [name, ...]}`` (none unless given); ``missing_batch`` a batch
+    with missing values, leaving ``missing_items`` without a condition (see :func:`check_missing_values`)."""
     check_config(cls, config)
     check_embedding(cls, batch, config, classes)
     check_determinism(cls, batch, config, classes)  # before the checks that compare conditions drawn twice
@@ -292,6 +374,7 @@ def check_conditioner(
     check_units(cls, batch, same_units, config, classes)
     check_state_round_trip(cls, batch, config, classes)
     check_bad_conditions(cls, batch, bad_texts, config, classes)
+    check_missing_values(cls, batch, missing_batch, missing_items, config, classes)
 
 
 class ConditionerContract:
@@ -313,10 +396,17 @@ class ConditionerContract:
     #: The data's class names, ``{field: [name, ...]}``, handed to ``learn_class_names`` before ``fit``
     #: (``{}``: data without names).
     classes: ClassVar[Classes] = {}
+    #: The items of :meth:`make_missing_batch` whose condition its missing values leave out.
+    missing_items: ClassVar[Sequence[int]] = ()
 
     def make_batch(self) -> Batch:
         """A few items of data, ``{field: (B, ...)}``, such as the conditioner reads in training."""
         raise NotImplementedError(f"{type(self).__name__} must define make_batch()")
+
+    def make_missing_batch(self) -> Batch | None:
+        """A batch with missing values (:func:`condgen.is_missing`) leaving :attr:`missing_items` without a
+        condition, for a conditioner that reads them (:meth:`condgen.Conditioner.missing_values`); None: none."""
+        return None
 
     def test_config_round_trip(self) -> None:
         check_config(self.conditioner_class, self.config)
@@ -342,3 +432,7 @@ class ConditionerContract:
 
     def test_determinism(self) -> None:
         check_determinism(self.conditioner_class, self.make_batch(), self.config, self.classes)
+
+    def test_missing_values(self) -> None:
+        check_missing_values(self.conditioner_class, self.make_batch(), self.make_missing_batch(), self.missing_items,
+                             self.config, self.classes)

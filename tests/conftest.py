@@ -21,6 +21,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_cache(tmp_path_factory) -> Iterator[Path]:
+    """The data cache of every test (and of the commands they run) in a folder of the session's, not the user's."""
+    path = tmp_path_factory.mktemp("data-cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("CONDGEN_CACHE_DIR", str(path))
+    yield path
+    patch.undo()
+
+
 @pytest.fixture
 def register_plugin() -> Iterator:
     """``register_plugin(obj, name)`` registers a plugin object for the duration of one test."""

@@ -145,7 +145,8 @@ EVERY_FLAG = {
     "x_field": (["pixels"], "pixels"), "train_limit": (["9"], 9), "test_limit": (["4"], 4),
     "options": (["method=crop"], {"size": None, "method": "crop", "mode": "auto", "test_fraction": 0.1,
                                   "split_seed": 0, "bad_files": "refuse", "attributes": None, "file_column": "file",
-                                  "attribute_types": {}}),  # with the data set's defaults
+                                  "missing": "refuse", "attribute_types": {}, "background": "white", "cache": True,
+                                  "keep": "auto"}),  # with the data set's defaults
 }
 
 

@@ -47,9 +47,13 @@ class TestLabel(ConditionerContract):
     texts = ["3", "0,1,2", "all"]
     bad_texts = ["", "ten", "10", "-1", "3.5"]
     same_units = [("7", 0), (1, 1)]
+    missing_items = (1, 3)
 
     def make_batch(self):
         return mnist_like()
+
+    def make_missing_batch(self):  # items 1 and 3 have no label (an empty CSV cell)
+        return {**mnist_like(), "label": torch.tensor([7, -1, 2, -1, 4, 5])}
 
 
 class TestLearnedLabel(TestLabel):
@@ -62,9 +66,15 @@ class TestRegression(ConditionerContract):
     texts = ["value:1.5,ink:0.2", "value:-2,ink:0.1"]
     values = [{"value": 0.5, "ink": 0.25}]
     bad_texts = ["", "value:x,ink:0.2", "ink:0.2", "value:1e39,ink:0"]
+    missing_items = (0, 4)
 
     def make_batch(self):
         return mnist_like()
+
+    def make_missing_batch(self):  # items 0 and 4 have no value (ink, an attribute of the image, they have)
+        batch = mnist_like()
+        batch["value"][[0, 4]] = float("nan")
+        return batch
 
     def test_units(self):
         batch = self.make_batch()

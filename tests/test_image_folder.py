@@ -176,7 +176,8 @@ def test_grey_and_colour_folders_train_and_sample_through_the_command_line(tmp_p
     stored = json.loads((run / "config.json").read_text())["data"]
     assert stored["options"] == {"size": None, "method": "resize", "mode": "auto", "test_fraction": 0.1,
                                  "split_seed": 0, "bad_files": "refuse", "attributes": None, "file_column": "file",
-                                 "attribute_types": {}}  # stored with its defaults filled in
+                                 "missing": "refuse", "attribute_types": {}, "background": "white", "cache": True,
+                                 "keep": "auto"}  # stored with its defaults filled in
     assert (run / "samples.png").exists() and main(["sample", str(run), "--condition", "label=1", "--num", "4",
                                                      "--out", str(tmp_path / "s.npy")]) == 0
     assert np.load(tmp_path / "s.npy").shape == (4, 1, 28, 28)
@@ -337,3 +338,26 @@ def test_a_run_refuses_to_resume_or_evaluate_on_data_whose_classes_changed(tmp_p
         condgen.evaluate(condgen.load_run(run), samples=0)
     assert main(["train", "--resume", "--epochs", "2", "--out", str(run)]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("background, level", [("white", 255), ("black", 0)])
+def test_transparent_pixels_are_laid_over_the_background_not_dropped(tmp_path, background, level):
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., :3] = (10, 200, 30)  # colour under the transparent pixels: what dropping the alpha would show
+    rgba[:2, :, 3] = 255  # the top half opaque, the bottom half transparent
+    rgba[1, 0] = (255, 0, 0, 128)  # one red pixel half transparent
+    la = np.zeros((4, 4, 2), np.uint8)
+    la[..., 0], la[:, :2, 1] = 90, 255  # grey with alpha: the left half opaque
+    rgba_test, la_test = rgba.copy(), la.copy()
+    rgba_test[0, 0, 0], la_test[0, 0, 0] = 11, 91  # the test images differ from the training ones in one pixel
+    for split, colour, grey in (("train", rgba, la), ("test", rgba_test, la_test)):
+        write(tmp_path / "rgb" / split / "a" / "0.png", colour)
+        write(tmp_path / "grey" / split / "a" / "0.png", grey)
+    image = read_image_folder(tmp_path / "rgb", ImageFolderOptions(background=background)).train["image"][0]
+    assert image[:, 0, 0].tolist() == [10, 200, 30]  # opaque: as it is
+    assert image[:, 3, 0].tolist() == [level] * 3  # transparent: the background
+    half = (level * 127) / 255  # the half transparent red: 128/255 of red over 127/255 of the background
+    assert torch.allclose(image[:, 1, 0].float(), torch.tensor([(255 * 128 + level * 127) / 255, half, half]), atol=1)
+    grey = read_image_folder(tmp_path / "grey", ImageFolderOptions(background=background)).train["image"]
+    assert grey.shape == (1, 1, 4, 4)  # greyscale with alpha stays one channel
+    assert grey[0, 0, :, 0].tolist() == [90] * 4 and grey[0, 0, :, 3].tolist() == [level] * 4

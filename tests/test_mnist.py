@@ -76,6 +76,7 @@ def test_swapped_files_fail_on_the_magic_number(tmp_path):
 def test_no_directory_and_no_download_gives_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.delenv(mnist.DATA_DIR_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("CONDGEN_CACHE_DIR")
 
     def offline(root):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
@@ -94,6 +95,7 @@ def test_directory_order_flag_then_env_then_cache(tmp_path, monkeypatch):
     assert mnist.locate_mnist(None) == tmp_path / "env"
     monkeypatch.delenv(mnist.DATA_DIR_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("CONDGEN_CACHE_DIR")
     cached = mnist.cache_dir() / "MNIST" / "raw"
     cached.mkdir(parents=True)
     tiny_mnist(cached)

@@ -7,6 +7,11 @@ names are the column's values, sorted (what the ``label`` conditioner reads, nam
 be declared either way (``number`` or ``category``); a value that does not fit its declared type, an empty
 cell, a file listed twice, a file the data set does not have and a file without a row are each one
 :class:`condgen.DataError` naming the file, row and column.
+
+With ``missing="absent"`` an empty cell is a missing value instead, marked the toolkit's one way
+(:func:`is_missing`): NaN in a number field, :data:`MISSING_CATEGORY` (−1) in a category field. A conditioner
+reading the field reports those items (:meth:`condgen.Conditioner.missing_values`), and the model gives them
+its learned "absent" condition, as condition dropout does.
 """
 
 from __future__ import annotations
@@ -18,21 +23,37 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from ..common.errors import DataError
 from ..common.files import is_file, read_text
 
 #: The types a column may be declared as.
 COLUMN_TYPES = ("number", "category")
+#: What an empty cell may mean: refused (the default), or the item's condition left out.
+MISSING_POLICIES = ("refuse", "absent")
+#: The class index of a missing value in a field of class indices (a float field marks one NaN).
+MISSING_CATEGORY = -1
+
+
+def is_missing(values: Tensor) -> Tensor:
+    """Which items of a data field ``(N, ...)`` have no value: ``(N,)`` bool, True where an item is NaN (a
+    float field) or :data:`MISSING_CATEGORY` (an integer field) anywhere in its dimensions. The one marker of a
+    missing value, for every data set and conditioner."""
+    marked = torch.isnan(values) if values.is_floating_point() else values == MISSING_CATEGORY
+    return marked.reshape(values.shape[0], -1).any(1) if values.dim() != 1 else marked
 
 
 class Attributes:
     """A CSV of attributes read once: each file's row of values, by the file's name as the CSV gives it."""
 
     def __init__(self, path: str | Path, file_column: str = "file", types: Mapping[str, str] | None = None,
-                 reserved: Sequence[str] = ()) -> None:
+                 reserved: Sequence[str] = (), missing: str = "refuse") -> None:
+        if missing not in MISSING_POLICIES:
+            raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
         self.path = Path(path)
         self.types = dict(types or {})
+        self.missing = missing
         if not is_file(self.path, "attributes CSV"):
             raise DataError(f"attributes CSV {str(self.path)!r} does not exist (give --data-option attributes=FILE, "
                             "relative to --data-dir or absolute)")
@@ -64,17 +85,24 @@ class Attributes:
                 raise DataError(f"attributes CSV {str(self.path)!r} lists file {key!r} twice (rows "
                                 f"{self.rows[key][0]} and {line}); give each file one row")
             self.rows[key] = (line, {h: v.strip() for h, v in zip(header, values) if h != file_column})
-        # each column's type and a category's names, from the whole CSV once (both splits read the same)
-        self.kinds = {c: self.types.get(c) or ("number" if all(_number(row[c]) is not None
-                                                                for _, row in self.rows.values()) else "category")
+        # each column's type and a category's names, from the whole CSV once (both splits read the same); an
+        # empty cell says nothing of its column's type
+        filled = {c: [row[c] for _, row in self.rows.values() if row[c]] for c in self.columns}
+        if missing == "absent":
+            empty = [c for c in self.columns if self.rows and not filled[c]]
+            if empty:
+                raise DataError(f"attributes CSV {str(self.path)!r}: column {empty[0]!r} is empty in every row; fill "
+                                "it in or remove it")
+        self.kinds = {c: self.types.get(c) or ("number" if all(_number(v) is not None for v in filled[c])
+                                               else "category")
                       for c in self.columns}
-        self.classes = {c: sorted({row[c] for _, row in self.rows.values() if row[c]})
-                        for c, kind in self.kinds.items() if kind == "category"}
+        self.classes = {c: sorted(set(filled[c])) for c, kind in self.kinds.items() if kind == "category"}
 
     def fields(self, keys: Sequence[str]) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
         """The fields ``{column: (N,)}`` of the files ``keys`` (as the CSV names them), in their order, and the
         class names of the category columns (:attr:`classes`). Every key must have a row; each column's type
-        (:attr:`kinds`) is declared, or a number where every value of the whole CSV is one."""
+        (:attr:`kinds`) is declared, or a number where every value of the whole CSV is one. An empty cell is
+        refused, or with ``missing="absent"`` marked missing (NaN or :data:`MISSING_CATEGORY`)."""
         missing = [k for k in keys if k not in self.rows]
         if missing:
             raise DataError(f"file {missing[0]!r} has no row in attributes CSV {str(self.path)!r}"
@@ -87,17 +115,23 @@ class Attributes:
                 line, row = self.rows[key]
                 value = row[column]
                 if not value:
+                    if self.missing == "absent":
+                        values.append(None)
+                        continue
                     raise DataError(f"attributes CSV {str(self.path)!r} row {line} (file {key!r}), column {column!r} "
-                                    "is empty; give every file a value")
+                                    "is empty; give every file a value, or --data-option missing=absent to take an "
+                                    "empty cell as that condition left out")
                 if kind == "number" and _number(value) is None:
                     raise DataError(f"attributes CSV {str(self.path)!r} row {line} (file {key!r}), column {column!r}: "
                                     f"{value!r} is not a finite number, which the column is declared to hold")
                 values.append(value)
             if kind == "number":
-                fields[column] = torch.tensor([float(v) for v in values], dtype=torch.float32)
+                fields[column] = torch.tensor([math.nan if v is None else float(v) for v in values],
+                                              dtype=torch.float32)
             else:
                 index = {name: i for i, name in enumerate(self.classes[column])}
-                fields[column] = torch.tensor([index[v] for v in values], dtype=torch.int64)
+                fields[column] = torch.tensor([MISSING_CATEGORY if v is None else index[v] for v in values],
+                                              dtype=torch.int64)
         return fields, dict(self.classes)
 
 

@@ -20,23 +20,29 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
 import os
 import warnings
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Optional
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from tqdm.auto import tqdm
 
 from ..common.errors import DataError
 from ..common.files import access_error
+from ..common.memory import available_bytes
 from .attributes import Attributes
+from .cache import CacheEntry, digest
 from .config import DatasetOptions
 from .splits import DataSplits
+from .stored import StoredArray
 
 if TYPE_CHECKING:
     from .config import DataConfig
@@ -47,6 +53,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 #: The largest side an image may be resized to.
 MAX_SIDE = 4096
+#: A split of at least this many files is decoded in worker processes, in chunks of CHUNK_FILES.
+PROCESS_FILES = 1024
+CHUNK_FILES = 256
 
 
 class ImageFolderOptions(DatasetOptions):
@@ -73,9 +82,29 @@ class ImageFolderOptions(DatasetOptions):
         "columns, each a field: numbers (for the regression conditioner) or categories (for label); with it, the "
         "images may also lie directly in the folder, without class subfolders")
     file_column: str = Field("file", min_length=1, description="the CSV's column of image names")
+    missing: Literal["refuse", "absent"] = Field(
+        "refuse", description="an empty cell of the attributes CSV: refuse the folder (naming the row and column), "
+        "or take it as that item's condition absent (its conditioner must be trained with condition dropout)")
     attribute_types: dict[str, Literal["number", "category"]] = Field(
         default_factory=dict, description="a CSV column's type, where it is not what its values say (a column of "
         "numbers is numbers, any other a category)")
+
+    background: Literal["white", "black"] = Field(
+        "white", description="the colour transparent pixels (PNG, WebP, TIFF with alpha) are laid over")
+    cache: bool = Field(
+        True, description="decode the folder once into a cache (in ${XDG_CACHE_HOME:-~/.cache}/condgen/, or "
+        "$CONDGEN_CACHE_DIR) that later runs read without decoding again; false: decode every run, into memory")
+    keep: Literal["auto", "memory", "disk"] = Field(
+        "auto", description="where training reads the images from: memory (fastest), or disk (the cache, read a "
+        "batch at a time: for data bigger than memory); auto: memory where the images take at most a quarter of "
+        "the memory available")
+
+    @model_validator(mode="after")
+    def _disk_needs_the_cache(self) -> "ImageFolderOptions":
+        if self.keep == "disk" and not self.cache:
+            raise ValueError("keep=disk reads the images from the cache, which cache=false turns off: use one of "
+                             "them")
+        return self
 
     @field_validator("size")
     @classmethod
@@ -85,10 +114,13 @@ class ImageFolderOptions(DatasetOptions):
         return v
 
 
-def _images_in(folder: Path) -> list[Path]:
+def _images_in(folder: Path) -> list[str]:
+    """The image files of ``folder``, as paths (``str``: a folder may hold 100,000s, and ``pathlib`` takes
+    microseconds a path), sorted by name."""
     try:
-        return sorted(p for p in folder.iterdir()
-                      if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+        with os.scandir(folder) as entries:  # the file types come with the listing: no stat a file
+            return sorted(e.path for e in entries if not e.name.startswith(".")
+                          and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file())
     except OSError as exc:
         raise access_error("image folder", folder, exc) from None
 
@@ -100,7 +132,7 @@ def _class_folders(folder: Path) -> list[Path]:
         raise access_error("image folder", folder, exc) from None
 
 
-def _listing(folder: Path, what: str, flat: bool = False) -> dict[str, list[Path]]:
+def _listing(folder: Path, what: str, flat: bool = False) -> dict[str, list[str]]:
     """``{class name: its image files}`` of one folder of class subfolders; with ``flat``, a folder of images
     without subfolders is one class named ``""``."""
     classes = _class_folders(folder)
@@ -135,17 +167,22 @@ def _class_order(names: Sequence[str]) -> list[str]:
 
 
 class _Decoded:
-    """One image file read: its pixels ``(H, W, C)`` uint8, Pillow's mode, and a digest of its bytes."""
+    """What is kept of one image file read: Pillow's mode, a digest of its bytes, its size ``(C, H, W)`` as
+    made, or the problem that kept it from being read."""
 
-    def __init__(self, path: Path, pixels: np.ndarray | None, mode: str, digest: str, problem: str | None) -> None:
-        self.path, self.pixels, self.mode, self.digest, self.problem = path, pixels, mode, digest, problem
+    __slots__ = ("path", "mode", "digest", "shape", "problem")
+
+    def __init__(self, path: str, mode: str, digest: str, shape: tuple[int, ...] | None, problem: str | None) -> None:
+        self.path, self.mode, self.digest, self.shape, self.problem = path, mode, digest, shape, problem
 
 
-def _decode(path: Path, options: ImageFolderOptions) -> _Decoded:
+def _decode(path: str, options: ImageFolderOptions) -> tuple[_Decoded, np.ndarray | None]:
+    """The file read and its pixels ``(C, H, W)`` uint8 (None where it is not a readable image)."""
     from PIL import Image, ImageOps
 
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as fh:
+            raw = fh.read()
     except OSError as exc:
         raise access_error("image", path, exc) from None
     digest = hashlib.sha1(raw).hexdigest()
@@ -154,15 +191,32 @@ def _decode(path: Path, options: ImageFolderOptions) -> _Decoded:
             img.load()  # decodes now: a file cut short fails here, not later
             mode = img.mode
             img = ImageOps.exif_transpose(img)  # a phone's photo the way up it was taken
+            img = _over_background(img, options.background)
             want = {"grey": "L", "rgb": "RGB"}.get(options.mode) or ("L" if mode in _GREY_MODES else "RGB")
             img = _eight_bit(img).convert(want)
     except Image.DecompressionBombError as exc:
-        return _Decoded(path, None, "", digest, f"{exc} (Pillow's limit on pixels: a bigger image may be a "
-                                                "decompression bomb)")
+        return _Decoded(path, "", digest, None, f"{exc} (Pillow's limit on pixels: a bigger image may be a "
+                                               "decompression bomb)"), None
     except Exception as exc:  # Pillow's errors for a bad file are of many types: each is that file's problem
-        return _Decoded(path, None, "", digest, f"{type(exc).__name__}: {exc}")
+        return _Decoded(path, "", digest, None, f"{type(exc).__name__}: {exc}"), None
     img = _fit(img, options, path)
-    return _Decoded(path, np.asarray(img, dtype=np.uint8).reshape(img.height, img.width, -1), mode, digest, None)
+    pixels = np.ascontiguousarray(np.asarray(img, dtype=np.uint8).reshape(img.height, img.width, -1).transpose(2, 0, 1))
+    return _Decoded(path, mode, digest, pixels.shape, None), pixels
+
+
+def _over_background(img, background: str):
+    """``img`` with its transparent pixels laid over ``background``: dropping the alpha channel (Pillow's
+    ``convert``) would show whatever colour the transparent pixels happen to hold."""
+    from PIL import Image
+
+    if img.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and not (img.mode in ("P", "L", "RGB")
+                                                                     and "transparency" in img.info):
+        return img
+    rgba = img.convert("RGBA")
+    level = 255 if background == "white" else 0
+    flat = Image.alpha_composite(Image.new("RGBA", rgba.size, (level, level, level, 255)), rgba)
+    grey = img.mode in ("LA", "La", "L") or (img.mode == "P" and img.palette and img.palette.mode == "L")
+    return flat.convert("L" if grey else "RGB")
 
 
 def _eight_bit(img):
@@ -179,7 +233,7 @@ def _eight_bit(img):
     return img
 
 
-def _fit(img, options: ImageFolderOptions, path: Path):
+def _fit(img, options: ImageFolderOptions, path: str):
     """``img`` made ``options.size`` by ``options.method`` (as it is without a size)."""
     from PIL import Image
 
@@ -199,21 +253,104 @@ def _fit(img, options: ImageFolderOptions, path: Path):
     return img.crop((left, top, left + w, top + h))
 
 
-def _read(files: Sequence[Path], options: ImageFolderOptions, what: str) -> list[_Decoded]:
-    """Every file decoded, on the available cores (Pillow releases the GIL while it decodes), with a bar."""
+def _decode_chunk(paths: Sequence[str], options: ImageFolderOptions) -> list[tuple[_Decoded, np.ndarray | None]]:
+    return [_decode(p, options) for p in paths]
+
+
+def _decoded(files: Sequence[str], options: ImageFolderOptions, what: str) -> Iterator[tuple[_Decoded, np.ndarray | None]]:
+    """Every file decoded, in order, on the available cores, with a bar; a bounded number of chunks ahead of
+    the reader, so a folder of any size takes the memory of a few chunks of images.
+
+    A folder of :data:`PROCESS_FILES` files or more is decoded in worker processes (forked: Pillow holds the
+    GIL for part of each image, so threads reach 1.2x on two cores and processes 1.75x); a smaller one in
+    threads, where starting processes would cost more than they save."""
     workers = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
-    pool = ThreadPoolExecutor(workers)
-    decoded = []
+    forked = workers > 1 and len(files) >= PROCESS_FILES and "fork" in multiprocessing.get_all_start_methods()
+    pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) if forked
+            else ThreadPoolExecutor(workers))
+    size = CHUNK_FILES if forked else 4
+    chunks = (files[i:i + size] for i in range(0, len(files), size))
+    ahead: deque = deque()
     try:
-        with tqdm(total=len(files), desc=f"reading {what}", unit="image", leave=False, disable=None) as bar:
-            for item in pool.map(lambda p: _decode(p, options), files):
-                decoded.append(item)
-                bar.update()
-    except BaseException:  # an error, or Ctrl-C: the files still queued are not read first
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
-    return decoded
+        with tqdm(total=len(files), desc=f"decoding {what}", unit="image", leave=False, disable=None) as bar:
+            for chunk in islice(chunks, workers * 4):
+                ahead.append(pool.submit(_decode_chunk, chunk, options))
+            while ahead:
+                items = ahead.popleft().result()
+                chunk = next(chunks, None)
+                if chunk is not None:
+                    ahead.append(pool.submit(_decode_chunk, chunk, options))
+                bar.update(len(items))
+                yield from items
+    finally:  # done, an error, or Ctrl-C: the files still queued are not read first
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _MemoryRows:
+    """Rows collected in memory, as the cache's writer would write them to a file."""
+
+    def __init__(self, most: int) -> None:
+        self.most, self.count, self.rows = most, 0, None
+
+    def write(self, data: np.ndarray) -> None:
+        if self.rows is None:
+            self.rows = np.empty((self.most, data.nbytes), dtype=np.uint8)
+        self.rows[self.count] = data.reshape(-1)
+        self.count += 1
+
+
+def _decode_split(files: Sequence[str], options: ImageFolderOptions, what: str, rows, root: Path) -> list[_Decoded]:
+    """``files`` decoded, each readable image's pixels written to ``rows`` (one row each, in order), those of
+    another size than the first not (the size check refuses them)."""
+    read, first = [], None
+    for info, pixels in _decoded(files, options, what):
+        read.append(info)
+        if pixels is not None:
+            first = first or info.shape
+            if info.shape == first:
+                rows.write(pixels)
+    _check_alike([d for d in read if d.problem is None], root, options)
+    return read
+
+
+def _split_images(root: Path, split: str, files: Sequence[str], options: ImageFolderOptions
+                  ) -> tuple[list[_Decoded], StoredArray | torch.Tensor | None]:
+    """``split``'s files read, and the readable ones' pixels, ``(N, C, H, W)`` uint8 with row ``k`` the
+    ``k``-th readable file's: from the cache where it holds them (else decoded into it first), or, without
+    the cache, decoded into memory. None where no file is readable."""
+    what = f"{split} images"
+    if not options.cache:
+        rows = _MemoryRows(len(files))
+        read = _decode_split(files, options, what, rows, root)
+        shape = next((d.shape for d in read if d.problem is None), None)
+        return read, (None if shape is None else torch.from_numpy(rows.rows[: rows.count]).view(-1, *shape))
+    entry = CacheEntry("image-folder", digest({"folder": str(root.resolve()), "size": options.size,
+                                              "method": options.method, "mode": options.mode,
+                                              "background": options.background}))
+    relative = _relative(root, files)
+    try:
+        key = digest([[r, st.st_size, st.st_mtime_ns] for f, r in zip(files, relative) for st in (os.stat(f),)])
+    except OSError as exc:
+        raise access_error("image", getattr(exc, "filename", root), exc) from None
+    with entry.locked():
+        meta = entry.open_split(split, key)
+        if meta is None:
+            writer = entry.writer(split)
+            try:
+                read = _decode_split(files, options, what, writer, root)
+                shape = next((d.shape for d in read if d.problem is None), None)
+                meta = writer.commit(key, {"shape": shape, "files": [
+                    [r, d.mode, d.digest, d.problem] for r, d in zip(relative, read)]})
+            except BaseException:
+                writer.abandon()
+                raise
+        # the key names the files in order: the description's k-th file is files[k]
+        read = [_Decoded(f, mode, dig, None if problem else tuple(meta["shape"]), problem)
+                for f, (_, mode, dig, problem) in zip(files, meta["files"])]
+        if meta["shape"] is None:
+            return read, None
+        # opened while the lock is held: the file checked is the file read, whatever a later rebuild does
+        return read, StoredArray(entry.rows_path(split), tuple(meta["shape"]))
 
 
 def _check_alike(decoded: list[_Decoded], folder: Path, options: ImageFolderOptions) -> None:
@@ -222,22 +359,37 @@ def _check_alike(decoded: list[_Decoded], folder: Path, options: ImageFolderOpti
         grey = [d for d in decoded if d.mode in _GREY_MODES]
         colour = [d for d in decoded if d.mode not in _GREY_MODES]
         if grey and colour:
-            raise DataError(f"image folder {str(folder)!r} mixes greyscale and colour images ({grey[0].path.name} is "
-                            f"{grey[0].mode}, {colour[0].path.name} is {colour[0].mode}); choose one with "
+            raise DataError(f"image folder {str(folder)!r} mixes greyscale and colour images ({_name(grey[0].path)} is "
+                            f"{grey[0].mode}, {_name(colour[0].path)} is {colour[0].mode}); choose one with "
                             "--data-option mode=grey or mode=rgb")
+    if not decoded:
+        return
     first = decoded[0]
-    other = next((d for d in decoded if d.pixels.shape != first.pixels.shape), None)
+    other = next((d for d in decoded if d.shape != first.shape), None)
     if other is not None:
-        raise DataError(f"image folder {str(folder)!r} holds images of several sizes ({first.path.name} is "
-                        f"{first.pixels.shape[0]}x{first.pixels.shape[1]}, {other.path.name} "
-                        f"{other.pixels.shape[0]}x{other.pixels.shape[1]}); make them one with "
-                        "--data-option 'size=[H,W]'")
+        raise DataError(f"image folder {str(folder)!r} holds images of several sizes ({_name(first.path)} is "
+                        f"{first.shape[1]}x{first.shape[2]}, {_name(other.path)} {other.shape[1]}x{other.shape[2]}); "
+                        "make them one with --data-option 'size=[H,W]'")
 
 
-def _stack(decoded: list[_Decoded]) -> torch.Tensor:
-    """``(N, C, H, W)`` uint8 (the images' levels) of images of one size."""
-    pixels = np.stack([d.pixels for d in decoded])  # (N, H, W, C) uint8
-    return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
+def _name(path: str) -> str:
+    return os.path.basename(path)
+
+
+def _relative(root: Path, files: Sequence[str]) -> list[str]:
+    """Each of ``files`` (paths under ``root``, as :func:`_listing` gives them) as its path under ``root``, with
+    ``/`` between folders whatever the system: ``train/cat/1.png``."""
+    cut = len(os.path.join(str(root), ""))
+    return [f[cut:].replace(os.sep, "/") for f in files]
+
+
+def _in_memory(options: ImageFolderOptions, size: int) -> bool:
+    """Whether images of ``size`` bytes are held in memory (``keep``; ``auto``: where they take at most a quarter
+    of the memory available) rather than read from the cache a batch at a time."""
+    if options.keep != "auto":
+        return options.keep == "memory"
+    available = available_bytes()
+    return available is None or size <= available // 4
 
 
 def _held_out(seed: int, name: str, relative: str) -> float:
@@ -247,7 +399,7 @@ def _held_out(seed: int, name: str, relative: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _split(listing: dict[str, list[Path]], options: ImageFolderOptions, root: Path) -> tuple[dict, dict]:
+def _split(listing: dict[str, list[str]], options: ImageFolderOptions, root: Path) -> tuple[dict, dict]:
     """The files of each class whose own number (:func:`_held_out`) is below ``test_fraction`` are the test
     split: ``(train, test)`` listings, each class in both (at least one file each)."""
     train, test = {}, {}
@@ -255,7 +407,7 @@ def _split(listing: dict[str, list[Path]], options: ImageFolderOptions, root: Pa
         if len(files) < 2:
             raise DataError(f"class {name or 'of the folder'!r} has {len(files)} image(s): a split into train and test "
                             "needs at least 2 per class (or lay the folder out as train/ and test/)")
-        own = {f: _held_out(options.split_seed, name, f.relative_to(root).as_posix()) for f in files}
+        own = {f: _held_out(options.split_seed, name, r) for f, r in zip(files, _relative(root, files))}
         ranked = sorted(files, key=own.__getitem__)
         held = min(len(files) - 1, max(1, sum(u < options.test_fraction for u in own.values())))
         test[name], train[name] = sorted(ranked[:held]), sorted(ranked[held:])
@@ -284,11 +436,12 @@ def read_image_folder(directory: str | Path, options: ImageFolderOptions | None 
         listings = dict(zip(("train", "test"), _split(_listing(root, "train and test", flat), options, root)))
     names = _class_order(list(listings["train"]))
     index = {name: i for i, name in enumerate(names)}
-    decoded: dict[str, list[tuple[_Decoded, int]]] = {}
+    decoded: dict[str, list[tuple[_Decoded, int]]] = {}  # each split's readable files: k-th is pixel row k
+    pixels: dict[str, StoredArray | torch.Tensor] = {}
     skipped = []
     for split, listing in listings.items():
         files = [(f, index[name]) for name in names if name in listing for f in listing[name]]
-        read = _read([f for f, _ in files], options, f"{split} images")
+        read, images = _split_images(root, split, [f for f, _ in files], options)
         bad = [d for d in read if d.problem is not None]
         if bad and options.bad_files == "refuse":
             raise DataError(f"{str(bad[0].path)!r} is not a readable image ({bad[0].problem})"
@@ -296,9 +449,10 @@ def read_image_folder(directory: str | Path, options: ImageFolderOptions | None 
                             + "; replace or remove it, or skip such files with --data-option bad_files=skip")
         skipped += bad
         decoded[split] = [(d, y) for d, (_, y) in zip(read, files) if d.problem is None]
-        if not decoded[split]:
+        if images is None:
             raise DataError(f"image folder {str(root)!r} has no readable {split} image ({len(bad)} skipped as not "
                             "readable); add some")
+        pixels[split] = images
     _check_alike([d for items in decoded.values() for d, _ in items], root, options)  # both splits: one model
     train_digests = {d.digest: d.path for d, _ in decoded["train"]}
     shared = [(d.path, train_digests[d.digest]) for d, _ in decoded["test"] if d.digest in train_digests]
@@ -306,12 +460,19 @@ def read_image_folder(directory: str | Path, options: ImageFolderOptions | None 
         raise DataError(f"the test image {str(shared[0][0])!r} is also a training image ({str(shared[0][1])!r})"
                         + (f", and {len(shared) - 1} more test images are too" if len(shared) > 1 else "")
                         + "; a test split must hold images the model never trained on: remove one of each copy")
+    in_memory = _in_memory(options, sum(p.numel() for p in pixels.values()))
     splits: dict[str, dict[str, torch.Tensor]] = {}
-    kept_paths: dict[str, list[Path]] = {}
+    kept_paths: dict[str, list[str]] = {}
     gen = torch.Generator().manual_seed(options.split_seed)
     for split, items in decoded.items():
-        items = [items[i] for i in torch.randperm(len(items), generator=gen).tolist()]  # classes mixed
-        splits[split] = {"image": _stack([d for d, _ in items])}
+        order = torch.randperm(len(items), generator=gen)  # classes mixed
+        images = pixels[split]
+        if isinstance(images, StoredArray):
+            images = images.select(order.numpy())
+            splits[split] = {"image": images[:] if in_memory else images}
+        else:
+            splits[split] = {"image": images[order]}
+        items = [items[i] for i in order.tolist()]
         if names != [""]:  # class subfolders: the label is the folder
             splits[split]["label"] = torch.tensor([y for _, y in items], dtype=torch.int64)
         kept_paths[split] = [d.path for d, _ in items]
@@ -325,17 +486,17 @@ def read_image_folder(directory: str | Path, options: ImageFolderOptions | None 
 
 
 def _add_attributes(root: Path, options: ImageFolderOptions, splits: dict[str, dict[str, torch.Tensor]],
-                    kept: dict[str, list[Path]], skipped: list[Path]) -> dict[str, list[str]]:
+                    kept: dict[str, list[str]], skipped: list[str]) -> dict[str, list[str]]:
     """Each CSV column as a field of both splits (in place); the class names of its category columns."""
     csv_path = Path(options.attributes)
     table = Attributes(csv_path if csv_path.is_absolute() else root / csv_path, options.file_column,
-                       options.attribute_types, reserved=("image", "label"))
+                       options.attribute_types, reserved=("image", "label"), missing=options.missing)
     every = [p for paths in kept.values() for p in paths] + skipped
-    by_path = {p.relative_to(root).as_posix(): p for p in every}
-    by_name: dict[str, list[Path]] = {}
+    by_path = dict(zip(_relative(root, every), every))
+    by_name: dict[str, list[str]] = {}
     for p in every:
-        by_name.setdefault(p.name, []).append(p)
-    named: dict[Path, str] = {}  # image -> the CSV's name of it
+        by_name.setdefault(_name(p), []).append(p)
+    named: dict[str, str] = {}  # image -> the CSV's name of it
     for key, (line, _) in table.rows.items():
         path = by_path.get(key) or (by_name[key][0] if len(by_name.get(key, [])) == 1 else None)
         if path is None:

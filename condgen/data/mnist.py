@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..common.errors import DataError
+from .cache import cache_root
 from .idx import DATA_DIR_ENV, IDX_FILES, missing_idx_files, read_idx_dir
 from .splits import DataSplits
 
@@ -22,8 +23,7 @@ FILES = IDX_FILES  # DATA_DIR_ENV and FILES stay importable from here, as before
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "condgen" / "mnist"
+    return cache_root() / "mnist"
 
 
 def missing_files(directory: Path) -> list[str]:

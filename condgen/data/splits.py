@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..common.arguments import whole_number
 from ..common.errors import DataError
+from .stored import StoredArray
 
 if TYPE_CHECKING:
     from .config import DataConfig
@@ -26,7 +27,8 @@ class DataSplits:
 
     Images may be kept as their 256 levels, ``uint8`` (a quarter of float32's memory): every batch
     (:func:`iter_batches`, and the training's) and every whole split a conditioner is given sees them as
-    float32 in [0, 1]; float images in [0, 1] work as well.
+    float32 in [0, 1]; float images in [0, 1] work as well. Images too big for memory may be a
+    :class:`condgen.StoredArray`, read from its file a batch at a time: indexing it gives tensors.
 
     ``classes`` names the classes of a field of class indices where the data has names for them:
     ``{"label": ["T-shirt/top", "Trouser", ...]}``, index ``i`` named ``classes["label"][i]`` (a
@@ -71,7 +73,7 @@ DatasetLoader = Callable[["DataConfig"], DataSplits]
 
 
 def _head(split: Mapping[str, Tensor], n: int | None) -> dict[str, Tensor]:
-    return {k: (v[:n] if n is not None else v) for k, v in split.items()}
+    return {k: (v if n is None else v.head(n) if isinstance(v, StoredArray) else v[:n]) for k, v in split.items()}
 
 
 def split_size(split: Mapping[str, Tensor]) -> int:
@@ -85,8 +87,11 @@ def is_levels(t: Tensor) -> bool:
 
 
 def as_float(t: Tensor) -> Tensor:
-    """``t`` as float32 in [0, 1] if it holds image levels (:func:`is_levels`), else ``t`` itself."""
-    return t.float().div_(255.0) if is_levels(t) else t
+    """``t`` as float32 in [0, 1] if it holds image levels (:func:`is_levels`), else ``t`` itself (a
+    :class:`~condgen.data.stored.StoredArray` of levels: the same one, read as floats)."""
+    if not is_levels(t):
+        return t
+    return t.as_floats() if isinstance(t, StoredArray) else t.float().div_(255.0)
 
 
 def as_floats(fields: Mapping[str, Tensor]) -> dict[str, Tensor]:

@@ -192,16 +192,18 @@ class CVAE(nn.Module):
         generator: torch.Generator | None = None,
         *,
         scored: Tensor | None = None,
+        drop: Mapping[str, Tensor] | None = None,
     ) -> Tensor:
         """Importance-sampled log p(x | c) per item ``(B,)``, in nats, with q(z | x, c) as the proposal.
 
         log p(x|c) ~= logsumexp_s [log p(x|z_s,c) + log p(z_s|c) - log q(z_s|x,c)] - log S, z_s ~ q(z|x,c).
         It is a stochastic lower bound on log p(x|c) (in expectation) that tightens as ``samples`` (S) grows;
-        S = 1 is a one-sample estimate of the ELBO. Without a latent it is exact: -log p(x|c). ``scored`` restricts it to part of x.
+        S = 1 is a one-sample estimate of the ELBO. Without a latent it is exact: -log p(x|c). ``scored`` restricts
+        it to part of x; ``drop`` gives items the absent embedding (see :meth:`embed`).
         """
         if samples < 1:
             raise ValueError(f"samples must be at least 1, got {samples}")
-        e = self.embed(conditions, x.shape[0])
+        e = self.embed(conditions, x.shape[0], drop)
         target = x.flatten(1)
         mu, logvar = self.encode(x, e)
         if self.prior is None:
@@ -232,9 +234,11 @@ class CVAE(nn.Module):
         return self.likelihood.mean(self.decode(z, e)).reshape(num, *self.data_shape)
 
     @torch.no_grad()
-    def reconstruct(self, x: Tensor, conditions: Mapping[str, Tensor]) -> Tensor:
-        """Mean of p(x|z=E[q(z|x,c)], c): ``(B, *data_shape)``."""
-        e = self.embed(conditions, x.shape[0])
+    def reconstruct(
+        self, x: Tensor, conditions: Mapping[str, Tensor], drop: Mapping[str, Tensor] | None = None
+    ) -> Tensor:
+        """Mean of p(x|z=E[q(z|x,c)], c): ``(B, *data_shape)``; ``drop`` as in :meth:`embed`."""
+        e = self.embed(conditions, x.shape[0], drop)
         mu, _ = self.encode(x, e)
         return self.likelihood.mean(self.decode(mu, e)).reshape(x.shape[0], *self.data_shape)
 

@@ -43,8 +43,17 @@ def _sample_rows(run, test: Mapping[str, Tensor], gen: torch.Generator, log: Log
         return SampleRows.combining(run, {name: examples})
     # Several conditioners: their examples' product could pair conditions that contradict each other
     # (a label with another digit's image), so the rows are the joint conditions of test items.
-    rows = min(COMPOSED_ROWS, split_size(test))
-    _, batch = next(iter_batches(test, rows))
+    _, batch = next(iter_batches(test, min(10 * COMPOSED_ROWS, split_size(test))))
+    absent = run.absent_items(batch)
+    if absent:  # a row is drawn for the conditions it names: test items that have every condition
+        keep = ~torch.stack(list(absent.values())).any(0)
+        batch = {k: v[keep.to(v.device)] for k, v in batch.items()}
+    rows = min(COMPOSED_ROWS, split_size(batch))
+    if rows == 0:
+        log("samples.png skipped: no test item among the first ones has every condition (draw samples with: "
+            "condgen sample RUN_DIR --condition ...)")
+        return None
+    batch = {k: v[:rows] for k, v in batch.items()}
     log(f"samples.png: {rows} rows, each with the conditions of one test item, which agree with each other; "
         f"the conditioners' own example conditions are left out, since their product could pair contradicting ones")
     return SampleRows.of(run, run.conditions_from_batch(batch, gen))
@@ -74,7 +83,8 @@ def write_reconstructions(run, test: Mapping[str, Tensor], path: Path, count: in
     n = min(count * 2, split_size(test))
     _, batch = next(iter_batches(test, n))
     x = batch[run.config.data.x_field]
-    recon = run.model.reconstruct(x, run.conditions_from_batch(batch, seeded_generator(run.device, EVAL_SEED)))
+    conds = run.conditions_from_batch(batch, seeded_generator(run.device, EVAL_SEED))
+    recon = run.model.reconstruct(x, conds, run.absent_items(batch))  # a missing value: the absent condition
     per_row = min(count, n)
     rows, labels = [], []
     for start in range(0, n, per_row):
@@ -130,7 +140,7 @@ def _latent(
     means, colours, colour_name, categories = [], [], "", _Categories()
     for _, batch in iter_batches(split, batch_size, limit):
         conds = run.conditions_from_batch(batch, gen)
-        e = run.model.embed(conds, batch[run.config.data.x_field].shape[0])
+        e = run.model.embed(conds, batch[run.config.data.x_field].shape[0], run.absent_items(batch))
         means.append(run.model.encode(batch[run.config.data.x_field], e)[0].cpu())
         coloured = _colour(run, conds)
         if coloured is not None:

@@ -13,6 +13,17 @@ target is its raw value. Any standardisation or encoding the network wants happe
 the module from :meth:`Conditioner.build_embedding`, using what :meth:`Conditioner.fit`
 learnt; so the three ways in always mean the same thing.
 
+**Instances.** A model may hold several conditioners of one plugin (two ``label`` conditioners on different
+data fields), each under its own instance name (``--conditioner colour=label:field=colour``). The toolkit
+sets :attr:`Conditioner.name` of each conditioner it builds to that name, so ``self.name`` is what the user
+calls this conditioner everywhere: ``--condition NAME=...``, ``run.sample({NAME: ...})``, the keys of
+``run.conditioners`` and of ``run.conditions_from_batch``, metrics, messages.
+
+**Missing values.** A data set marks a value its data leave out as −1 in an integer field (class indices)
+and NaN in a float one (:func:`condgen.is_missing`). A conditioner whose condition
+comes from such fields reports those items through :meth:`Conditioner.missing_values`; the toolkit then gives
+them the model's learned "absent" embedding in place of theirs, as condition dropout does.
+
 Shapes use ``B`` for the batch and ``K`` for a number of conditions given by a user.
 """
 
@@ -51,8 +62,13 @@ class Conditioner(ABC):
     Conditions are in the user's units throughout (see the module docstring).
     """
 
-    #: Unique name, used as ``--conditioner NAME`` and ``--condition NAME=VALUE`` (``[a-z][a-z0-9_]*``).
-    name: ClassVar[str]
+    #: On the class: the unique name it is registered under, ``--conditioner NAME`` (``[a-z][a-z0-9_]*``).
+    #: On a conditioner the toolkit builds for a model: its instance name (``--conditioner INSTANCE=NAME``,
+    #: the registered name unless the user gives another), set right after the constructor, before
+    #: :meth:`learn_class_names`, :meth:`fit` or :meth:`load_state`. Name the conditioner by ``self.name``
+    #: in messages and where a run's mappings are keyed (``conditions[self.name]``); ``type(self).name`` is
+    #: the registered name.
+    name: str
     #: The pydantic config model of this conditioner.
     Config: ClassVar[type[ConditionerConfig]] = ConditionerConfig
 
@@ -75,7 +91,8 @@ class Conditioner(ABC):
     def fit(self, train: Mapping[str, Tensor]) -> None:
         """Learn whatever the conditioner needs from the whole training split (e.g. statistics).
 
-        ``train`` maps field names to tensors with the same first dimension N. Default: nothing.
+        ``train`` maps field names to tensors with the same first dimension N (a field of images too big for
+        memory: a :class:`condgen.StoredArray`, which indexing reads as a tensor). Default: nothing.
         """
 
     def learn_class_names(self, classes: Mapping[str, Sequence[str]]) -> None:
@@ -101,6 +118,22 @@ class Conditioner(ABC):
         it from ``generator``, which the engine seeds, so runs stay reproducible.
         Raise :class:`condgen.ConditionError` naming the field if the data lacks what is needed.
         """
+
+    def missing_values(self, batch: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        """Which items' condition the data leave out: ``{field: (B,) bool}``, True where the item has no value
+        in that data field the condition comes from (marked :func:`condgen.is_missing`: NaN in a float field,
+        −1 in an integer one). Default: ``{}``, every item has its condition.
+
+        The toolkit gives those items the model's learned "absent" embedding in place of theirs (in training,
+        evaluation and everywhere conditions come from a batch), and refuses, naming the field and the count,
+        data with missing values for a conditioner trained without one (``train.condition_dropout``). So
+        :meth:`fit` must leave the marked items out of what it learns, and :meth:`condition_from_batch`
+        must still give them a condition that :meth:`check_condition` accepts, finite (a placeholder such as
+        class 0 or the fitted mean: it is replaced before it counts, but a NaN would poison the gradients
+        of the embedding it passes through). Implement it where the data may lack a value; ``batch``
+        is as in :meth:`condition_from_batch`.
+        """
+        return {}
 
     @abstractmethod
     def check_condition(self, c: Tensor) -> Tensor:
@@ -212,6 +245,14 @@ class Conditioner(ABC):
         """Restore what :meth:`state` returned."""
 
     # -- helpers for subclasses ---------------------------------------------------------
+    def conditioner_flag(self, settings: str = "") -> str:
+        """The ``--conditioner`` flag that gives this conditioner ``settings`` (``"num_classes=3"``), under its
+        instance name where that is not the registered one: ``--conditioner colour=label:num_classes=3``.
+        For the fix a message offers."""
+        registered = type(self).name
+        head = registered if self.name == registered else f"{self.name}={registered}"
+        return f"--conditioner {head}:{settings}" if settings else f"--conditioner {head}"
+
     def require_field(self, batch: Mapping[str, Tensor], field: str) -> Tensor:
         """``batch[field]``, or a ConditionError that lists the fields the data does have."""
         if field not in batch:

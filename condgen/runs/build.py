@@ -8,20 +8,26 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from ..common.errors import CondgenError, PluginError
+from ..common.errors import CondgenError, ConfigError, PluginError
 from ..common.memory import BYTES_PER_FLOAT, check_fits
-from ..data.splits import FloatView
+from ..data.splits import FloatView, split_size
 from ..engine import CVAE
 from ..plugin.conditioner import Conditioner
 from ..plugin.registry import registry
 from .config import RunConfig
-from .run import Run
+from .run import Run, missing_values_of
 
 
 def build_conditioners(config: RunConfig) -> dict[str, Conditioner]:
-    """Instantiate the config's conditioners, in order, validating each one's own config."""
+    """Instantiate the config's conditioners, in order, validating each one's own config: ``{instance name:
+    conditioner}``, each conditioner's :attr:`~condgen.Conditioner.name` set to its instance name."""
     reg = registry()
-    return {spec.name: reg.conditioner_class(spec.name)(spec.config) for spec in config.conditioners}
+    conditioners = {}
+    for spec in config.conditioners:
+        cond = reg.conditioner_class(spec.name)(spec.config)
+        cond.name = spec.instance_name  # what the user calls it, in its own messages too
+        conditioners[spec.instance_name] = cond
+    return conditioners
 
 
 def _mlp_parameters(in_dim: int, widths: Sequence[int], out_dim: int) -> int:
@@ -53,9 +59,15 @@ def embedding_parameters(conditioners: Mapping[str, Conditioner]) -> int:
 
 
 def build_model(
-    config: RunConfig, data_shape: Sequence[int], conditioners: Mapping[str, Conditioner], *, copies: int = 1
+    config: RunConfig,
+    data_shape: Sequence[int],
+    conditioners: Mapping[str, Conditioner],
+    *,
+    copies: int = 1,
+    absent: Sequence[str] | None = None,
 ) -> CVAE:
-    """The CVAE with each conditioner's embedding module, in config order (after fit / load_state).
+    """The CVAE with each conditioner's embedding module, in config order (after fit / load_state), and an
+    "absent" embedding for each of ``absent`` (default: :meth:`condgen.RunConfig.absent_conditioners`).
 
     A model that would not fit in memory ``copies`` times (4 in training: weights, gradients and
     Adam's two moments) is a :class:`condgen.common.memory.ResourceError`, raised before any is allocated.
@@ -71,7 +83,7 @@ def build_model(
         config.model,
         embeddings={n: c.build_embedding() for n, c in conditioners.items()},
         embed_dims={n: c.embed_dim for n, c in conditioners.items()},
-        absent=list(config.dropout_probabilities()),
+        absent=config.absent_conditioners() if absent is None else list(absent),
     )
 
 
@@ -87,14 +99,44 @@ def _hand_class_names(name: str, cond: Conditioner, classes: Mapping[str, Sequen
                           "(a bug in its plugin)") from None
 
 
+def _check_missing_values(config: RunConfig, conditioners: Mapping[str, Conditioner],
+                          views: Mapping[str, tuple[Mapping[str, Tensor], int]]) -> None:
+    """ConfigError unless each conditioner whose data leave some items' condition out (missing values) learns an
+    absent condition, and each one named in ``train.condition_dropout`` with p = 0 has such items to learn it from.
+    ``views``: ``{"training": (split, size), "test": ...}``."""
+    absent, dropout = set(config.absent_conditioners()), config.dropout_probabilities()
+    for name, cond in conditioners.items():
+        counts = {split: {f: int(m.sum()) for f, m in missing_values_of(name, cond, view, size).items()}
+                  for split, (view, size) in views.items()}
+        missing = next(((split, f, n) for split, c in counts.items() for f, n in c.items() if n), None)
+        if missing is not None and name not in absent:
+            split, field, count = missing
+            size = views[split][1]
+            raise ConfigError(
+                f"{count} of the {size} {split} items have no value in data field {field!r} (a missing value), "
+                f"which conditioner {name!r} reads, and it learns no absent condition to give them; train it with "
+                f"condition dropout, --condition-dropout {name}=P (P = 0: learnt from those items alone, none "
+                "dropped at random), or fill the values in")
+        if name in absent and name not in dropout and not any(counts.get("training", {}).values()):
+            raise ConfigError(
+                f"train.condition_dropout gives conditioner {name!r} p = 0, which learns its absent condition from the "
+                "training items whose data leave it out (missing values), and its training split has none; give it "
+                f"a probability above 0 (--condition-dropout {name}=0.1) or leave it out of train.condition_dropout")
+
+
 def create_run(
     config: RunConfig,
     train: Mapping[str, Tensor],
     device: torch.device,
     classes: Mapping[str, Sequence[str]] | None = None,
+    test: Mapping[str, Tensor] | None = None,
 ) -> Run:
     """A fresh run: conditioners told the data's class names (``classes``, :attr:`condgen.DataSplits.classes`:
-    field -> names) and fitted on the training split, weights initialised from the seed."""
+    field -> names) and fitted on the training split, weights initialised from the seed.
+
+    Data that leave some items' condition out (missing values, :meth:`condgen.Conditioner.missing_values`) in
+    the training split, or in ``test`` where it is given, are refused for a conditioner that learns no absent
+    condition (:meth:`condgen.RunConfig.absent_conditioners`), naming the field and the count."""
     conditioners = build_conditioners(config)
     view = FloatView(train)  # image levels as floats, converted once for all the conditioners
     for name, cond in conditioners.items():
@@ -102,6 +144,11 @@ def create_run(
         # fix, not fit's "holds class 11, out of range"
         _hand_class_names(name, cond, classes or {})
         cond.fit(view)
+    # each split's size from the split itself: a FloatView would convert a field of images to tell it
+    views = {"training": (view, split_size(train))}
+    if test is not None:
+        views["test"] = (FloatView(test), split_size(test))
+    _check_missing_values(config, conditioners, views)
     data_shape = train[config.data.x_field].shape[1:]
     with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG
         torch.manual_seed(config.train.seed)

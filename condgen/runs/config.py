@@ -7,11 +7,19 @@ than a silently ignored setting. ``RunConfig`` is stored whole in each checkpoin
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from ..common.arguments import MAX_SEED
 from ..common.errors import ConfigError, PluginError, config_error, describe_validation_error
@@ -35,11 +43,56 @@ _RUN, _MODEL, _TRAIN = descriptions(RUN_OPTIONS), descriptions(MODEL_OPTIONS), d
 MAX_WIDTH = 65536
 
 
+#: What an instance name may be: the pattern of a conditioner's registered name.
+INSTANCE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 class ConditionerSpec(StrictModel):
-    """One conditioner of a model: its registered name and its own config (checked by the plugin)."""
+    """One conditioner of a model: its registered name, the name the model knows it by, and its own config
+    (checked by the plugin).
+
+    ``instance`` is that name (``--conditioner colour=label:...``), used wherever the conditioner is named:
+    ``--condition colour=...``, ``train.condition_dropout``, ``run.sample({"colour": ...})``, metrics, the
+    model's weights. Without one it is ``name``, and the spec is stored without it, as before instances.
+    """
 
     name: str = Field(min_length=1)
+    instance: Optional[str] = Field(None, description="the conditioner's name in the model (default: name), so a "
+                                    "model may hold several conditioners of one plugin")
     config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("instance")
+    @classmethod
+    def _instance_name(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return v
+        if not INSTANCE_PATTERN.match(v):
+            raise ValueError(f"an instance name must match {INSTANCE_PATTERN.pattern} (lower-case letters, digits "
+                             f"and _, a letter first), got {v!r}")
+        from torch import nn  # the model keys its modules and parameters by it
+
+        if hasattr(nn.ModuleDict(), v) or hasattr(nn.ParameterDict(), v):
+            raise ValueError(f"instance name {v!r} is reserved (an attribute of torch.nn.Module); choose another")
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_instance_of_its_own_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("instance") is not None and data.get("instance") == data.get("name"):
+            data = {k: v for k, v in data.items() if k != "instance"}  # the default, said: held (and stored) as it
+        return data
+
+    @model_serializer(mode="wrap")
+    def _without_default_instance(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("instance") is None:  # stored as before instances: config files and checkpoints unchanged
+            data.pop("instance", None)
+        return data
+
+    @property
+    def instance_name(self) -> str:
+        """The conditioner's name in the model: ``instance``, else its registered ``name``."""
+        return self.instance or self.name
 
 
 class ModelConfig(StrictModel):
@@ -154,11 +207,15 @@ class RunConfig(StrictModel):
     @field_validator("conditioners")
     @classmethod
     def _unique(cls, v: list[ConditionerSpec]) -> list[ConditionerSpec]:
-        names = [s.name for s in v]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"conditioner {dup[0]!r} is listed more than once")
-        return v
+        names = [s.instance_name for s in v]
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice is None:
+            return v
+        if any(s.instance for s in v if s.instance_name == twice):
+            raise ValueError(f"instance name {twice!r} is given to more than one conditioner; give each its own")
+        raise ValueError(f"conditioner {twice!r} is listed more than once; give each an instance name: "
+                         f"--conditioner INSTANCE={twice}:... (in a config file, \"instance\": \"INSTANCE\"), e.g. "
+                         f"--conditioner {twice}_a={twice}:... --conditioner {twice}_b={twice}:...")
 
     @model_validator(mode="after")
     def _engine_features_fit_together(self) -> "RunConfig":
@@ -172,7 +229,7 @@ class RunConfig(StrictModel):
                 "model.latent_dim = 0 with no conditioner leaves the decoder no input (it could only learn one "
                 "fixed image); give a conditioner (--conditioner NAME) or a latent_dim >= 1"
             )
-        names = [c.name for c in self.conditioners]
+        names = [c.instance_name for c in self.conditioners]
         dropout = self.train.condition_dropout
         unknown = [n for n in dropout if n not in names] if isinstance(dropout, dict) else []
         if unknown:
@@ -190,9 +247,17 @@ class RunConfig(StrictModel):
     def dropout_probabilities(self) -> dict[str, float]:
         """``{conditioner: p}`` for every conditioner trained with condition dropout (p > 0), in config order."""
         dropout = self.train.condition_dropout
-        probs = {c.name: (dropout.get(c.name, 0.0) if isinstance(dropout, dict) else dropout)
+        probs = {c.instance_name: (dropout.get(c.instance_name, 0.0) if isinstance(dropout, dict) else dropout)
                  for c in self.conditioners}
         return {n: p for n, p in probs.items() if p > 0}
+
+    def absent_conditioners(self) -> list[str]:
+        """The conditioners the model learns an "absent" condition for, in config order: those trained with
+        condition dropout (p > 0), and those named in ``train.condition_dropout`` with p = 0, which learn it
+        only from the items whose data leave their condition out (missing values) and drop nothing at random."""
+        dropout = self.train.condition_dropout
+        return [c.instance_name for c in self.conditioners
+                if (c.instance_name in dropout if isinstance(dropout, dict) else dropout > 0)]
 
     @classmethod
     def parse(cls, data: Any, *, data_options: bool = True) -> "RunConfig":
@@ -224,8 +289,8 @@ class RunConfig(StrictModel):
             try:
                 validated = cls.Config.model_validate(spec.config)
             except ValidationError as err:
-                raise config_error(err, prefix=f"conditioner {spec.name!r} config") from None
-            specs.append(ConditionerSpec(name=spec.name, config=validated.model_dump(mode="json", by_alias=True)))
+                raise config_error(err, prefix=f"conditioner {spec.instance_name!r} config") from None
+            specs.append(spec.model_copy(update={"config": validated.model_dump(mode="json", by_alias=True)}))
         return self.model_copy(update={"conditioners": specs})
 
     def with_data_option_defaults(self) -> "RunConfig":

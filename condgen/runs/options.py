@@ -1,5 +1,5 @@
 """The options of :class:`~condgen.runs.config.RunConfig`'s fields: its conditioners (``--conditioner
-NAME[:KEY=VALUE,...]``, read by :func:`parse_conditioner_option`), and the fields of
+[INSTANCE=]NAME[:KEY=VALUE,...]``, read by :func:`parse_conditioner_option`), and the fields of
 :class:`~condgen.runs.config.ModelConfig` and :class:`~condgen.runs.config.TrainConfig`: each field's flag
 and its one help text.
 
@@ -62,7 +62,8 @@ TRAIN_OPTIONS = (
            type=float),
     Option("condition_dropout", "probability that a training item's condition is left out (replaced by a learned "
            "'absent' embedding): P for every conditioner, or per conditioner (NAME=P,...; in a config file "
-           "{name: p}); a model trained with it can be sampled with that condition left out",
+           "{name: p}; NAME=0 learns the absent condition from missing values alone); a model trained with it "
+           "can be sampled with that condition left out",
            section="train", type=dropout_flag, metavar="P|NAME=P,..."),
     Option("seed", "random seed of the initial weights, the batches and the noise (default 0)", section="train",
            type=int),
@@ -71,16 +72,21 @@ TRAIN_OPTIONS = (
 
 
 def parse_conditioner_option(text: str) -> dict[str, Any]:
-    """``--conditioner NAME[:KEY=VALUE,...]`` -> ``{"name": NAME, "config": {KEY: VALUE, ...}}``.
+    """``--conditioner [INSTANCE=]NAME[:KEY=VALUE,...]`` -> ``{"name": NAME, "instance": INSTANCE, "config":
+    {KEY: VALUE, ...}}`` (``instance`` only where given).
 
-    A value that starts with ``[``, ``{`` or ``"`` is read as JSON (``[64, 64]``, ``"a,b"``); ``null`` is
-    None; anything else is a string that the conditioner's config converts (``16``, ``0.5``, ``true``,
-    ``learned``), e.g. ``label:embedding=learned,embed_dim=16``.
+    ``INSTANCE=`` names this conditioner in the model, so one plugin's conditioner may be listed several times
+    (``colour=label:field=colour``); without it the conditioner is called ``NAME``. A value that starts with
+    ``[``, ``{`` or ``"`` is read as JSON (``[64, 64]``, ``"a,b"``); ``null`` is None; anything else is a
+    string that the conditioner's config converts (``16``, ``0.5``, ``true``, ``learned``), e.g.
+    ``label:embedding=learned,embed_dim=16``.
     """
-    name, _, settings = text.partition(":")
-    name = name.strip()
-    if not name:
-        raise ConfigError(f"--conditioner {text!r}: give a conditioner name, e.g. label or label:embed_dim=16")
+    head, _, settings = text.partition(":")
+    instance, named, name = head.partition("=") if "=" in head else ("", "", head)
+    name, instance = name.strip(), instance.strip()
+    if not name or (named and not instance):
+        raise ConfigError(f"--conditioner {text!r}: give a conditioner name, e.g. label or label:embed_dim=16, "
+                          "and an instance name before it to list one several times: colour=label:field=colour")
     config: dict[str, Any] = {}
     for item in split_top_level(settings) if settings.strip() else []:
         key, value = parse_setting(item, f"--conditioner {text!r}", f"{name}:embedding=learned,embed_dim=16; "
@@ -88,24 +94,28 @@ def parse_conditioner_option(text: str) -> dict[str, Any]:
         if key in config:
             raise ConfigError(f"--conditioner {text!r}: setting {key!r} is given twice")
         config[key] = value
-    return {"name": name, "config": config}
+    return {"name": name, **({"instance": instance} if named else {}), "config": config}
 
 
 def _lay_conditioners(listed: Any, texts: list[str]) -> list[dict[str, Any]]:
-    """``--conditioner`` flags replace the config's list; one named in both keeps the config's settings
-    with the flag's laid over them."""
-    known = {c["name"]: c for c in listed if isinstance(c, dict) and "name" in c} if isinstance(listed, list) else {}
+    """``--conditioner`` flags replace the config's list; one in both (the same conditioner under the same
+    instance name) keeps the config's settings with the flag's laid over them."""
+    def key(spec: dict[str, Any]) -> tuple[Any, Any]:
+        return spec.get("name"), spec.get("instance") or spec.get("name")
+
+    known = {key(c): c for c in listed if isinstance(c, dict) and "name" in c} if isinstance(listed, list) else {}
     specs = []
     for text in texts:
         given = parse_conditioner_option(text)
-        base = known.get(given["name"], {}).get("config") or {}
-        specs.append({"name": given["name"], "config": {**base, **given["config"]}})
+        base = known.get(key(given), {}).get("config") or {}
+        specs.append({**given, "config": {**base, **given["config"]}})
     return specs
 
 
 #: :class:`~condgen.runs.config.RunConfig`'s own field: its conditioners.
 RUN_OPTIONS = (
     Option("conditioners", "condition on NAME (repeatable), with settings, e.g. "
-           "label:embedding=learned,embed_dim=16", section="run", flag="--conditioner", action="append",
-           metavar="NAME[:KEY=VALUE,...]", merge=_lay_conditioners),
+           "label:embedding=learned,embed_dim=16; INSTANCE= before it names it in the model, so one plugin's "
+           "conditioner may be listed several times: colour=label:field=colour", section="run", flag="--conditioner",
+           action="append", metavar="[INSTANCE=]NAME[:KEY=VALUE,...]", merge=_lay_conditioners),
 )

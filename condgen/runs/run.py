@@ -23,13 +23,26 @@ import torch
 from torch import Tensor
 
 from ..common.arguments import whole_number
-from ..common.errors import DataError, PluginError
+from ..common.errors import ArgumentError, DataError, PluginError
 from ..common.memory import BYTES_PER_FLOAT, check_fits
 from ..common.rng import seeded_generator
 from ..engine import CVAE, Objective, make_objective
 from ..plugin.conditioner import Conditioner
 from . import conditions as _conditions
 from .config import RunConfig
+
+
+def missing_values_of(name: str, cond: Conditioner, batch: Mapping[str, Tensor], size: int) -> dict[str, Tensor]:
+    """Conditioner ``name``'s :meth:`~condgen.Conditioner.missing_values` of ``batch`` (of ``size`` items), checked:
+    ``{field: (B,) bool}``; anything else is a :class:`condgen.PluginError` (a bug in its plugin)."""
+    masks = cond.missing_values(batch)
+    if not isinstance(masks, Mapping) or not all(
+            isinstance(f, str) and isinstance(m, Tensor) and m.dtype == torch.bool and tuple(m.shape) == (size,)
+            for f, m in masks.items()):
+        raise PluginError(f"conditioner {name!r}'s missing_values gave {masks!r:.120}; it must give {{field: (B,) "
+                          f"bool tensor}}, here B = {size} (a bug in its plugin)")
+    return dict(masks)
+
 
 #: Most samples generated at once by :meth:`Run.sample`; more are drawn chunk by chunk into the output.
 SAMPLE_CHUNK = 16_384
@@ -87,10 +100,58 @@ class Run:
         """``{conditioner: p}`` of condition dropout in training (``train.condition_dropout``, p > 0)."""
         return self.config.dropout_probabilities()
 
+    @property
+    def optional(self) -> list[str]:
+        """The conditioners whose condition may be absent (the model learnt an "absent" embedding for them: condition
+        dropout, or missing values with p = 0): left out when sampling, or missing from an item's data."""
+        return [n for n in self.conditioners if n in self.model.absent]
+
+    def absent_items(self, batch: Mapping[str, Tensor], *, check: bool = True) -> dict[str, Tensor]:
+        """``{name: (B,) bool}``: the items of ``batch`` whose condition of conditioner ``name`` the data leave out
+        (a missing value in a field it reads: :meth:`condgen.Conditioner.missing_values`), for each conditioner
+        with an absent embedding (:attr:`optional`); those items get it in place of their condition.
+
+        ``check``: a :class:`condgen.DataError` naming the field and the count where the batch leaves out a
+        condition of a conditioner without one (it costs a host round trip; training, whose split was checked
+        when the run was made, skips it).
+        """
+        out: dict[str, Tensor] = {}
+        if not batch:
+            return out
+        size = batch[self.config.data.x_field].shape[0] if self.config.data.x_field in batch else len(
+            next(iter(batch.values())))
+        for name, cond in self.conditioners.items():
+            if name not in self.model.absent and not check:
+                continue
+            masks = missing_values_of(name, cond, batch, size)
+            if name in self.model.absent:
+                if masks:
+                    out[name] = torch.stack(list(masks.values())).any(0).to(self.device)
+                continue
+            for field_, mask in masks.items():
+                count = int(mask.sum())
+                if count:
+                    raise DataError(
+                        f"{count} of {mask.shape[0]} items have no value in data field {field_!r} (a missing "
+                        f"value), which conditioner {name!r} reads, and this run learnt no absent condition for it "
+                        f"(it was trained without condition dropout for {name!r}); fill the values in, or train a "
+                        f"run with --condition-dropout {name}=P")
+        return out
+
     def draw_dropout(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Which items' conditions to drop in a training step: ``{name: (B,) bool}`` for each droppable one."""
         return {n: torch.rand(batch_size, generator=generator, device=self.device) < p
                 for n, p in self.dropout.items()}
+
+    def _absent(self, absent: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        """``absent`` given to :meth:`terms`, checked: only conditioners with an absent embedding may be marked."""
+        if not isinstance(absent, Mapping):
+            raise ArgumentError(f"absent must be a mapping {{conditioner: (B,) bool tensor}}, got {absent!r:.80}")
+        wrong = [n for n in absent if n not in self.optional]
+        if wrong:
+            raise ArgumentError(f"absent marks conditioner {wrong[0]!r}, which has no absent condition in this run "
+                                f"(those that have: {self.optional or 'none'})")
+        return absent
 
     def _given_part(self, name: str, c: Tensor) -> Tensor | None:
         """Conditioner ``name``'s :meth:`~condgen.Conditioner.given_part` of ``c``, its shape checked."""
@@ -111,13 +172,16 @@ class Run:
         objective: bool = True,
         dropout: bool = False,
         module: torch.nn.Module | None = None,
+        absent: Mapping[str, Tensor] | None = None,
     ) -> dict[str, Tensor]:
         """Per-item terms ``{name: (B,)}`` in nats on the scored part of x: ``recon_nll``, ``kl`` and
         ``neg_elbo``; with ``objective`` also ``gsnn_nll`` (when the objective uses it) and ``loss``.
 
         ``conditions`` default to the batch's own; z is drawn from ``generator``. ``objective=False``
         spares the GSNN decoder pass when only the bound is wanted; ``dropout`` applies the
-        training's condition dropout (:meth:`draw_dropout`). ``module`` is called in place of
+        training's condition dropout (:meth:`draw_dropout`). ``absent`` ``{name: (B,) bool}`` marks the items
+        whose condition is absent (they get its absent embedding, whatever ``conditions`` hold); default: the
+        batch's missing values (:meth:`absent_items`), ``{}`` for none. ``module`` is called in place of
         ``model`` for the forward pass: training across processes passes ``model`` wrapped in
         DistributedDataParallel (:func:`condgen.training.distributed.data_parallel`).
         """
@@ -125,7 +189,8 @@ class Run:
             conditions = self.conditions_from_batch(batch, generator)
         x = batch[self.config.data.x_field]
         gsnn = objective and self.objective.needs_gsnn
-        drop = self.draw_dropout(x.shape[0], generator) if dropout and self.dropout else None
+        drawn = self.draw_dropout(x.shape[0], generator) if dropout and self.dropout else {}
+        drop = _either(drawn, self.absent_items(batch, check=not dropout) if absent is None else self._absent(absent))
         forward = self.model if module is None else module
         out = forward(x, conditions, generator, scored=self.scored_part(conditions, drop), gsnn=gsnn,
                       drop=drop).named()
@@ -139,10 +204,13 @@ class Run:
         conditions: Mapping[str, Tensor] | None = None,
         samples: int = 100,
         generator: torch.Generator | None = None,
+        *,
+        absent: Mapping[str, Tensor] | None = None,
     ) -> Tensor:
         """Importance-sampled log p(x | c) per item ``(B,)`` in nats, on the scored part of x.
 
-        ``samples`` z's per item from q(z|x, c) (see :meth:`condgen.engine.CVAE.log_likelihood`).
+        ``samples`` z's per item from q(z|x, c) (see :meth:`condgen.engine.CVAE.log_likelihood`); ``absent``
+        as in :meth:`terms` (default: the batch's missing values).
         """
         samples = whole_number("samples", samples, minimum=1)
         x = batch[self.config.data.x_field]
@@ -152,7 +220,9 @@ class Run:
                    "smaller evaluation batch, train.eval_batch_size)")
         if conditions is None:
             conditions = self.conditions_from_batch(batch, generator)
-        return self.model.log_likelihood(x, conditions, samples, generator, scored=self.scored_part(conditions))
+        drop = _either({}, self.absent_items(batch) if absent is None else self._absent(absent))
+        return self.model.log_likelihood(x, conditions, samples, generator, scored=self.scored_part(conditions, drop),
+                                         drop=drop)
 
     # -- conditions from a user ---------------------------------------------------------------
     def check_conditions(self, values: Mapping[str, Any], num: int | None = None) -> dict[str, Tensor]:
@@ -160,14 +230,14 @@ class Run:
 
         A conditioner trained with condition dropout may be left out: its condition is then absent.
         """
-        conds = _conditions.conditions_from_values(self.conditioners, values, num, optional=self.dropout)
+        conds = _conditions.conditions_from_values(self.conditioners, values, num, optional=self.optional)
         return {n: c.to(self.device) for n, c in conds.items()}
 
     def parse_conditions(self, texts: Sequence[str], given: Collection[str] = ()) -> dict[str, Tensor]:
         """``["label=5", ...]`` -> ``{name: (K, ...)}``; each conditioner must be given exactly once,
         except those trained with condition dropout, which may be left out, and the ``given`` ones,
         whose conditions a command takes from flags of its own (``condgen inpaint``: the image and mask)."""
-        return _conditions.parse_condition_texts(self.conditioners, texts, optional=self.dropout, given=given)
+        return _conditions.parse_condition_texts(self.conditioners, texts, optional=self.optional, given=given)
 
     # -- sampling ---------------------------------------------------------------------------
     def sample(self, conditions: Mapping[str, Any] | None = None, num: int = 1, seed: int | None = None) -> Tensor:
@@ -232,3 +302,13 @@ class Run:
             raise DataError(f"{what} names the classes of field {field_!r} {now.get(field_)}, but this run was trained "
                             f"with {self.classes.get(field_)}: its class numbers would mean other classes; restore the "
                             "data (its class folders, say) or train a new run")
+
+
+def _either(*marks: Mapping[str, Tensor]) -> dict[str, Tensor] | None:
+    """``{name: (B,) bool}`` marked in any of ``marks`` (None for none): condition dropout's draw and the data's
+    missing values together."""
+    out: dict[str, Tensor] = {}
+    for mark in marks:
+        for name, m in mark.items():
+            out[name] = out[name] | m if name in out else m
+    return out or None

@@ -33,15 +33,21 @@ MODEL_PREFIX = "model."
 
 
 class StoredConditioner(StrictModel):
-    """One conditioner of a stored run: who provided it, and its fitted state."""
+    """One conditioner of a stored run: its registered name and, where another, its instance name in the
+    model; who provided it, and its fitted state."""
 
     model_config = ConfigDict(extra="ignore")  # fields a later condgen adds are not errors
 
     name: str
+    instance: Optional[str] = None
     plugin: Optional[str] = None
     distribution: Optional[str] = None
     version: Optional[str] = None
     state: Optional[dict[str, Any]] = Field(default_factory=dict)
+
+    @property
+    def instance_name(self) -> str:
+        return self.instance or self.name
 
 
 class CheckpointMeta(StrictModel):
@@ -77,11 +83,13 @@ class CheckpointMeta(StrictModel):
         """The header of ``run``'s checkpoint now, with the training state that only training has."""
         reg = registry()
         conds = []
-        for name, cond in run.conditioners.items():
+        for spec in run.config.conditioners:
+            name, instance = spec.name, spec.instance_name
             plugin = reg.plugin_of(name) if name in reg.conditioner_plugin else None
-            conds.append({"name": name, "plugin": plugin.name if plugin else None,
-                          "distribution": plugin.distribution if plugin else None,
-                          "version": plugin.version if plugin else None, "state": _as_stored(name, cond.state())})
+            conds.append({"name": name, **({"instance": spec.instance} if spec.instance else {}),
+                          "plugin": plugin.name if plugin else None,
+                          "distribution": plugin.distribution if plugin else None, "version": plugin.version if plugin
+                          else None, "state": _as_stored(instance, run.conditioners[instance].state())})
         fields: dict[str, Any] = {"condgen_version": __version__, "config": run.config.model_dump(mode="json"),
                                   "data_shape": list(run.model.data_shape), "conditioners": conds, "epoch": run.epoch,
                                   **({"classes": run.classes} if run.classes is not None else {})}
@@ -107,10 +115,16 @@ class CheckpointMeta(StrictModel):
             raise CheckpointError(f"checkpoint {source!r} has bad metadata: {describe_validation_error(err)}") from None
 
     def check_against(self, config: RunConfig, source: str) -> None:
-        stored, configured = [c.name for c in self.conditioners], [c.name for c in config.conditioners]
+        stored = [_described(c.name, c.instance) for c in self.conditioners]
+        configured = [_described(c.name, c.instance) for c in config.conditioners]
         if stored != configured:
             raise CheckpointError(f"checkpoint {source!r}: its conditioners {stored} differ from its config's "
                                   f"{configured}")
+
+
+def _described(name: str, instance: str | None) -> str:
+    """A conditioner as a checkpoint's message lists it: ``label``, or ``colour=label`` for an instance."""
+    return f"{instance}={name}" if instance and instance != name else name
 
 
 def _as_stored(name: str, state: Any) -> Any:
@@ -241,14 +255,18 @@ def run_from_stored(
     conditioners = build_conditioners(config)
     for cmeta in meta.conditioners:
         try:
-            conditioners[cmeta.name].load_state(cmeta.state or {})
+            conditioners[cmeta.instance_name].load_state(cmeta.state or {})
         except CondgenError:
             raise
         except Exception as exc:  # a state the plugin cannot read: the file's fault, not the toolkit's
-            raise CheckpointError(f"checkpoint {str(stored.path)!r}: conditioner {cmeta.name!r} cannot load its "
-                                  f"stored state ({type(exc).__name__}: {exc})") from None
+            raise CheckpointError(f"checkpoint {str(stored.path)!r}: conditioner {cmeta.instance_name!r} cannot load "
+                                  f"its stored state ({type(exc).__name__}: {exc})") from None
+    # a run stored when p = 0 meant no condition dropout at all has no absent weight for it: built as it was trained
+    dropout = config.dropout_probabilities()
+    absent = [n for n in config.absent_conditioners()
+              if n in dropout or f"{MODEL_PREFIX}absent.{n}" in stored.tensors]
     try:
-        model = build_model(config, meta.data_shape, conditioners, copies=copies)
+        model = build_model(config, meta.data_shape, conditioners, copies=copies, absent=absent)
     except ResourceError as exc:
         raise ResourceError(f"checkpoint {str(stored.path)!r} (data_shape {meta.data_shape}): {exc}") from None
     except CondgenError:

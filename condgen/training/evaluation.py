@@ -49,6 +49,7 @@ def _check_split(run: Run, test: Mapping[str, Tensor]) -> None:
             cond.check_condition(cond.condition_from_batch(view, gen))
         except CondgenError as exc:
             raise DataError(f"the data to evaluate on does not fit conditioner {name!r}: {exc}") from None
+    run.absent_items(test)  # missing values for a conditioner without an absent condition: refused before scoring
 
 
 @torch.no_grad()

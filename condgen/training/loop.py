@@ -273,6 +273,7 @@ def _train(
                                           f"{list(run.model.data_shape)}, but its data's {config.data.x_field!r} "
                                           f"items are {list(x_shape)}")
                 run.check_classes(data.classes, "the data to resume on")
+                run.absent_items(data.train)  # missing values only where the run learnt an absent condition
             return _train_in(claim, run, data, stored, progress, log, on_complete)
     if config is None:
         raise ArgumentError("train() needs a config unless resume=True")
@@ -280,7 +281,7 @@ def _train(
         device = distributed.device_for(config.train.device)
         data = load_dataset(config.data)
         distributed.check_share(split_size(data.train))
-        run = create_run(config, data.train, device, data.classes)
+        run = create_run(config, data.train, device, data.classes, test=data.test)
     with _claim(out, resume=False, own_files=(CONFIG_NAME, METRICS_NAME)) as claim:
         return _train_in(claim, run, data, None, progress, log, on_complete)
 

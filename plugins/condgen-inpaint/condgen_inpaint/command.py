@@ -73,7 +73,7 @@ def run_command(args: argparse.Namespace) -> int:
     cond = inpaint_conditioner(run)
     image, mask = read_array(args.image, "image"), _mask_argument(args.mask)  # each file read once
     # the images' conditions are built once: they head the picture's rows and the samples are drawn for them
-    rows = out.rows(run, args.condition, given={"inpaint": cond.condition(*cond.image_and_mask(image, mask))})
+    rows = out.rows(run, args.condition, given={cond.name: cond.condition(*cond.image_and_mask(image, mask))})
     completions = rows.sample(run, out.num, seed=args.seed)
     out.write(completions, rows)
     print(f"wrote {completions.shape[0]} completions {tuple(completions.shape)} to {out.path}")

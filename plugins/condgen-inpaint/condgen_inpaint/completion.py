@@ -15,12 +15,18 @@ if TYPE_CHECKING:
 
 
 def inpaint_conditioner(run: condgen.Run) -> InpaintConditioner:
-    """The run's ``inpaint`` conditioner; CondgenError for a run conditioned without one."""
-    cond = run.conditioners.get("inpaint")
-    if cond is None:
+    """The run's ``inpaint`` conditioner, under whatever instance name (its ``name``); CondgenError for a run
+    conditioned without one, or with several."""
+    from .conditioner import InpaintConditioner
+
+    found = [c for c in run.conditioners.values() if isinstance(c, InpaintConditioner)]
+    if not found:
         raise CondgenError(f"inpainting needs a run conditioned on 'inpaint'; this one is conditioned on "
                            f"{list(run.conditioners) or 'nothing'}")
-    return cond  # type: ignore[return-value]
+    if len(found) > 1:
+        raise CondgenError(f"this run has {len(found)} inpaint conditioners ({', '.join(c.name for c in found)}); "
+                           "inpainting completes one image, for a run with one")
+    return found[0]
 
 
 def inpaint(
@@ -42,10 +48,10 @@ def inpaint(
     if isinstance(num, bool) or not isinstance(num, int) or num < 1:  # the message of condgen's own num checks
         raise ArgumentError(f"num must be a whole number >= 1, got {num!r}")
     others = dict(conditions or {})
-    if "inpaint" in others:
+    if cond.name in others:
         raise CondgenError("the image and mask are given on their own (inpaint(run, image, mask)); conditions holds "
                            "only the values of the run's other conditioners")
     images, masks = cond.image_and_mask(image, mask)
     run.check_sample_memory(images.shape[0] * num)  # before the conditions are repeated num times
     completing = cond.condition(images, masks).repeat_interleave(num, dim=0)
-    return run.sample({"inpaint": completing, **others}, num=completing.shape[0], seed=seed)
+    return run.sample({cond.name: completing, **others}, num=completing.shape[0], seed=seed)

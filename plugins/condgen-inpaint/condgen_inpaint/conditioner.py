@@ -129,9 +129,9 @@ class InpaintConditioner(Conditioner):
 
     def parse_condition(self, text: str) -> Tensor:
         raise ConditionError(
-            f"inpaint={text!r}: an inpaint condition is an image and a mask; give them with "
+            f"{self.name}={text!r}: an inpaint condition is an image and a mask; give them with "
             "`condgen inpaint RUN_DIR --image FILE --mask FILE_OR_NAME`, or from Python as "
-            "{'inpaint': {'image': tensor, 'mask': tensor or 'quadrants:2'}}"
+            f"{{{self.name!r}: {{'image': tensor, 'mask': tensor or 'quadrants:2'}}}}"
         )
 
     def conditions_from_value(self, value: Any) -> Tensor:

@@ -57,6 +57,10 @@ class LabelConditioner(Conditioner):
     for a class by name, in any case (``label=sneaker,Bag``), and pictures label classes by name.
     A condition stays the class index whichever way it is given. ``#N`` is always class number N; a
     number that is also the name of another class (``2`` where class 4 is named ``"2"``) is refused.
+
+    An item whose label is missing (−1, :func:`condgen.is_missing`: an empty cell of an attributes CSV read with
+    ``missing=absent``) has no condition (:meth:`missing_values`): the model gives it its absent one, and
+    :meth:`condition_from_batch` gives it class 0 in the meantime.
     """
 
     name = "label"
@@ -78,6 +82,8 @@ class LabelConditioner(Conditioner):
     # -- data ---------------------------------------------------------------------------
     def fit(self, train: Mapping[str, Tensor]) -> None:
         labels = self.require_field(train, self.config.field)
+        if labels.dim() == 1:  # a missing label is not a class; the toolkit checks it may be absent
+            labels = labels[~condgen.is_missing(labels)]
         self.check_condition(labels, what=f"training data field {self.config.field!r}")
 
     def learn_class_names(self, classes: Mapping[str, Sequence[str]]) -> None:
@@ -86,8 +92,8 @@ class LabelConditioner(Conditioner):
             try:
                 self._set_names(names, f"the data's field {self.config.field!r}")
             except ValueError as exc:
-                fix = (f"; set --conditioner label:num_classes={len(names)} (in a config file, the label "
-                       "conditioner's num_classes)" if len(names) != self.config.num_classes else "")
+                fix = (f"; set {self.conditioner_flag(f'num_classes={len(names)}')} (in a config file, the "
+                       f"{self.name} conditioner's num_classes)" if len(names) != self.config.num_classes else "")
                 raise ConditionError(f"{exc}{fix}") from None
 
     def _set_names(self, names: Any, source: str) -> None:
@@ -97,7 +103,7 @@ class LabelConditioner(Conditioner):
         k = self.config.num_classes
         if len(names) != k:
             shown = ", ".join(map(repr, names[:LIST_ALL_NAMES])) + (", ..." if len(names) > LIST_ALL_NAMES else "")
-            raise ValueError(f"{source} names {len(names)} classes ({shown}), but conditioner 'label' has "
+            raise ValueError(f"{source} names {len(names)} classes ({shown}), but conditioner {self.name!r} has "
                              f"num_classes = {k}")
         by_name = {n.strip().casefold(): i for i, n in enumerate(names)}
         if len(by_name) != k:
@@ -106,7 +112,14 @@ class LabelConditioner(Conditioner):
         self.class_names, self._by_name = tuple(names), by_name
 
     def condition_from_batch(self, batch: Mapping[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
-        return self.require_field(batch, self.config.field).long()
+        labels = self.require_field(batch, self.config.field).long()
+        # class 0 stands in for a missing label: a valid condition, which the absent embedding replaces
+        return labels.masked_fill(condgen.is_missing(labels), 0) if labels.dim() == 1 else labels
+
+    def missing_values(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{field: (B,) bool}``: the items whose label is missing (−1)."""
+        labels = self.require_field(batch, self.config.field)
+        return {self.config.field: condgen.is_missing(labels)} if labels.dim() == 1 else {}
 
     def check_condition(self, c: Tensor, what: str = "label condition") -> Tensor:
         k = self.config.num_classes
@@ -151,9 +164,9 @@ class LabelConditioner(Conditioner):
                 # folders named 0..11, sorted as text, name class 4 "2": which one a user means cannot be told
                 names = self.class_names or ()
                 raise ConditionError(
-                    f"label={text!r}: {part!r} is both the number of class {value} ({names[value]!r}) and the name "
-                    f"of class {named} ({names[named]!r}); give #{value} for class {value} or #{named} for class "
-                    f"{named} (#N is always class number N)")
+                    f"{self.name}={text!r}: {part!r} is both the number of class {value} ({names[value]!r}) and the "
+                    f"name of class {named} ({names[named]!r}); give #{value} for class {value} or #{named} for "
+                    f"class {named} (#N is always class number N)")
             return named
         return self._numbered(part, part, text)
 
@@ -163,16 +176,16 @@ class LabelConditioner(Conditioner):
             value = int(number)
         except ValueError:
             if part.startswith("#"):
-                raise ConditionError(f"label={text!r}: {part!r} is not a class number; after # give a number "
+                raise ConditionError(f"{self.name}={text!r}: {part!r} is not a class number; after # give a number "
                                      f"0..{self.config.num_classes - 1}") from None
             if self.class_names is None:
                 raise ConditionError(
-                    f"label={text!r}: {part!r} is not a class number; allowed are {self.allowed}, "
+                    f"{self.name}={text!r}: {part!r} is not a class number; allowed are {self.allowed}, "
                     "a comma list such as 0,1,2, or all"
                 ) from None
-            raise ConditionError(f"label={text!r}: {part!r} is not a class; {self._names_for(part)}") from None
+            raise ConditionError(f"{self.name}={text!r}: {part!r} is not a class; {self._names_for(part)}") from None
         if not 0 <= value < self.config.num_classes:
-            raise ConditionError(f"label={text!r}: class {value} is out of range; allowed are {self.allowed}")
+            raise ConditionError(f"{self.name}={text!r}: class {value} is out of range; allowed are {self.allowed}")
         return value
 
     def _names_for(self, part: str) -> str:
@@ -236,18 +249,22 @@ class LabelConditioner(Conditioner):
     def evaluate(self, run: condgen.Run, test: Mapping[str, Tensor]) -> dict[str, float]:
         """``elbo_accuracy``: how often the label with the best ELBO is the true one (the model as a classifier).
 
-        High means the model really uses the label; a model that ignores it scores 1/num_classes.
+        High means the model really uses the label; a model that ignores it scores 1/num_classes. Items whose
+        label is missing are left out.
         """
         correct, n = 0, 0
         for start, batch in iter_batches(test, 1000):
             conds = run.conditions_from_batch(batch, seeded_generator(run.device, EVAL_SEED))
             truth = conds[self.name]
+            absent = run.absent_items(batch)
+            known = ~absent.pop(self.name, torch.zeros_like(truth, dtype=torch.bool))
             scores = []
             for cls in range(self.config.num_classes):
                 # the same noise for every class, so the classes differ only by the label
                 gen = seeded_generator(run.device, EVAL_SEED + start)
                 conds[self.name] = torch.full_like(conds[self.name], cls)
-                scores.append(run.terms(batch, conds, gen, objective=False)["neg_elbo"])
-            correct += int((torch.stack(scores, 1).argmin(1) == truth).sum())
-            n += truth.shape[0]
+                # this label is the candidate for every item, its own missing ones too (left out of the count)
+                scores.append(run.terms(batch, conds, gen, objective=False, absent=absent)["neg_elbo"])
+            correct += int(((torch.stack(scores, 1).argmin(1) == truth) & known).sum())
+            n += int(known.sum())
         return {"elbo_accuracy": correct / max(n, 1)}

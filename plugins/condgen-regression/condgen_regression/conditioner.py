@@ -22,7 +22,7 @@ from pydantic import Field, field_validator
 from torch import Tensor, nn
 
 import condgen
-from condgen import ConditionError, Conditioner, ConditionerConfig, PluginError
+from condgen import ConditionError, Conditioner, ConditionerConfig, PluginError, is_missing
 
 from .parsing import FLOAT32_MAX, parse_targets, targets_from_mapping
 
@@ -71,7 +71,13 @@ class Standardise(nn.Module):
 
 
 class RegressionConditioner(Conditioner):
-    """Condition on named real-valued targets, given in their own units; a condition is (B, T) floats."""
+    """Condition on named real-valued targets, given in their own units; a condition is (B, T) floats.
+
+    A target read from a data field may be missing for some items (NaN, :func:`condgen.is_missing`: an empty
+    cell of an attributes CSV read with ``missing=absent``): such an item has no condition
+    (:meth:`missing_values`), and the model gives it its absent one. :meth:`fit` learns each target's mean
+    and std from the items that have a condition, and :meth:`condition_from_batch` gives a missing value the mean.
+    """
 
     name = "regression"
     Config = RegressionConfig
@@ -136,22 +142,30 @@ class RegressionConditioner(Conditioner):
         return values
 
     # -- data ---------------------------------------------------------------------------------
+    def _missing(self, values: Tensor) -> Tensor:
+        """``(N, T)`` bool: the missing values (NaN) of ``values`` ``(N, T)``, in the targets read from data fields
+        (an attribute function's NaN is its own bug, refused by fit)."""
+        from_field = torch.tensor([self.sources.get(t) == "field" for t in self.targets], device=values.device)
+        return torch.isnan(values) & from_field
+
     def fit(self, train: Mapping[str, Tensor]) -> None:
         self.sources = {t: self._source(t, train) for t in self.targets}
-        n = next(iter(train.values())).shape[0]
-        if n < 2:
-            raise ConditionError(f"the regression conditioner needs at least 2 training items to standardise its "
-                                 f"targets; the training split has {n}")
         values = self.target_values(train)
-        if not torch.isfinite(values).all():
-            bad = self.targets[int((~torch.isfinite(values)).any(0).nonzero()[0])]
-            raise ConditionError(f"regression target {bad!r} is not finite for every training item")
-        std = values.std(0)
+        missing = self._missing(values)
+        bad = ~torch.isfinite(values) & ~missing
+        if bad.any():
+            raise ConditionError(f"regression target {self.targets[int(bad.any(0).nonzero()[0])]!r} is not finite "
+                                 "for every training item")
+        values = values[~missing.any(1)]  # an item missing a value has no condition: nothing to learn from it
+        if values.shape[0] < 2:
+            raise ConditionError(f"conditioner {self.name!r} needs at least 2 training items with a value of every "
+                                 f"target to standardise them; the training split has {values.shape[0]}")
+        mean, std = values.mean(0), values.std(0)
         flat = (std == 0) | ~torch.isfinite(std)
         if flat.any():
             raise ConditionError(f"regression target {self.targets[int(flat.nonzero()[0])]!r} has the same "
                                  "value for every training item; there is nothing to condition on")
-        self.mean, self.std = values.mean(0).tolist(), std.tolist()
+        self.mean, self.std = mean.tolist(), std.tolist()
 
     def state(self) -> dict[str, Any]:
         return {"sources": self.sources, "mean": self.mean, "std": self.std}
@@ -175,7 +189,23 @@ class RegressionConditioner(Conditioner):
         self.sources, self.mean, self.std = dict(sources), list(mean), list(std)
 
     def condition_from_batch(self, batch: Mapping[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
-        return self.target_values(batch)
+        values = self.target_values(batch)
+        missing = self._missing(values)
+        if self.mean is None:
+            return values.masked_fill(missing, 0.0)
+        # the fitted mean stands in for a missing value (a NaN would poison the embedding's gradients even where
+        # the absent embedding replaces its output)
+        return torch.where(missing, torch.tensor(self.mean, device=values.device), values)
+
+    def missing_values(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{target: (B,) bool}``: the items with no value (NaN) in the data field of each target read from one."""
+        out = {}
+        for target in self.targets:
+            if (self.sources.get(target) or self._source(target, batch)) == "field":
+                values = self.require_field(batch, target)
+                out[target] = is_missing(values) if values.is_floating_point() else torch.zeros(
+                    values.shape[0], dtype=torch.bool, device=values.device)
+        return out
 
     def check_condition(self, c: Tensor) -> Tensor:
         t = len(self.targets)
@@ -212,8 +242,9 @@ class RegressionConditioner(Conditioner):
         """For each target in turn, ``steps`` values from its 5 % to its 95 % quantile in ``data``, the other
         targets at their median: ``(T * steps, T)``, target j's sweep in rows ``j*steps ... j*steps+steps-1``."""
         values = self.target_values(data)
-        median = values.median(0).values
-        low, high = torch.quantile(values, torch.tensor(EXAMPLE_QUANTILES, device=values.device), dim=0)
+        values = values.masked_fill(self._missing(values), math.nan)  # left out of the quantiles
+        median = values.nanmedian(0).values
+        low, high = torch.nanquantile(values, torch.tensor(EXAMPLE_QUANTILES, device=values.device), dim=0)
         rows = []
         for j in range(len(self.targets)):
             sweep = median.repeat(steps, 1)
@@ -247,16 +278,24 @@ class RegressionConditioner(Conditioner):
     def evaluate(self, run: condgen.Run, test: Mapping[str, Tensor]) -> dict[str, float]:
         """``<target>_r`` for each attribute target: the Pearson correlation between the values asked
         for and the values measured on the samples, one sample for each of the first 2,000 test items
-        (with the item's own conditions)."""
+        (with the item's own conditions) that have all of them (no missing value of any conditioner)."""
         attributes = [t for t in self.targets if self.sources.get(t) == "attribute" and t in condgen.attributes()]
         if not attributes:
             return {}
         asked, measured = [], []
         for start, batch in condgen.iter_batches({k: v[:EVALUATE_ITEMS] for k, v in test.items()}, 500):
+            absent = run.absent_items(batch)
+            if absent:  # samples are drawn for conditions given, so only for items with every condition
+                keep = ~torch.stack(list(absent.values())).any(0)
+                batch = {k: v[keep.to(v.device)] for k, v in batch.items()}
+                if not int(keep.sum()):
+                    continue
             conds = run.conditions_from_batch(batch, condgen.seeded_generator(run.device, condgen.EVAL_SEED))
             samples = run.sample(conds, num=conds[self.name].shape[0], seed=condgen.EVAL_SEED + start)
             asked.append(conds[self.name].cpu())
             measured.append(torch.stack([condgen.attributes()[t](samples.cpu()) for t in attributes], dim=1))
+        if not asked:
+            return {}
         a, m = torch.cat(asked), torch.cat(measured)
         return {f"{t}_r": float(torch.corrcoef(torch.stack([a[:, self.targets.index(t)], m[:, i]]))[0, 1])
                 for i, t in enumerate(attributes)}
