@@ -124,7 +124,7 @@ def test_config_field_descriptions_are_their_flags_help():
     models = {"run": RunConfig, "model": ModelConfig, "data": DataConfig, "train": TrainConfig}
     options = [o for o in TRAIN_COMMAND if o.section in models]
     own = [f for f in RunConfig.model_fields if f not in models]  # RunConfig's fields but its sections
-    assert len(options) == len(own) + sum(len(m.model_fields) for s, m in models.items() if s != "run") == 27
+    assert len(options) == len(own) + sum(len(m.model_fields) for s, m in models.items() if s != "run") == 29
     for o in options:
         assert models[o.section].model_fields[o.name].description == o.help, o.sets
 
@@ -134,7 +134,8 @@ def test_config_field_descriptions_are_their_flags_help():
 EVERY_FLAG = {
     "conditioners": (["label:num_classes=3"], [{"name": "label", "config": {"num_classes": 3, "field": "label",
                                                                             "embedding": "onehot", "embed_dim": None}}]),
-    "latent_dim": (["3"], 3), "hidden": (["64", "32"], [64, 32]), "decoder_hidden": (["16"], [16]),
+    "latent_dim": (["3"], 3), "arch": (["conv"], "conv"), "channels": (["8", "16"], [8, 16]),
+    "hidden": (["64", "32"], [64, 32]), "decoder_hidden": (["16"], [16]),
     "activation": (["gelu"], "gelu"), "likelihood": (["gaussian"], "gaussian"), "gaussian_std": (["0.25"], 0.25),
     "prior": (["conditional"], "conditional"), "prior_hidden": (["8", "8"], [8, 8]),
     "epochs": (["3"], 3), "batch_size": (["7"], 7), "eval_batch_size": (["64"], 64), "lr": (["0.01"], 0.01),

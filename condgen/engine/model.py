@@ -1,4 +1,5 @@
-"""The conditional VAE of Sohn et al. (2015) with MLP encoder, decoder and prior network.
+"""The conditional VAE of Sohn et al. (2015): an MLP or convolutional encoder and decoder
+(``model.arch``, :mod:`condgen.engine.conv`), and an MLP prior network.
 
 Shapes: ``B`` batch, ``D`` flattened data size, ``E`` total embedding width (sum over
 conditioners, in config order), ``L`` latent size, ``S`` importance samples.
@@ -17,8 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from .gaussian import gaussian_log_prob
-from .likelihood import make_likelihood
-from .networks import mlp
+from .likelihood import LIKELIHOODS, make_likelihood
+from .conv import ConvDecoder, ConvEncoder
+from .networks import MLPDecoder, MLPEncoder, mlp
 from .prior import make_prior
 
 
@@ -27,6 +29,8 @@ class ModelSpec(Protocol):
     nothing else of condgen, so it names the fields it needs here."""
 
     latent_dim: int
+    arch: str
+    channels: Sequence[int]
     hidden: Sequence[int]
     activation: str
     likelihood: str
@@ -99,8 +103,18 @@ class CVAE(nn.Module):
         e_dim = sum(embed_dims.values())
         self.x_dim, self.e_dim, self.latent_dim = x_dim, e_dim, config.latent_dim
         latent = config.latent_dim
-        self.encoder = mlp(x_dim + e_dim, config.hidden, 2 * latent, config.activation) if latent else None
-        self.decoder = mlp(latent + e_dim, config.decoder_widths, x_dim, config.activation)
+        # PARAMS numbers per element of x: a logit, a mean, or a location and a log-scale
+        params = LIKELIHOODS[config.likelihood].PARAMS
+        self.encoder: nn.Module | None
+        if config.arch == "conv":
+            self.encoder = (ConvEncoder(self.data_shape, e_dim, config.channels, config.hidden, 2 * latent,
+                                        config.activation) if latent else None)
+            self.decoder: nn.Module = ConvDecoder(self.data_shape, latent + e_dim, e_dim, config.channels,
+                                                  config.decoder_widths, params, config.activation)
+        else:  # the seed's MLPs, made in the seed's order: the same initial weights
+            self.encoder = (MLPEncoder(*mlp(x_dim + e_dim, config.hidden, 2 * latent, config.activation))
+                            if latent else None)
+            self.decoder = MLPDecoder(*mlp(latent + e_dim, config.decoder_widths, params * x_dim, config.activation))
         self.likelihood = make_likelihood(config.likelihood, x_dim, config.gaussian_std)
         # built after the decoder, so the seed's weights draw the same initial values as before priors existed
         self.prior = (
@@ -137,15 +151,13 @@ class CVAE(nn.Module):
         if self.encoder is None:
             empty = e.new_zeros(x.shape[0], 0)
             return empty, empty
-        h = self.encoder(torch.cat([x.flatten(1), e], dim=1))
-        mu, logvar = h.chunk(2, dim=1)
+        mu, logvar = self.encoder(x, e).chunk(2, dim=1)
         return mu, logvar
 
     def decode(self, z: Tensor, e: Tensor) -> Tensor:
-        """``z`` ``(..., B, L)``, ``e`` ``(B, E)`` -> likelihood parameters ``(..., B, D)`` (logits or means)."""
-        if z.dim() > e.dim():
-            e = e.expand(*z.shape[:-1], e.shape[-1])
-        return self.decoder(torch.cat([z, e], dim=-1))
+        """``z`` ``(..., B, L)``, ``e`` ``(B, E)`` -> likelihood parameters ``(..., B, PARAMS * D)`` (logits, means,
+        or locations and log-scales)."""
+        return self.decoder(z, e)
 
     def sample_prior(self, e: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """z ~ p(z | c) for each row of ``e`` ``(B, E)``: ``(B, L)`` (``(B, 0)`` without a latent)."""

@@ -1,10 +1,11 @@
-"""The MLPs the engine is built from."""
+"""The MLPs the engine is built from, and the MLP encoder and decoder (``model.arch: mlp``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -14,6 +15,22 @@ ACTIVATIONS = {
     "tanh": nn.Tanh,
     "leaky_relu": nn.LeakyReLU,
 }
+
+
+class MLPEncoder(nn.Sequential):
+    """``(x (B, *data_shape), e (B, E))`` -> ``(B, out)``: an MLP on ``[x flattened, e]``."""
+
+    def forward(self, x: Tensor, e: Tensor) -> Tensor:  # type: ignore[override]
+        return super().forward(torch.cat([x.flatten(1), e], dim=1))
+
+
+class MLPDecoder(nn.Sequential):
+    """``(z (..., B, L), e (B, E))`` -> ``(..., B, out)``: an MLP on ``[z, e]``."""
+
+    def forward(self, z: Tensor, e: Tensor) -> Tensor:  # type: ignore[override]
+        if z.dim() > e.dim():
+            e = e.expand(*z.shape[:-1], e.shape[-1])
+        return super().forward(torch.cat([z, e], dim=-1))
 
 
 def mlp(in_dim: int, widths: Sequence[int], out_dim: int, activation: str) -> nn.Sequential:

@@ -10,8 +10,9 @@ from torch import Tensor
 
 from ..common.errors import CondgenError, ConfigError, PluginError
 from ..common.memory import BYTES_PER_FLOAT, check_fits
-from ..data.splits import FloatView, split_size
+from ..data.splits import FloatView, is_levels, split_size
 from ..engine import CVAE
+from ..engine.likelihood import LIKELIHOODS
 from ..plugin.conditioner import Conditioner
 from ..plugin.registry import registry
 from .config import RunConfig
@@ -38,7 +39,11 @@ def _mlp_parameters(in_dim: int, widths: Sequence[int], out_dim: int) -> int:
 def engine_parameters(config: RunConfig, data_shape: Sequence[int], embed_dim: int) -> int:
     """How many weights the engine's networks have (the conditioners' embeddings aside), before any is made."""
     m, x_dim = config.model, math.prod(data_shape)
-    count = _mlp_parameters(m.latent_dim + embed_dim, m.decoder_widths, x_dim)
+    if m.arch != "mlp":  # counted on the meta device: built without memory or random numbers
+        with torch.device("meta"):
+            model = CVAE(data_shape, m, embed_dims={"e": embed_dim}, embeddings={"e": torch.nn.Identity()})
+        return sum(p.numel() for name, p in model.named_parameters() if not name.startswith("embeddings."))
+    count = _mlp_parameters(m.latent_dim + embed_dim, m.decoder_widths, LIKELIHOODS[m.likelihood].PARAMS * x_dim)
     if m.latent_dim:
         count += _mlp_parameters(x_dim + embed_dim, m.hidden, 2 * m.latent_dim)
     if m.latent_dim and m.prior == "conditional":
@@ -99,6 +104,31 @@ def _hand_class_names(name: str, cond: Conditioner, classes: Mapping[str, Sequen
                           "(a bug in its plugin)") from None
 
 
+def _check_arch_fits(config: RunConfig, x: Tensor) -> None:
+    """ConfigError unless the data have the shape ``model.arch`` takes: a conv net, images ``(C, H, W)``."""
+    if config.model.arch == "conv" and x.dim() != 4:
+        raise ConfigError(f"model.arch = 'conv' takes images (C, H, W), but data field {config.data.x_field!r} holds "
+                          f"items of shape {list(x.shape[1:])}; use --arch mlp, or data of images")
+
+
+def _check_likelihood_fits(config: RunConfig, x: Tensor) -> None:
+    """ConfigError unless the data are what ``model.likelihood`` scores: a discrete likelihood of 8-bit levels
+    needs a field kept as its 256 levels (``uint8``), the Bernoulli values in [0, 1]."""
+    if config.model.likelihood == "bernoulli" and isinstance(x, Tensor) and x.is_floating_point() and x.numel():
+        low, high = float(x.min()), float(x.max())
+        if low < 0 or high > 1:
+            raise ConfigError(
+                f"model.likelihood = 'bernoulli' scores values in [0, 1], but data field {config.data.x_field!r} "
+                f"holds values from {low:.4g} to {high:.4g}; use --likelihood gaussian for real values, or scale "
+                "the data into [0, 1]")
+    if LIKELIHOODS[config.model.likelihood].DISCRETE and not is_levels(x):
+        raise ConfigError(
+            f"model.likelihood = {config.model.likelihood!r} is a probability of 8-bit images' 256 levels, but data "
+            f"field {config.data.x_field!r} holds {str(x.dtype).removeprefix('torch.')} values of shape "
+            f"{list(x.shape[1:])}, not uint8 levels; use --likelihood bernoulli or gaussian, or data kept as levels "
+            "(mnist, fashion-mnist, image-folder, an npz of uint8 images)")
+
+
 def _check_missing_values(config: RunConfig, conditioners: Mapping[str, Conditioner],
                           views: Mapping[str, tuple[Mapping[str, Tensor], int]]) -> None:
     """ConfigError unless each conditioner whose data leave some items' condition out (missing values) learns an
@@ -149,6 +179,8 @@ def create_run(
     if test is not None:
         views["test"] = (FloatView(test), split_size(test))
     _check_missing_values(config, conditioners, views)
+    _check_likelihood_fits(config, train[config.data.x_field])
+    _check_arch_fits(config, train[config.data.x_field])
     data_shape = train[config.data.x_field].shape[1:]
     with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG
         torch.manual_seed(config.train.seed)

@@ -41,6 +41,8 @@ _RUN, _MODEL, _TRAIN = descriptions(RUN_OPTIONS), descriptions(MODEL_OPTIONS), d
 
 #: Widest hidden layer a config may ask for; wider ones are refused before any memory is taken.
 MAX_WIDTH = 65536
+#: The most stages (halvings) and channels a convolutional stage may have.
+MAX_STAGES, MAX_CHANNELS = 8, 4096
 
 
 #: What an instance name may be: the pattern of a conditioner's registered name.
@@ -99,15 +101,25 @@ class ModelConfig(StrictModel):
     """Shape of the CVAE. The defaults are the seed: latent 2, one hidden layer of 512 ReLU units."""
 
     latent_dim: int = Field(2, ge=0, le=4096, description=_MODEL["latent_dim"])
+    arch: Literal["mlp", "conv"] = Field("mlp", description=_MODEL["arch"])
+    channels: list[int] = Field(default_factory=lambda: [32, 64], description=_MODEL["channels"])
     hidden: list[int] = Field(default_factory=lambda: [512], description=_MODEL["hidden"])
     decoder_hidden: Optional[list[int]] = Field(None, description=_MODEL["decoder_hidden"])
     activation: Literal["relu", "elu", "gelu", "silu", "tanh", "leaky_relu"] = Field(
         "relu", description=_MODEL["activation"]
     )
-    likelihood: Literal["bernoulli", "gaussian"] = Field("bernoulli", description=_MODEL["likelihood"])
+    likelihood: Literal["bernoulli", "gaussian", "logistic"] = Field("bernoulli", description=_MODEL["likelihood"])
     gaussian_std: Optional[float] = Field(None, gt=0, description=_MODEL["gaussian_std"])
     prior: Literal["standard", "conditional"] = Field("standard", description=_MODEL["prior"])
     prior_hidden: Optional[list[int]] = Field(None, description=_MODEL["prior_hidden"])
+
+    @field_validator("channels")
+    @classmethod
+    def _stages(cls, v: list[int]) -> list[int]:
+        if not 1 <= len(v) <= MAX_STAGES or any(not 1 <= c <= MAX_CHANNELS for c in v):
+            raise ValueError(f"model.channels must be 1 to {MAX_STAGES} stages' channels, each from 1 to "
+                             f"{MAX_CHANNELS}, got {v}")
+        return v
 
     @field_validator("hidden", "decoder_hidden", "prior_hidden")
     @classmethod

@@ -34,11 +34,17 @@ def dropout_flag(text: str) -> Any:
 MODEL_OPTIONS = (
     Option("latent_dim", "latent size (seed: 2); 0 is the deterministic baseline p(x|c): no latent, no KL",
            section="model", type=int),
-    Option("hidden", "encoder hidden widths (seed: 512)", section="model", type=int, nargs="+", metavar="W"),
+    Option("arch", "mlp (the seed: an MLP on the flattened data) or conv (convolutions that halve the resolution "
+           "per stage, for images (C, H, W) of any size)", section="model"),
+    Option("channels", "conv: each stage's channels, one stage per number (default 32 64)", section="model",
+           type=int, nargs="+", metavar="C"),
+    Option("hidden", "encoder hidden widths (seed: 512); with conv, the dense layers after the convolutions",
+           section="model", type=int, nargs="+", metavar="W"),
     Option("decoder_hidden", "decoder hidden widths (default: the encoder's, reversed)", section="model",
            type=int, nargs="+", metavar="W"),
     Option("activation", "relu (the seed), elu, gelu, silu, tanh or leaky_relu", section="model"),
-    Option("likelihood", "bernoulli (data in [0, 1]; the seed) or gaussian (real values)", section="model"),
+    Option("likelihood", "bernoulli (data in [0, 1]; the seed), gaussian (real values) or logistic (the "
+           "discretised logistic of 8-bit images' 256 levels; evaluate reports bits per dimension)", section="model"),
     Option("gaussian_std", "fixed observation std of the gaussian likelihood (default: one learned per feature)",
            section="model", type=float, metavar="STD"),
     Option("prior", "standard (p(z|c) = N(0, I), the seed) or conditional (Sohn et al.'s prior network p(z|c))",

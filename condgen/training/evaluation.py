@@ -6,6 +6,7 @@ gives part of it), averaged over the split.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from ..common.errors import ArgumentError, CondgenError, DataError
 from ..common.rng import EVAL_SEED, seeded_generator
 from ..data.config import DataConfig
 from ..data.splits import FloatView, iter_batches, split_size, to_device
+from ..data.stored import StoredArray
 from ..runs.datasets import load_dataset
 from ..runs.run import Run
 
@@ -77,6 +79,10 @@ def evaluate_split(
         terms = run.terms(batch, conds, gen)
         if samples:
             terms["is_nll"] = -run.log_likelihood(batch, conds, samples, is_gen)
+            scored = run.scored_part(conds, run.absent_items(batch))  # the dimensions is_nll scores
+            x = batch[run.config.data.x_field]
+            terms["scored_dims"] = (scored.sum(1) if scored is not None
+                                    else x.new_full((x.shape[0],), float(run.model.x_dim)))
         for name, value in terms.items():
             if name != "neg_elbo":  # summed from its parts below, as the seed's figures were
                 part = value.sum().double()
@@ -85,8 +91,12 @@ def evaluate_split(
     bar.close()
     totals = dict(zip(sums, torch.stack(list(sums.values())).tolist()))
     totals["neg_elbo"] = totals["recon_nll"] + totals["kl"]
-    order = ["neg_elbo", "recon_nll", "kl", "gsnn_nll", "loss", "is_nll"]
-    return {k: totals[k] / n for k in order if k in totals}
+    order = ["neg_elbo", "recon_nll", "kl", "gsnn_nll", "loss", "is_nll"]  # scored_dims: for bits/dim only
+    figures = {k: totals[k] / n for k in order if k in totals}
+    if "is_nll" in figures and run.model.likelihood.DISCRETE:
+        # a probability of the 256 levels: -log p in bits per scored dimension, the literature's unit
+        figures["is_nll_bits_per_dim"] = totals["is_nll"] / (totals["scored_dims"] * math.log(2))
+    return figures
 
 
 def evaluate(
@@ -106,7 +116,8 @@ def evaluate(
         raise ArgumentError(f"run must be a condgen.Run (from condgen.load_run or condgen.train), got "
                             f"{type(run).__name__}")
     samples = _check_samples(samples)
-    if test is not None and not (isinstance(test, Mapping) and all(isinstance(v, Tensor) for v in test.values())):
+    if test is not None and not (isinstance(test, Mapping)
+                                 and all(isinstance(v, (Tensor, StoredArray)) for v in test.values())):
         raise ArgumentError(f"test must be a split {{field: tensor (N, ...)}}, like a DataSplits' .test, got "
                             f"{type(test).__name__}")
     if data_dir is not None and not (isinstance(data_dir, str) and data_dir.strip()):
