@@ -87,7 +87,8 @@ def test_a_changed_folder_is_decoded_again_and_its_new_pixels_read(tmp_path, fre
     assert len(entries()) == 2
 
 
-@pytest.mark.parametrize("damage", ["flip a byte", "cut short", "description not JSON", "description emptied"])
+@pytest.mark.parametrize("damage", ["flip a byte", "cut short", "description not JSON", "description emptied",
+                                    "description of other files"])
 def test_a_damaged_cache_is_rebuilt_with_a_warning_never_read_as_garbage(tmp_path, fresh_cache, damage):
     root = colour_folder(tmp_path / "d")
     good = read_image_folder(root)
@@ -101,6 +102,9 @@ def test_a_damaged_cache_is_rebuilt_with_a_warning_never_read_as_garbage(tmp_pat
         rows.write_bytes(bytes(data[:-100]))
     elif damage == "description not JSON":
         meta.write_text("{" + meta.read_text()[:50])
+    elif damage == "description of other files":  # its key and checksums right, its record of the files short
+        description = json.loads(meta.read_text())
+        meta.write_text(json.dumps({**description, "files": description["files"][:-1]}))
     else:
         meta.write_text("")
     with pytest.warns(UserWarning, match=r"the data cache .* \(train\) is damaged: .*; building it again"):
@@ -275,3 +279,15 @@ def test_worker_processes_decode_what_threads_decode_and_pass_on_errors(tmp_path
         read_image_folder(root)
     # its split was cached, the file's problem with it, before the refusal: the next run refuses without decoding
     assert {"train.json", "train.rows"} <= {p.name for p in entries()[0].iterdir()}
+
+
+def test_an_inpainting_run_on_images_read_from_the_disk_trains_and_evaluates(tmp_path, fresh_cache, capsys):
+    root = colour_folder(tmp_path / "d", per_class=10)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "image-folder", "--data-dir", str(root), "--data-option", "keep=disk",
+                 "--conditioner", "inpaint", "--epochs", "1", "--hidden", "16", "--device", "cpu",
+                 "--out", str(run)]) == 0
+    capsys.readouterr()
+    # the test split is a StoredArray here: its conditions are checked batch by batch, not made whole
+    assert main(["evaluate", str(run), "--samples", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_is_nll"] > 0

@@ -32,8 +32,11 @@ def test_the_logistic_is_a_probability_of_the_256_levels_and_its_mean_their_expe
 def test_the_logistic_scores_a_sharp_guess_near_zero_nats_and_a_wrong_one_high():
     lik = DiscretizedLogistic()
     x = torch.tensor([[0.0, 100 / 255, 1.0]])
-    sharp = torch.tensor([[0.0, 100 / 255, 1.0, -9.0, -9.0, -9.0]])  # locations on the levels, scales tiny
-    assert float(lik.nll(sharp, x)) == pytest.approx(0.0, abs=1e-3)
+    sharp = torch.tensor([[0.0, 100 / 255, 1.0, -9.0, -9.0, -9.0]])  # locations on the levels, scales at the bound
+    # a half bin 4.3 scales wide: 0.027 nats inside, half that at an open end
+    half = torch.sigmoid(torch.tensor(0.5 / 255 * math.exp(7 + math.log(2)), dtype=torch.float64)).item()
+    inner, end = -math.log(2 * half - 1), -math.log(half)
+    assert float(lik.nll(sharp, x)) == pytest.approx(inner + 2 * end, rel=1e-4) and 0.02 < inner < 0.03
     wrong = torch.tensor([[0.5, 0.9, 0.1, -9.0, -9.0, -9.0]])
     assert float(lik.nll(wrong, x)) > 100
     scored = torch.tensor([[0.0, 1.0, 0.0]])  # only the middle element counts

@@ -16,7 +16,7 @@ it once.
 
 from __future__ import annotations
 
-import fcntl
+import fcntl  # POSIX: the cache's lock
 import hashlib
 import json
 import os
@@ -85,10 +85,25 @@ class CacheEntry:
             raise DataError(f"cannot lock the data cache {str(lock)!r}: {describe_os_error(exc)}; "
                             f"{_fix(self.path)}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                # a POSIX record lock: a forked worker does not inherit it (flock's would be held by the workers
+                # too), and network file systems carry it where they carry any lock
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                raise DataError(f"cannot lock the data cache {str(lock)!r}: {describe_os_error(exc)} (a file "
+                                f"system without locks?); {_fix(self.path)}") from None
+            self._remove_orphans()
             yield self
         finally:
             os.close(fd)  # closing drops the lock
+
+    def _remove_orphans(self) -> None:
+        """Temporary files a killed build left (only a holder of the lock writes here, so any is an orphan)."""
+        for orphan in self.path.glob(".*.tmp*"):
+            try:
+                orphan.unlink()
+            except OSError:
+                pass  # another user's, or gone: left for whoever can
 
     def rows_path(self, split: str) -> Path:
         return self.path / f"{split}.rows"
@@ -124,17 +139,29 @@ class CacheEntry:
         sums = meta.get("crc32") or []
         if len(sums) != -(-size // BLOCK):
             return "its checksums do not cover its rows file"
-        with open(path, "rb", buffering=0) as fh, ThreadPoolExecutor(_cores()) as pool, \
-                tqdm(total=size, desc=f"checking the cached {split} data", unit="B", unit_scale=True, leave=False,
-                     disable=None) as bar:
-            def block_sum(i: int) -> tuple[int, int]:  # reading and zlib both let go of the GIL
-                block = os.pread(fh.fileno(), BLOCK, i * BLOCK)
-                return zlib.crc32(block), len(block)
+        if not all(isinstance(s, int) for s in sums):
+            return "its checksums are not numbers"
+        try:
+            with open(path, "rb", buffering=0) as fh, ThreadPoolExecutor(_cores()) as pool, \
+                    tqdm(total=size, desc=f"checking the cached {split} data", unit="B", unit_scale=True, leave=False,
+                         disable=None) as bar:
+                def block_sum(i: int) -> tuple[int, int]:  # reading and zlib both let go of the GIL
+                    block = os.pread(fh.fileno(), BLOCK, i * BLOCK)
+                    return zlib.crc32(block), len(block)
 
-            for i, (got, length) in enumerate(pool.map(block_sum, range(len(sums)))):
-                if got != sums[i]:
-                    return f"block {i} of its rows file does not match its checksum"
-                bar.update(length)
+                ahead = _cores() * 2  # blocks in flight: a mismatch stops the reading soon, not at the end
+                futures = [pool.submit(block_sum, i) for i in range(min(ahead, len(sums)))]
+                for i in range(len(sums)):
+                    got, length = futures[i].result()
+                    if i + ahead < len(sums):
+                        futures.append(pool.submit(block_sum, i + ahead))
+                    if got != sums[i]:
+                        for f in futures[i + 1:]:
+                            f.cancel()
+                        return f"block {i} of its rows file does not match its checksum"
+                    bar.update(length)
+        except OSError as exc:
+            return f"its rows file cannot be read ({describe_os_error(exc)})"
         return None
 
     def _corrupt(self, split: str, why: str) -> None:

@@ -18,14 +18,18 @@ of several sizes without ``size``, a test image that is also a training image.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import math
 import multiprocessing
 import os
+import signal
 import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Optional
@@ -56,6 +60,8 @@ MAX_SIDE = 4096
 #: A split of at least this many files is decoded in worker processes, in chunks of CHUNK_FILES.
 PROCESS_FILES = 1024
 CHUNK_FILES = 256
+#: The most decoded pixels waiting to be written at a time.
+IN_FLIGHT_BYTES = 256 * 2**20
 
 
 class ImageFolderOptions(DatasetOptions):
@@ -257,29 +263,48 @@ def _decode_chunk(paths: Sequence[str], options: ImageFolderOptions) -> list[tup
     return [_decode(p, options) for p in paths]
 
 
+def _ignore_interrupts() -> None:
+    """A decoding worker's start: Ctrl-C is the parent's to handle (one message, not one per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _decoded(files: Sequence[str], options: ImageFolderOptions, what: str) -> Iterator[tuple[_Decoded, np.ndarray | None]]:
-    """Every file decoded, in order, on the available cores, with a bar; a bounded number of chunks ahead of
-    the reader, so a folder of any size takes the memory of a few chunks of images.
+    """Every file decoded, in order, on the available cores, with a bar. At most :data:`IN_FLIGHT_BYTES` of
+    decoded pixels are ahead of the reader (chunks are sized from the first images' size), so a folder of
+    any size, and of images of any size, takes a bounded memory.
 
     A folder of :data:`PROCESS_FILES` files or more is decoded in worker processes (forked: Pillow holds the
     GIL for part of each image, so threads reach 1.2x on two cores and processes 1.75x); a smaller one in
     threads, where starting processes would cost more than they save."""
     workers = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
     forked = workers > 1 and len(files) >= PROCESS_FILES and "fork" in multiprocessing.get_all_start_methods()
-    pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) if forked
-            else ThreadPoolExecutor(workers))
-    size = CHUNK_FILES if forked else 4
-    chunks = (files[i:i + size] for i in range(0, len(files), size))
+    pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupts)
+            if forked else ThreadPoolExecutor(workers))
+    size = [4]  # files a chunk: 4 until the first chunk tells the images' size
+    queued = iter(files)
     ahead: deque = deque()
+
+    def submit() -> bool:
+        chunk = list(islice(queued, size[0]))
+        if chunk:
+            ahead.append(pool.submit(_decode_chunk, chunk, options))
+        return bool(chunk)
+
     try:
         with tqdm(total=len(files), desc=f"decoding {what}", unit="image", leave=False, disable=None) as bar:
-            for chunk in islice(chunks, workers * 4):
-                ahead.append(pool.submit(_decode_chunk, chunk, options))
+            submit()
             while ahead:
-                items = ahead.popleft().result()
-                chunk = next(chunks, None)
-                if chunk is not None:
-                    ahead.append(pool.submit(_decode_chunk, chunk, options))
+                try:
+                    items = ahead.popleft().result()
+                except BrokenProcessPool:
+                    raise DataError(f"a process decoding the {what} died (out of memory, or a crash in Pillow on "
+                                    "one of the files); try again, or decode in one process with fewer at a "
+                                    "time by setting a smaller --data-option 'size=[H,W]'") from None
+                pixels = max((p.nbytes for _, p in items if p is not None), default=0)
+                if pixels:  # as many files a chunk as fill a share of the budget, up to CHUNK_FILES
+                    size[0] = max(1, min(CHUNK_FILES if forked else 16, IN_FLIGHT_BYTES // (4 * workers * pixels)))
+                while len(ahead) < 2 * workers and submit():
+                    pass
                 bar.update(len(items))
                 yield from items
     finally:  # done, an error, or Ctrl-C: the files still queued are not read first
@@ -303,12 +328,14 @@ def _decode_split(files: Sequence[str], options: ImageFolderOptions, what: str, 
     """``files`` decoded, each readable image's pixels written to ``rows`` (one row each, in order), those of
     another size than the first not (the size check refuses them)."""
     read, first = [], None
-    for info, pixels in _decoded(files, options, what):
-        read.append(info)
-        if pixels is not None:
-            first = first or info.shape
-            if info.shape == first:
-                rows.write(pixels)
+    # closed on any way out, an error in this loop too: its workers stop now, not when a traceback is freed
+    with contextlib.closing(_decoded(files, options, what)) as decoded:
+        for info, pixels in decoded:
+            read.append(info)
+            if pixels is not None:
+                first = first or info.shape
+                if info.shape == first:
+                    rows.write(pixels)
     _check_alike([d for d in read if d.problem is None], root, options)
     return read
 
@@ -324,9 +351,11 @@ def _split_images(root: Path, split: str, files: Sequence[str], options: ImageFo
         read = _decode_split(files, options, what, rows, root)
         shape = next((d.shape for d in read if d.problem is None), None)
         return read, (None if shape is None else torch.from_numpy(rows.rows[: rows.count]).view(-1, *shape))
+    # the split's options too: runs that split one folder two ways keep an entry each, not rebuild each other's
     entry = CacheEntry("image-folder", digest({"folder": str(root.resolve()), "size": options.size,
                                               "method": options.method, "mode": options.mode,
-                                              "background": options.background}))
+                                              "background": options.background,
+                                              "split": [options.test_fraction, options.split_seed]}))
     relative = _relative(root, files)
     try:
         key = digest([[r, st.st_size, st.st_mtime_ns] for f, r in zip(files, relative) for st in (os.stat(f),)])
@@ -334,6 +363,10 @@ def _split_images(root: Path, split: str, files: Sequence[str], options: ImageFo
         raise access_error("image", getattr(exc, "filename", root), exc) from None
     with entry.locked():
         meta = entry.open_split(split, key)
+        if meta is not None and not _describes(meta, len(files)):
+            warnings.warn(f"the data cache {str(entry.path)!r} ({split}) is damaged: its description does not "
+                          "describe its files; building it again", stacklevel=2)
+            meta = None
         if meta is None:
             writer = entry.writer(split)
             try:
@@ -351,6 +384,19 @@ def _split_images(root: Path, split: str, files: Sequence[str], options: ImageFo
             return read, None
         # opened while the lock is held: the file checked is the file read, whatever a later rebuild does
         return read, StoredArray(entry.rows_path(split), tuple(meta["shape"]))
+
+
+def _describes(meta: dict, count: int) -> bool:
+    """Whether a cache entry's description (checked against its key and rows) holds what reading it needs: a
+    record of each of the ``count`` files, and the shape of the rows of the readable ones."""
+    files, shape = meta.get("files"), meta.get("shape")
+    if not (isinstance(files, list) and len(files) == count and all(isinstance(f, list) and len(f) == 4 for f in files)):
+        return False
+    readable = sum(f[3] is None for f in files)
+    if shape is None:
+        return readable == 0
+    return (isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape)
+            and meta.get("bytes") == readable * math.prod(shape))
 
 
 def _check_alike(decoded: list[_Decoded], folder: Path, options: ImageFolderOptions) -> None:

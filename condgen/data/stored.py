@@ -35,6 +35,9 @@ class _OpenFile:
         except OSError as exc:
             raise DataError(f"cannot read the stored array {str(path)!r}: {describe_os_error(exc)}") from None
 
+    def __reduce__(self):  # another process (a spawned worker, a pickle) opens the file again, by its path
+        return (_OpenFile, (self.path,))
+
     def __del__(self) -> None:
         fd = getattr(self, "fd", None)
         if fd is not None:

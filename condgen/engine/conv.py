@@ -79,6 +79,8 @@ class ConvDecoder(nn.Module):
             in_ch = ch
         layers.append(nn.Conv2d(in_ch, params * c, 3, padding=1))
         self.stages = nn.Sequential(*layers)
+        # the widest maps of a row: the full-size stage's channels, before the last convolution
+        self.widest_maps = max(channels[0], params * c) * padded_side(h, stages) * padded_side(w, stages)
 
     def forward(self, z: Tensor, e: Tensor) -> Tensor:
         if z.dim() > e.dim():
@@ -86,8 +88,8 @@ class ConvDecoder(nn.Module):
         lead = z.shape[:-1]
         n = math.prod(lead)  # not -1: z or e may be empty (no latent, no conditioner)
         zf, ef = z.reshape(n, z.shape[-1]), e.reshape(n, e.shape[-1])
-        maps = self.head(torch.cat([zf, ef], dim=1)).view(-1, *self.start)
+        maps = self.head(torch.cat([zf, ef], dim=1)).view(n, *self.start)
         out = self.stages(_with_maps(maps, ef))
         c, h, w = self.data_shape
-        out = out[:, :, :h, :w].reshape(-1, self.params, c * h * w)  # cropped back to the data's size
+        out = out[:, :, :h, :w].reshape(n, self.params, c * h * w)  # cropped back to the data's size
         return out.reshape(*lead, self.params * c * h * w)

@@ -74,13 +74,16 @@ class DiscretizedLogistic(nn.Module):
     DISCRETE = True
     #: Levels of the data; a bin is 1 / (LEVELS - 1) wide.
     LEVELS = 256
-    #: The smallest log-scale: a bin is then 16 scales wide either side of a location on its level, so
-    #: a certain pixel costs ~1e-6 nats (PixelCNN++'s -7 on [-1, 1] data is -7.7 here and costs 0.03).
-    MIN_LOG_SCALE = -9.0
+    #: The smallest log-scale: PixelCNN++'s -7 on data in [-1, 1], here on [0, 1]. A half bin is then 4.3
+    #: scales wide, so a certain pixel costs 0.027 nats. A lower bound makes the loss of a sharp guess in
+    #: the wrong place steeper: at -9, the MLP on Fashion-MNIST (Adam 2e-3) blew up at epoch 24.
+    MIN_LOG_SCALE = -7.0 - math.log(2.0)
+    #: The largest: a scale of e^7 already spreads the mass over far more than [0, 1] (and exp stays finite).
+    MAX_LOG_SCALE = 7.0
 
     def _split(self, params: Tensor) -> tuple[Tensor, Tensor]:
         mu, log_scale = params.chunk(2, dim=-1)
-        return mu, log_scale.clamp(min=self.MIN_LOG_SCALE)
+        return mu, log_scale.clamp(self.MIN_LOG_SCALE, self.MAX_LOG_SCALE)
 
     def nll(self, params: Tensor, x: Tensor, scored: Tensor | None = None) -> Tensor:
         """``params`` ``(..., 2D)``, ``x`` ``(..., D)`` in [0, 1] (levels / 255) -> -log p ``(...)`` in nats."""

@@ -17,9 +17,9 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
+from .conv import ConvDecoder, ConvEncoder
 from .gaussian import gaussian_log_prob
 from .likelihood import LIKELIHOODS, make_likelihood
-from .conv import ConvDecoder, ConvEncoder
 from .networks import MLPDecoder, MLPEncoder, mlp
 from .prior import make_prior
 
@@ -44,8 +44,10 @@ class ModelSpec(Protocol):
     def prior_widths(self) -> Sequence[int]: ...
 
 
-#: Rows (items x importance samples) decoded at once by :meth:`CVAE.log_likelihood`.
+#: Rows (items x importance samples) decoded at once by :meth:`CVAE.log_likelihood`, fewer where a row's widest
+#: activation (:attr:`CVAE.row_width`) would make them take more than IS_CHUNK_BYTES.
 IS_CHUNK_ROWS = 10_000
+IS_CHUNK_BYTES = 2**28
 
 
 @dataclass
@@ -121,6 +123,18 @@ class CVAE(nn.Module):
             make_prior(config.prior, e_dim, latent, config.prior_widths, config.activation) if latent else None
         )
         self.absent = nn.ParameterDict({n: nn.Parameter(torch.zeros(embed_dims[n])) for n in absent})
+
+    @property
+    def row_width(self) -> int:
+        """The most numbers one row (an item, or one of its importance samples) holds at once in the decoder:
+        its widest layer, a conv stage's maps (channels x H x W), or the likelihood's parameters."""
+        widths = [LIKELIHOODS[self.config.likelihood].PARAMS * self.x_dim, self.x_dim]
+        for layer in self.decoder.modules():
+            if isinstance(layer, nn.Linear):
+                widths.append(layer.out_features)
+        if isinstance(self.decoder, ConvDecoder):
+            widths.append(self.decoder.widest_maps)
+        return max(widths)
 
     def embed(
         self, conditions: Mapping[str, Tensor], batch_size: int, drop: Mapping[str, Tensor] | None = None
@@ -221,7 +235,8 @@ class CVAE(nn.Module):
         if self.prior is None:
             return -self.likelihood.nll(self.decode(mu, e), target, scored)
         out = []
-        step = max(1, IS_CHUNK_ROWS // samples)
+        rows = max(1, min(IS_CHUNK_ROWS, IS_CHUNK_BYTES // (4 * self.row_width)))
+        step = max(1, rows // samples)
         for start in range(0, x.shape[0], step):
             sl = slice(start, start + step)
             m, lv, ei, t = mu[sl], logvar[sl], e[sl], target[sl]

@@ -270,7 +270,7 @@ class Run:
         """Samples per chunk: :data:`SAMPLE_CHUNK`, fewer where a layer is so wide its activations would exceed
         :data:`CHUNK_BYTES`."""
         m = self.config.model
-        widest = max([self.model.x_dim, *m.hidden, *m.decoder_widths, *(m.prior_widths if self.model.prior else [])])
+        widest = max([self.model.row_width, *m.hidden, *(m.prior_widths if self.model.prior else [])])
         return max(1, min(SAMPLE_CHUNK, CHUNK_BYTES // (widest * BYTES_PER_FLOAT)))
 
     def check_sample_memory(self, num: int) -> None:

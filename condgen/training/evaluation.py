@@ -45,13 +45,18 @@ def _check_split(run: Run, test: Mapping[str, Tensor]) -> None:
         raise DataError(f"the data to evaluate on has {x_field!r} items of shape {list(shape)}, but this run was "
                         f"trained on {list(run.model.data_shape)}")
     gen = seeded_generator("cpu", EVAL_SEED)
-    view = FloatView(test)
-    for name, cond in run.conditioners.items():
-        try:
-            cond.check_condition(cond.condition_from_batch(view, gen))
-        except CondgenError as exc:
-            raise DataError(f"the data to evaluate on does not fit conditioner {name!r}: {exc}") from None
-    run.absent_items(test)  # missing values for a conditioner without an absent condition: refused before scoring
+    # batch by batch: a whole split's conditions would be the split's size again (images bigger than memory)
+    for _, batch in iter_batches(test, CHECK_BATCH):
+        for name, cond in run.conditioners.items():
+            try:
+                cond.check_condition(cond.condition_from_batch(batch, gen))
+            except CondgenError as exc:
+                raise DataError(f"the data to evaluate on does not fit conditioner {name!r}: {exc}") from None
+        run.absent_items(batch)  # missing values for a conditioner without an absent condition: refused now
+
+
+#: Items a batch when the data to evaluate on are checked.
+CHECK_BATCH = 1000
 
 
 @torch.no_grad()
@@ -76,10 +81,11 @@ def evaluate_split(
     bar = tqdm(total=n, desc="evaluate", unit="item", leave=False, disable=None if progress is None else not progress)
     for _, batch in iter_batches(split, batch_size):
         conds = run.conditions_from_batch(batch, gen)
-        terms = run.terms(batch, conds, gen)
+        absent = run.absent_items(batch, check=False)  # once a batch (the split was checked): no host round trip
+        terms = run.terms(batch, conds, gen, absent=absent)
         if samples:
-            terms["is_nll"] = -run.log_likelihood(batch, conds, samples, is_gen)
-            scored = run.scored_part(conds, run.absent_items(batch))  # the dimensions is_nll scores
+            terms["is_nll"] = -run.log_likelihood(batch, conds, samples, is_gen, absent=absent)
+            scored = run.scored_part(conds, absent or None)  # the dimensions is_nll scores
             x = batch[run.config.data.x_field]
             terms["scored_dims"] = (scored.sum(1) if scored is not None
                                     else x.new_full((x.shape[0],), float(run.model.x_dim)))
@@ -93,7 +99,7 @@ def evaluate_split(
     totals["neg_elbo"] = totals["recon_nll"] + totals["kl"]
     order = ["neg_elbo", "recon_nll", "kl", "gsnn_nll", "loss", "is_nll"]  # scored_dims: for bits/dim only
     figures = {k: totals[k] / n for k in order if k in totals}
-    if "is_nll" in figures and run.model.likelihood.DISCRETE:
+    if "is_nll" in figures and run.model.likelihood.DISCRETE and totals["scored_dims"] > 0:
         # a probability of the 256 levels: -log p in bits per scored dimension, the literature's unit
         figures["is_nll_bits_per_dim"] = totals["is_nll"] / (totals["scored_dims"] * math.log(2))
     return figures

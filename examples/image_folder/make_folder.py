@@ -19,7 +19,6 @@ import argparse
 import csv
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 import condgen

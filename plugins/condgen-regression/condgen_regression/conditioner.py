@@ -145,8 +145,10 @@ class RegressionConditioner(Conditioner):
     def _missing(self, values: Tensor) -> Tensor:
         """``(N, T)`` bool: the missing values (NaN) of ``values`` ``(N, T)``, in the targets read from data fields
         (an attribute function's NaN is its own bug, refused by fit)."""
-        from_field = torch.tensor([self.sources.get(t) == "field" for t in self.targets], device=values.device)
-        return torch.isnan(values) & from_field
+        from_field = [self.sources.get(t) == "field" for t in self.targets]
+        if all(from_field):
+            return torch.isnan(values)
+        return torch.isnan(values) & torch.tensor(from_field, device=values.device)
 
     def fit(self, train: Mapping[str, Tensor]) -> None:
         self.sources = {t: self._source(t, train) for t in self.targets}
@@ -166,6 +168,7 @@ class RegressionConditioner(Conditioner):
             raise ConditionError(f"regression target {self.targets[int(flat.nonzero()[0])]!r} has the same "
                                  "value for every training item; there is nothing to condition on")
         self.mean, self.std = mean.tolist(), std.tolist()
+        self._tensors = {}
 
     def state(self) -> dict[str, Any]:
         return {"sources": self.sources, "mean": self.mean, "std": self.std}
@@ -187,15 +190,26 @@ class RegressionConditioner(Conditioner):
                 f"sources (field or attribute), {t} finite means and {t} positive stds; got {dict(state)!r:.200}"
             )
         self.sources, self.mean, self.std = dict(sources), list(mean), list(std)
+        self._tensors = {}
 
     def condition_from_batch(self, batch: Mapping[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
         values = self.target_values(batch)
+        if not any(self.sources.get(t) == "field" for t in self.targets):
+            return values  # every target from an attribute function: nothing can be missing, no work a step
         missing = self._missing(values)
         if self.mean is None:
             return values.masked_fill(missing, 0.0)
         # the fitted mean stands in for a missing value (a NaN would poison the embedding's gradients even where
         # the absent embedding replaces its output)
-        return torch.where(missing, torch.tensor(self.mean, device=values.device), values)
+        return torch.where(missing, self._on(values, "mean", self.mean), values)
+
+    def _on(self, like: Tensor, key: str, value: list) -> Tensor:
+        """``value`` as a tensor on ``like``'s device, made once per device: a step makes no copy to it."""
+        cache = self.__dict__.setdefault("_tensors", {})  # emptied where the values are set: fit, load_state
+        made = cache.get((key, like.device, like.dtype))
+        if made is None:
+            made = cache[(key, like.device, like.dtype)] = torch.tensor(value, device=like.device, dtype=like.dtype)
+        return made
 
     def missing_values(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """``{target: (B,) bool}``: the items with no value (NaN) in the data field of each target read from one."""
