@@ -386,3 +386,28 @@ def test_the_loop_draws_nothing_and_hands_the_finished_run_to_its_caller_once(to
     # nothing to train is still a finished run
     loop.train(toy_config(epochs=2), tmp_path / "run", resume=True, log=said.append, on_complete=on_complete)
     assert [s[:3] for s in seen] == [(2, 2, True)]
+
+
+@pytest.mark.parametrize("clip", [None, 0.5])
+def test_grad_clip_bounds_the_gradients_norm_at_every_step(toy, tmp_path, monkeypatch, clip):
+    from condgen.training import loop
+
+    real_stepper, norms = loop.stepper, []
+
+    def measuring(opt):
+        step = real_stepper(opt)
+        params = [p for group in opt.param_groups for p in group["params"]]
+
+        def measured():
+            grads = [p.grad.norm() for p in params if p.grad is not None]
+            norms.append(float(torch.linalg.vector_norm(torch.stack(grads))))
+            step()
+        return measured
+
+    monkeypatch.setattr(loop, "stepper", measuring)
+    condgen.train(toy_config(epochs=1, grad_clip=clip), tmp_path / "run", progress=False, pictures=False)
+    assert len(norms) == 16  # 512 toy items, batch 32
+    if clip is None:
+        assert max(norms) > 0.5  # the toy model's gradients are bigger than the clip below
+    else:
+        assert max(norms) <= clip * (1 + 1e-5)

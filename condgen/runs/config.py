@@ -163,6 +163,7 @@ class TrainConfig(StrictModel):
     lr_schedule: Literal["constant", "cosine"] = Field("constant", description=_TRAIN["lr_schedule"])
     objective: Literal["elbo", "hybrid"] = Field("elbo", description=_TRAIN["objective"])
     gsnn_weight: Optional[float] = Field(None, gt=0, le=1, description=_TRAIN["gsnn_weight"])
+    grad_clip: Optional[float] = Field(None, gt=0, description=_TRAIN["grad_clip"])
     condition_dropout: Union[float, dict[str, float]] = Field(0.0, description=_TRAIN["condition_dropout"])
     seed: int = Field(0, ge=0, le=MAX_SEED, description=_TRAIN["seed"])
     device: str = Field("auto", description=_TRAIN["device"])

@@ -66,6 +66,9 @@ TRAIN_OPTIONS = (
            "GSNN term (Sohn et al.'s CVAE + GSNN)", section="train"),
     Option("gsnn_weight", "weight of the GSNN term in the hybrid objective (default 0.5)", section="train",
            type=float),
+    Option("grad_clip", "clip the gradients' global norm to NORM before each step (default: none); for "
+           "--likelihood logistic, whose gradients can be far larger than a Bernoulli's", section="train", type=float,
+           metavar="NORM"),
     Option("condition_dropout", "probability that a training item's condition is left out (replaced by a learned "
            "'absent' embedding): P for every conditioner, or per conditioner (NAME=P,...; in a config file "
            "{name: p}; NAME=0 learns the absent condition from missing values alone); a model trained with it "

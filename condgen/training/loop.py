@@ -153,6 +153,8 @@ def _train_epoch(
                disable=None if progress is None else not progress)
     lr = config.train.lr
     step_optimizer = stepper(opt)
+    clip = config.train.grad_clip
+    params = [p for group in opt.param_groups for p in group["params"]]
     checked = 0
     for step in range(steps):
         lr = learning_rate(config, (epoch - 1) * steps + step, steps * config.train.epochs)
@@ -164,6 +166,8 @@ def _train_epoch(
         loss = terms.pop("loss").mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if clip is not None:  # after backward: across processes the gradients are already the ranks' mean
+            torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
         step_optimizer()
         step_losses[step] = loss.detach()
         loss_sum += loss.detach() * idx.numel()
