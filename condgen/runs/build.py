@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -31,24 +30,12 @@ def build_conditioners(config: RunConfig) -> dict[str, Conditioner]:
     return conditioners
 
 
-def _mlp_parameters(in_dim: int, widths: Sequence[int], out_dim: int) -> int:
-    dims = [in_dim, *widths, out_dim]
-    return sum((a + 1) * b for a, b in zip(dims, dims[1:]))
-
-
 def engine_parameters(config: RunConfig, data_shape: Sequence[int], embed_dim: int) -> int:
-    """How many weights the engine's networks have (the conditioners' embeddings aside), before any is made."""
-    m, x_dim = config.model, math.prod(data_shape)
-    if m.arch != "mlp":  # counted on the meta device: built without memory or random numbers
-        with torch.device("meta"):
-            model = CVAE(data_shape, m, embed_dims={"e": embed_dim}, embeddings={"e": torch.nn.Identity()})
-        return sum(p.numel() for name, p in model.named_parameters() if not name.startswith("embeddings."))
-    count = _mlp_parameters(m.latent_dim + embed_dim, m.decoder_widths, LIKELIHOODS[m.likelihood].PARAMS * x_dim)
-    if m.latent_dim:
-        count += _mlp_parameters(x_dim + embed_dim, m.hidden, 2 * m.latent_dim)
-    if m.latent_dim and m.prior == "conditional":
-        count += _mlp_parameters(embed_dim, m.prior_widths, 2 * m.latent_dim)
-    return count
+    """How many weights the engine's networks have (the conditioners' embeddings aside), before any is made:
+    counted on the ``meta`` device, which builds every architecture without memory or random numbers."""
+    with torch.device("meta"):
+        model = CVAE(data_shape, config.model, embed_dims={"e": embed_dim}, embeddings={"e": torch.nn.Identity()})
+    return sum(p.numel() for name, p in model.named_parameters() if not name.startswith("embeddings."))
 
 
 def embedding_parameters(conditioners: Mapping[str, Conditioner]) -> int:
