@@ -81,3 +81,14 @@ def fashion_mnist_dir() -> Path:
                         "(apt-get install dataset-fashion-mnist)")
         pytest.skip(f"real Fashion-MNIST not found at {path} (apt-get install dataset-fashion-mnist)")
     return path
+
+
+@pytest.fixture(scope="session")
+def digits(mnist_dir) -> dict[int, torch.Tensor]:
+    """The first 30 real MNIST training images of each of the digits 0, 1, 2: ``{digit: (30, 28, 28) uint8}``,
+    the images of the small folders the image-folder tests write (read once; tests do not change them)."""
+    from condgen.data.mnist import read_mnist_dir
+
+    train = read_mnist_dir(mnist_dir).train
+    return {d: (train["image"][train["label"] == d][:30, 0] * 255).round().to(torch.uint8) for d in (0, 1, 2)}
+

@@ -231,3 +231,11 @@ def fake_distribution(root, module_body: str, dist: str = "broken-plugin", entry
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
     (info / "entry_points.txt").write_text(f"[condgen]\n{entry_point} = {module}\n")
     (root / f"{module}.py").write_text(textwrap.dedent(module_body))
+
+
+def one_error_line(capsys) -> str:
+    """What a command wrote to stderr, asserted to be one ``error: ...`` line."""
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+

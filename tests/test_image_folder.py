@@ -20,15 +20,6 @@ from condgen.data.folder import ImageFolderOptions, read_image_folder
 NAMES = {0: "zero", 1: "one", 2: "two"}
 
 
-@pytest.fixture(scope="module")
-def digits(mnist_dir) -> dict[int, torch.Tensor]:
-    """The first 30 real MNIST training images of each of the digits 0, 1, 2: ``{digit: (30, 28, 28) uint8}``."""
-    from condgen.data.mnist import read_mnist_dir
-
-    train = read_mnist_dir(mnist_dir).train
-    return {d: (train["image"][train["label"] == d][:30, 0] * 255).round().to(torch.uint8) for d in NAMES}
-
-
 def write(path: Path, pixels: np.ndarray, **save) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels).save(path, **save)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import toy_config
+from helpers import one_error_line, toy_config
 from PIL import Image
 
 import condgen
@@ -22,15 +22,6 @@ from condgen.runs.options import _lay_conditioners, parse_conditioner_option
 #: Each MNIST digit's made-up colour and shape, the two CSV columns (classes sorted: blue, green, red; round, square).
 COLOURS = {0: "red", 1: "green", 2: "blue"}
 SHAPES = {0: "round", 1: "square", 2: "square"}
-
-
-@pytest.fixture(scope="module")
-def digits(mnist_dir) -> dict[int, torch.Tensor]:
-    """The first 30 real MNIST training images of each of the digits 0, 1, 2: ``{digit: (30, 28, 28) uint8}``."""
-    from condgen.data.mnist import read_mnist_dir
-
-    train = read_mnist_dir(mnist_dir).train
-    return {d: (train["image"][train["label"] == d][:30, 0] * 255).round().to(torch.uint8) for d in COLOURS}
 
 
 def csv_folder(root: Path, digits) -> Path:
@@ -52,12 +43,6 @@ TWO_LABELS = ["--conditioner", "colour=label:field=colour,num_classes=3",
 def train_flags(root: Path, out: Path, *extra: str) -> list[str]:
     return ["train", "--dataset", "image-folder", "--data-dir", str(root), "--data-option", "attributes=attributes.csv",
             "--latent-dim", "2", "--hidden", "32", "--epochs", "1", "--device", "cpu", *extra, "--out", str(out)]
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
 
 
 def test_two_label_conditioners_on_two_columns_train_sample_and_evaluate_by_instance(tmp_path, digits, capsys):

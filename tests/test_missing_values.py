@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import SignConditioner, make_toy_splits, toy_config
+from helpers import SignConditioner, make_toy_splits, one_error_line, toy_config
 from PIL import Image
 from torch import Tensor
 
@@ -56,15 +56,6 @@ def test_an_empty_cell_is_refused_naming_row_and_column_or_marked_missing(tmp_pa
 
 
 # -- an image folder with empty cells, through the command line -----------------------------------------
-@pytest.fixture(scope="module")
-def digits(mnist_dir) -> dict[int, torch.Tensor]:
-    """The first 30 real MNIST training images of each of the digits 0, 1, 2: ``{digit: (30, 28, 28) uint8}``."""
-    from condgen.data.mnist import read_mnist_dir
-
-    train = read_mnist_dir(mnist_dir).train
-    return {d: (train["image"][train["label"] == d][:30, 0] * 255).round().to(torch.uint8) for d in NAMES}
-
-
 def gappy_folder(root: Path, digits) -> Path:
     """A flat folder of the digits and a CSV of each one's digit name and ink, every 5th name and every 7th
     ink left empty."""
@@ -84,12 +75,6 @@ def flags(root: Path, out: Path, *extra: str) -> list[str]:
     return ["train", "--dataset", "image-folder", "--data-dir", str(root), "--data-option", "attributes=digits.csv",
             "--conditioner", "label:field=digit,num_classes=3", "--conditioner", "regression:targets=ink",
             "--latent-dim", "2", "--hidden", "32", "--epochs", "1", "--device", "cpu", *extra, "--out", str(out)]
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
 
 
 def test_empty_cells_are_refused_or_trained_on_as_absent_conditions(tmp_path, digits, capsys):
