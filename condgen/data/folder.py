@@ -324,9 +324,11 @@ class _MemoryRows:
         self.count += 1
 
 
-def _decode_split(files: Sequence[str], options: ImageFolderOptions, what: str, rows, root: Path) -> list[_Decoded]:
+def _decode_split(files: Sequence[str], options: ImageFolderOptions, what: str, rows, root: Path
+                  ) -> tuple[list[_Decoded], tuple[int, ...] | None]:
     """``files`` decoded, each readable image's pixels written to ``rows`` (one row each, in order), those of
-    another size than the first not (the size check refuses them)."""
+    another size than the first not (the size check refuses them); and that size, ``(C, H, W)`` (None where
+    no file is readable)."""
     read, first = [], None
     # closed on any way out, an error in this loop too: its workers stop now, not when a traceback is freed
     with contextlib.closing(_decoded(files, options, what)) as decoded:
@@ -337,7 +339,7 @@ def _decode_split(files: Sequence[str], options: ImageFolderOptions, what: str, 
                 if info.shape == first:
                     rows.write(pixels)
     _check_alike([d for d in read if d.problem is None], root, options)
-    return read
+    return read, first
 
 
 def _split_images(root: Path, split: str, files: Sequence[str], options: ImageFolderOptions
@@ -348,8 +350,7 @@ def _split_images(root: Path, split: str, files: Sequence[str], options: ImageFo
     what = f"{split} images"
     if not options.cache:
         rows = _MemoryRows(len(files))
-        read = _decode_split(files, options, what, rows, root)
-        shape = next((d.shape for d in read if d.problem is None), None)
+        read, shape = _decode_split(files, options, what, rows, root)
         return read, (None if shape is None else torch.from_numpy(rows.rows[: rows.count]).view(-1, *shape))
     # the split's options too: runs that split one folder two ways keep an entry each, not rebuild each other's
     entry = CacheEntry("image-folder", digest({"folder": str(root.resolve()), "size": options.size,
@@ -370,8 +371,7 @@ def _split_images(root: Path, split: str, files: Sequence[str], options: ImageFo
         if meta is None:
             writer = entry.writer(split)
             try:
-                read = _decode_split(files, options, what, writer, root)
-                shape = next((d.shape for d in read if d.problem is None), None)
+                read, shape = _decode_split(files, options, what, writer, root)
                 meta = writer.commit(key, {"shape": shape, "files": [
                     [r, d.mode, d.digest, d.problem] for r, d in zip(relative, read)]})
             except BaseException:
