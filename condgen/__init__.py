@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # the static view, for type checkers and the API reference
     from .data.config import DataConfig, DatasetOptions
     from .data.idx import find_data_dir, read_idx, read_idx_dir
     from .data.stored import StoredArray
+    from .engine.architecture import Architecture, EmbeddingLayout, NetworkShapes
+    from .engine.likelihood import Likelihood
     from .pictures.grid import save_grid
     from .pictures.rows import SampleRows
     from .pictures.samples import SampleFile, add_sample_arguments
@@ -59,6 +61,8 @@ if TYPE_CHECKING:  # the static view, for type checkers and the API reference
 #: Each export -> the module that defines it (imported when the name is first used).
 _EXPORTS = {
     "Command": ".plugin.command",
+    **dict.fromkeys(["Architecture", "EmbeddingLayout", "NetworkShapes"], ".engine.architecture"),
+    "Likelihood": ".engine.likelihood",
     "Conditioner": ".plugin.conditioner",
     "ConditionerConfig": ".plugin.conditioner",
     **dict.fromkeys(["ConditionerSpec", "ModelConfig", "RunConfig", "TrainConfig"], ".runs.config"),
@@ -89,6 +93,7 @@ _EXPORTS = {
 __all__ = [
     "__version__",
     "EVAL_SEED",
+    "Architecture",
     "ArgumentError",
     "CheckpointError",
     "FileAccessError",
@@ -105,8 +110,11 @@ __all__ = [
     "DataConfig",
     "DataError",
     "DatasetOptions",
+    "EmbeddingLayout",
     "DataSplits",
+    "Likelihood",
     "ModelConfig",
+    "NetworkShapes",
     "PluginError",
     "Run",
     "RunConfig",

@@ -24,7 +24,9 @@ made as the engine makes one for a new run: from its config, then
 none unless given), then :meth:`~condgen.Conditioner.fit` on the batch. What is checked:
 
 - the config: a JSON round trip gives the same config, and an unknown field is a :class:`ConfigError`;
-- the embedding: finite ``float32`` (the model's dtype) ``(B, embed_dim)``, for a batch of data conditions;
+- the embedding: finite ``float32`` (the model's dtype) ``(B, *embed_shape)`` (``(B, embed_dim)``, or
+  ``(B, embed_dim, H, W)`` for a spatial embedding, whose ``spatial_size`` must be two ints >= 1), for a batch
+  of data conditions;
 - the user's conditions: every text in ``texts`` (typed after ``NAME=``) and every Python value in
   ``values`` gives ``(K, *condition_shape)`` in the dtype of the data conditions;
 - the units rule: each ``same_units`` pair, a condition as a user gives it and the index of a data
@@ -56,10 +58,12 @@ from torch import Tensor
 
 from .common.errors import ConditionError, ConfigError
 from .common.rng import seeded_generator
+from .engine.architecture import Architecture, EmbeddingLayout, NetworkShapes
 from .plugin.conditioner import Conditioner, check_conditioner_class
 
 __all__ = [
     "ConditionerContract",
+    "check_architecture",
     "check_bad_conditions",
     "check_conditioner",
     "check_config",
@@ -139,15 +143,21 @@ def check_config(cls: type[Conditioner], config: Mapping[str, Any] | None = None
 def check_embedding(
     cls: type[Conditioner], batch: Batch, config: Mapping[str, Any] | None = None, classes: Classes | None = None
 ) -> None:
-    """The embedding maps the batch's conditions to finite floats ``(B, embed_dim)``."""
+    """The embedding maps the batch's conditions to finite floats ``(B, *embed_shape)``: ``(B, embed_dim)``, or
+    ``(B, embed_dim, H, W)`` for a spatial embedding."""
     conditioner = _fitted(cls, batch, config, classes)
     c = _data_conditions(conditioner, batch)
     width = conditioner.embed_dim
     assert isinstance(width, int) and width >= 1, f"{cls.name}: embed_dim is {width!r}; it must be an int >= 1"
+    size = conditioner.spatial_size
+    assert size is None or (isinstance(size, tuple) and len(size) == 2 and all(
+        isinstance(s, int) and s >= 1 for s in size)), (
+        f"{cls.name}: spatial_size is {size!r}; it must be None (a flat embedding) or (H, W), two ints >= 1")
+    shape = (len(c), *conditioner.embed_shape)
     out = conditioner.build_embedding()(c)
-    assert isinstance(out, Tensor) and tuple(out.shape) == (len(c), width) and out.dtype == torch.float32, (
+    assert isinstance(out, Tensor) and tuple(out.shape) == shape and out.dtype == torch.float32, (
         f"{cls.name}: the embedding gave {_shape(out)} for {len(c)} conditions; expected torch.float32 (the "
-        f"model's dtype) of shape ({len(c)}, {width}) (embed_dim = {width})")
+        f"model's dtype) of shape {shape} (embed_dim = {width}, spatial_size = {size})")
     assert torch.isfinite(out).all(), f"{cls.name}: the embedding gave non-finite values"
 
 
@@ -175,7 +185,7 @@ def check_parsing(
         assert c.dtype == data.dtype, (
             f"{where} gave {c.dtype}, but data conditions are {data.dtype}: the two must be in the same units")
         assert torch.equal(conditioner.check_condition(c), c), f"{where} gave conditions check_condition changes"
-        assert tuple(embedding(c.to(data.device)).shape) == (len(c), conditioner.embed_dim), (
+        assert tuple(embedding(c.to(data.device)).shape) == (len(c), *conditioner.embed_shape), (
             f"{where}: the embedding does not take them")
         for row in c:
             label = conditioner.describe_condition(row)
@@ -436,3 +446,71 @@ class ConditionerContract:
     def test_missing_values(self) -> None:
         check_missing_values(self.conditioner_class, self.make_batch(), self.make_missing_batch(), self.missing_items,
                              self.config, self.classes)
+
+
+def check_architecture(cls: type[Architecture], data_shape: Sequence[int], model: Mapping[str, Any] | None = None,
+                       spatial: bool | None = None) -> None:
+    """An architecture's networks keep the contract (:mod:`condgen.engine.architecture`) for items of
+    ``data_shape``, built from the model config ``model`` (``condgen.ModelConfig`` fields; ``{}``: the defaults):
+
+    - for no embedding, a flat one, and (where ``spatial``, by default for images ``(C, H, W)``) a flat and a
+      spatial one of half the image's size: the encoder gives ``(mu, logvar)`` ``(N, L)`` each, the decoder
+      ``(N, P, *data_shape)`` for P of 1 and 3, finite, in ``float32``;
+    - the decoder's output depends on z and on every embedding, and the encoder's on x and on every embedding
+      (a network that drops a condition is a bug);
+    - a model without a latent (L = 0) has a decoder that takes ``z (N, 0)``;
+    - every parameter of either network gets a finite gradient from a loss on its outputs.
+    """
+    from .runs.config import ModelConfig
+
+    config = ModelConfig.model_validate(dict(model or {}))
+    data_shape = tuple(int(s) for s in data_shape)
+    arch = cls(config)
+    arch.check_data(data_shape)
+    spatial = len(data_shape) == 3 if spatial is None else spatial
+    layouts = [(), ((3,),)]
+    if spatial:
+        layouts.append(((3,), (2, max(1, data_shape[1] // 2), max(1, data_shape[2] // 2))))
+    gen = torch.Generator().manual_seed(0)
+    n, latent = 4, 3
+    for shapes in layouts:
+        layout = EmbeddingLayout(shapes)
+        for params in (1, 3):
+            net = NetworkShapes(data_shape, layout, latent, params)
+            where = f"{cls.__name__} for data {list(data_shape)}, embeddings {list(shapes)}, P = {params}"
+            encoder, decoder = arch.build_encoder(net), arch.build_decoder(net)
+            x = torch.rand(n, *data_shape, generator=gen)
+            z = torch.randn(n, latent, generator=gen)
+            e = torch.randn(n, layout.width, generator=gen)
+            out = decoder(z, e)
+            expected = (n, params, *data_shape)
+            assert isinstance(out, Tensor) and tuple(out.shape) == expected and out.dtype == torch.float32, (
+                f"{where}: the decoder gave {_shape(out)}; expected float32 {expected}")
+            got = encoder(x, e)
+            assert (isinstance(got, (tuple, list)) and len(got) == 2
+                    and all(isinstance(t, Tensor) and tuple(t.shape) == (n, latent) for t in got)), (
+                f"{where}: the encoder gave {type(got).__name__}; expected (mu, logvar), each ({n}, {latent})")
+            assert torch.isfinite(out).all() and all(torch.isfinite(t).all() for t in got), f"{where}: non-finite"
+            loss = out.square().mean() + sum(t.square().mean() for t in got)
+            loss.backward()
+            for label, module in (("encoder", encoder), ("decoder", decoder)):
+                stuck = [name for name, p in module.named_parameters() if p.requires_grad and (
+                    p.grad is None or not torch.isfinite(p.grad).all())]
+                assert not stuck, f"{where}: the {label}'s parameters {stuck} get no finite gradient"
+            with torch.no_grad():
+                assert not torch.equal(decoder(z + 1, e), out), f"{where}: the decoder's output ignores z"
+                assert not torch.equal(encoder(x.flip(0), e)[0], got[0]), f"{where}: the encoder ignores x"
+                start = 0
+                for shape in shapes:
+                    size = math.prod(shape)
+                    other = e.clone()
+                    other[:, start:start + size] += 1
+                    start += size
+                    assert not torch.equal(decoder(z, other), out), (
+                        f"{where}: the decoder's output ignores the embedding of shape {list(shape)}")
+                    assert not torch.equal(encoder(x, other)[0], got[0]), (
+                        f"{where}: the encoder ignores the embedding of shape {list(shape)}")
+    net = NetworkShapes(data_shape, EmbeddingLayout(((3,),)), 0, 1)
+    out = arch.build_decoder(net)(torch.zeros(n, 0), torch.randn(n, 3, generator=gen))
+    assert tuple(out.shape) == (n, 1, *data_shape), (
+        f"{cls.__name__}: without a latent the decoder gave {_shape(out)}; expected ({n}, 1, {list(data_shape)})")

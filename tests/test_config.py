@@ -124,23 +124,26 @@ def test_config_field_descriptions_are_their_flags_help():
     models = {"run": RunConfig, "model": ModelConfig, "data": DataConfig, "train": TrainConfig}
     options = [o for o in TRAIN_COMMAND if o.section in models]
     own = [f for f in RunConfig.model_fields if f not in models]  # RunConfig's fields but its sections
-    assert len(options) == len(own) + sum(len(m.model_fields) for s, m in models.items() if s != "run") == 30
+    assert len(options) == len(own) + sum(len(m.model_fields) for s, m in models.items() if s != "run") == 32
     for o in options:
         assert models[o.section].model_fields[o.name].description == o.help, o.sets
 
 
-#: A value for every flag that sets a config field, and what the field then holds; together they make one valid
-#: config (gaussian_std needs likelihood gaussian, gsnn_weight objective hybrid, prior_hidden prior conditional).
+#: A value for every flag that sets a config field, and what the field then holds; together, but for
+#: gaussian_min_std (:data:`OTHER_LIKELIHOOD`), they make one valid config (gaussian_std needs likelihood gaussian,
+#: gsnn_weight objective hybrid, prior_hidden prior conditional).
 EVERY_FLAG = {
     "conditioners": (["label:num_classes=3"], [{"name": "label", "config": {"num_classes": 3, "field": "label",
                                                                             "embedding": "onehot", "embed_dim": None}}]),
     "latent_dim": (["3"], 3), "arch": (["conv"], "conv"), "channels": (["8", "16"], [8, 16]),
     "hidden": (["64", "32"], [64, 32]), "decoder_hidden": (["16"], [16]),
     "activation": (["gelu"], "gelu"), "likelihood": (["gaussian"], "gaussian"), "gaussian_std": (["0.25"], 0.25),
+    "gaussian_min_std": (["0.01"], 0.01),  # with OTHER_LIKELIHOOD, in place of gaussian_std
     "prior": (["conditional"], "conditional"), "prior_hidden": (["8", "8"], [8, 8]),
     "epochs": (["3"], 3), "batch_size": (["7"], 7), "eval_batch_size": (["64"], 64), "lr": (["0.01"], 0.01),
     "optimizer": (["adamw"], "adamw"), "weight_decay": (["0.1"], 0.1), "lr_schedule": (["cosine"], "cosine"),
     "objective": (["hybrid"], "hybrid"), "gsnn_weight": (["0.3"], 0.3), "grad_clip": (["100"], 100.0),
+    "precision": (["bf16"], "bf16"),
     "condition_dropout": (["label=0.2"], {"label": 0.2}), "seed": (["5"], 5), "device": (["cpu"], "cpu"),
     "dataset": (["image-folder"], "image-folder"), "data_dir": (["/d/photos"], "/d/photos"),
     "x_field": (["pixels"], "pixels"), "train_limit": (["9"], 9), "test_limit": (["4"], 4),
@@ -151,20 +154,27 @@ EVERY_FLAG = {
 }
 
 
+#: The likelihood of the second config, which holds gaussian_min_std (refused with likelihood gaussian).
+OTHER_LIKELIHOOD = {"likelihood": (["gaussian-pixel"], "gaussian-pixel")}
+
+
 def test_every_config_flag_reaches_its_field():
     from condgen.cli.options import TRAIN_COMMAND, flags_given
 
     options = [o for o in TRAIN_COMMAND if o.section is not None]
     assert {o.name for o in options} == set(EVERY_FLAG)  # a new flag needs its case here
-    argv = ["train", "--out", "RUN_DIR"]
-    for o in options:
-        argv += [o.option_string, *EVERY_FLAG[o.name][0]]
-    args = build_parser(["train"]).parse_args(argv)
-    assert flags_given(args)
-    config = train_config_from_args(args, {}).model_dump()
-    for o in options:
-        held = config[o.name] if o.section == "run" else config[o.section][o.name]
-        assert held == EVERY_FLAG[o.name][1], o.sets
+    # gaussian_std and gaussian_min_std apply to different likelihoods: one config for each
+    for flags, left_out in ((EVERY_FLAG, "gaussian_min_std"), ({**EVERY_FLAG, **OTHER_LIKELIHOOD}, "gaussian_std")):
+        given = [o for o in options if o.name != left_out]
+        argv = ["train", "--out", "RUN_DIR"]
+        for o in given:
+            argv += [o.option_string, *flags[o.name][0]]
+        args = build_parser(["train"]).parse_args(argv)
+        assert flags_given(args)
+        config = train_config_from_args(args, {}).model_dump()
+        for o in given:
+            held = config[o.name] if o.section == "run" else config[o.section][o.name]
+            assert held == flags[o.name][1], o.sets
     # over a config file, each flag replaces the file's value
     base = {"model": {"gaussian_std": 0.5, "likelihood": "gaussian"}, "train": {"eval_batch_size": 10, "epochs": 2}}
     args = build_parser(["train"]).parse_args(["train", "--gaussian-std", "0.1", "--eval-batch-size", "20", "--out", "x"])

@@ -95,8 +95,12 @@ class TestInpaint(ConditionerContract):
 
 
 class TestInpaintRandomMasks(TestInpaint):
-    config = {"embed_dim": 8, "hidden": 16}  # the default mix of random quadrant masks
+    config = {"embed_dim": 8, "hidden": 16}  # the default mix of masks, drawn at random
     same_units = ()  # data conditions are drawn at random: the units check is skipped, visibly
+
+
+class TestInpaintSpatial(TestInpaint):
+    config = {"embedding": "spatial", "masks": ["bottom-half"]}  # the condition itself, (2, 28, 28) maps
 
 
 class TestWord(ConditionerContract):
@@ -265,3 +269,35 @@ class DropoutEmbedding(Broken):
 
 def test_the_state_check_compares_embeddings_without_dropout_noise():
     check_state_round_trip(DropoutEmbedding, mnist_like())
+
+
+@pytest.mark.parametrize("arch, shape, model", [
+    ("mlp", (1, 6, 6), {"hidden": [16]}), ("mlp", (5,), {"hidden": [8, 8]}),
+    ("conv", (1, 6, 6), {"channels": [4, 8], "hidden": [16]}), ("conv", (3, 12, 10), {"channels": [4], "hidden": []}),
+])
+def test_the_built_in_architectures_keep_the_contract(arch, shape, model):
+    from condgen.plugin.registry import registry
+    from condgen.testing import check_architecture
+
+    check_architecture(registry().architecture_class(arch), shape, model)
+
+
+def test_an_architecture_that_drops_a_spatial_embedding_fails_the_kit():
+    from condgen.engine.networks import MLP
+    from condgen.testing import check_architecture
+
+    class FlatOnly(MLP):
+        """Keeps the flat embeddings and zeroes the maps: the kit must see the decoder ignore them."""
+
+        name = "flat-only"
+
+        def build_decoder(self, shapes):
+            decoder = super().build_decoder(shapes)
+            flat = shapes.embeddings.flat_width
+            forward = decoder.forward
+            decoder.forward = lambda z, e: forward(z, torch.cat([e[:, :flat], torch.zeros_like(e[:, flat:])], 1))
+            return decoder
+
+    check_architecture(FlatOnly, (1, 6, 6), {"hidden": [8]}, spatial=False)  # flat embeddings only: it passes
+    with pytest.raises(AssertionError, match=r"the decoder's output ignores the embedding of shape \[2, 3, 3\]"):
+        check_architecture(FlatOnly, (1, 6, 6), {"hidden": [8]})

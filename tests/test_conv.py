@@ -14,6 +14,7 @@ from PIL import Image
 import condgen
 from condgen.cli import main
 from condgen.engine import CVAE
+from condgen.engine.architecture import EmbeddingLayout, NetworkShapes
 from condgen.engine.conv import ConvDecoder, ConvEncoder, padded_side
 from condgen.runs.build import engine_parameters
 from helpers import toy_config
@@ -23,25 +24,65 @@ def model_config(**model) -> condgen.ModelConfig:
     return condgen.ModelConfig.model_validate({"arch": "conv", "latent_dim": 4, "hidden": [16], **model})
 
 
+def shapes(data_shape, *embeddings, latent=4, params=2) -> NetworkShapes:
+    return NetworkShapes(tuple(data_shape), EmbeddingLayout(tuple(embeddings)), latent, params)
+
+
 @pytest.mark.parametrize("shape, channels", [((3, 12, 10), [8, 16, 16]), ((1, 28, 28), [4, 8]), ((2, 5, 7), [4]),
                                              ((1, 1, 1), [2, 2])])
 def test_a_conv_net_takes_and_gives_images_of_any_size(shape, channels):
     c, h, w = shape
-    enc = ConvEncoder(shape, 5, channels, [16], 8, "relu")
-    dec = ConvDecoder(shape, 4 + 5, 5, channels, [16], 2, "relu")
+    net = shapes(shape, (5,))
+    enc, dec = ConvEncoder(net, channels, [16], "relu"), ConvDecoder(net, channels, [16], "relu")
     x, e = torch.rand(3, *shape), torch.rand(3, 5)
-    assert enc(x, e).shape == (3, 8)
-    assert dec(torch.randn(3, 4), e).shape == (3, 2 * c * h * w)
-    assert dec(torch.randn(6, 3, 4), e).shape == (6, 3, 2 * c * h * w)  # importance samples (S, B, L)
+    mu, logvar = enc(x, e)
+    assert mu.shape == logvar.shape == (3, 4)
+    assert dec(torch.randn(3, 4), e).shape == (3, 2, c, h, w)  # (N, P, *data_shape)
     assert padded_side(h, len(channels)) % 2 ** len(channels) == 0 and padded_side(h, len(channels)) >= h
 
 
 def test_the_decoders_maps_come_parameter_by_parameter_as_the_likelihoods_read_them():
-    dec = ConvDecoder((2, 4, 4), 3, 0, [4], [8], 2, "relu")
+    dec = ConvDecoder(shapes((2, 4, 4), latent=3), [4], [8], "relu")
     z = torch.randn(5, 3)
     maps = dec.stages(dec.head(z).view(5, *dec.start))  # (5, PARAMS * C, H, W): parameter 0's C maps first
     assert maps.shape == (5, 4, 4, 4)
-    assert torch.equal(dec(z, torch.zeros(5, 0)), maps.reshape(5, -1))
+    assert torch.equal(dec(z, torch.zeros(5, 0)), maps.reshape(5, 2, 2, 4, 4))
+
+
+def test_a_spatial_embedding_joins_every_convolution_at_its_resolution():
+    # a (3, 6, 5) map beside a flat (4,) embedding, on 6 x 5 images padded to 8 x 8 by three stages
+    net = shapes((1, 6, 5), (4,), (3, 6, 5))
+    enc, dec = ConvEncoder(net, [2, 2, 2], [8], "relu"), ConvDecoder(net, [2, 2, 2], [8], "relu")
+    convs = [m for m in enc.stages if isinstance(m, torch.nn.Conv2d)]
+    assert [m.in_channels for m in convs] == [1 + 4 + 3, 2 + 3, 2 + 3]  # x and the flat maps only at the input
+    ups = [m for m in dec.stages if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert [m.in_channels for m in ups] == [2 + 4 + 3, 2 + 3, 2 + 3, 2 + 3]
+    assert dec.head[0][0].in_features == 4 + 4  # z and the flat embedding: the maps come in as channels
+    flat, maps = torch.rand(2, 4), torch.rand(2, 3, 6, 5)
+    e = torch.cat([flat, maps.flatten(1)], dim=1)
+    assert dec(torch.randn(2, 4), e).shape == (2, 2, 1, 6, 5)
+    # the decoder's output depends on the maps: a pixel of the map changes the parameters near it
+    other = maps.clone()
+    other[:, :, 0, 0] += 1
+    delta = (dec(torch.zeros(2, 4), e) - dec(torch.zeros(2, 4), torch.cat([flat, other.flatten(1)], 1))).abs()
+    assert delta[..., 0, 0].sum() > 0
+    mu, _ = enc(torch.rand(2, 1, 6, 5), e)
+    assert mu.shape == (2, 4)
+
+
+def test_a_spatial_embedding_of_another_size_is_resized_to_the_images():
+    net = shapes((1, 8, 8), (2, 4, 4))
+    dec = ConvDecoder(net, [4, 4], [8], "relu")
+    assert dec(torch.randn(3, 4), torch.rand(3, 2 * 4 * 4)).shape == (3, 2, 1, 8, 8)
+
+
+def test_the_layout_splits_the_flat_embeddings_from_the_maps():
+    layout = EmbeddingLayout(((2,), (1, 2, 2), (3,)))
+    e = torch.arange(9.0).reshape(1, 9)
+    flat, maps = layout.split(e)
+    assert flat.tolist() == [[0.0, 1.0, 6.0, 7.0, 8.0]]
+    assert maps[0].tolist() == [[[[2.0, 3.0], [4.0, 5.0]]]]
+    assert (layout.width, layout.flat_width, layout.map_channels) == (9, 5, 1)
 
 
 def test_a_conv_cvae_samples_the_datas_shape_and_its_parameters_are_counted_before_it_is_built():
@@ -54,7 +95,7 @@ def test_a_conv_cvae_samples_the_datas_shape_and_its_parameters_are_counted_befo
     engine = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("embeddings."))
     run_config = condgen.RunConfig.parse({"model": config.model_dump(),
                                           "conditioners": [{"name": "label", "config": {"num_classes": 4}}]})
-    assert engine_parameters(run_config, (3, 12, 10), 6) == engine
+    assert engine_parameters(run_config, (3, 12, 10), [(6,)]) == engine
 
 
 def test_an_mlp_keeps_the_seeds_parameter_names():

@@ -73,11 +73,11 @@ def test_bernoulli_nll_is_binary_cross_entropy_in_nats():
 
 
 def test_gaussian_nll_matches_torch_distributions():
-    lik = Gaussian(3, std=0.5)
+    lik = Gaussian(3, gaussian_std=0.5)
     mean, x = torch.randn(4, 3), torch.randn(4, 3)
     expected = -torch.distributions.Normal(mean, 0.5).log_prob(x).sum(1)
     assert torch.allclose(lik.nll(mean, x), expected, atol=1e-5)
-    learnt = Gaussian(3, std=None)
+    learnt = Gaussian(3)
     assert learnt.log_std.requires_grad and not lik.log_std.requires_grad
 
 
@@ -157,7 +157,7 @@ def test_latent_dim_0_is_the_deterministic_decoder():
     x, conds = torch.rand(3, 4), {"c": torch.randn(3, 2)}
     terms = model(x, conds, generator=torch.Generator().manual_seed(0))
     assert terms.kl.tolist() == [0.0, 0.0, 0.0] and terms.mu.shape == (3, 0)
-    expected = Bernoulli().nll(model.decoder(torch.zeros(3, 0), conds["c"]), x)
+    expected = Bernoulli().nll(model.decode(torch.zeros(3, 0), conds["c"]), x)
     assert torch.equal(terms.recon_nll, expected) and torch.equal(terms.neg_elbo, expected)
     assert torch.equal(model.log_likelihood(x, conds, samples=10), -expected)  # exact: nothing to sample
     a = model.generate(conds, 3, torch.Generator().manual_seed(1))
@@ -172,7 +172,7 @@ def test_the_scored_part_leaves_given_elements_out():
     by_hand = math.log(2) + math.log(1 + math.exp(1))  # -log sigmoid(0) - log sigmoid(-1)
     assert Bernoulli().nll(logits, x, scored).item() == pytest.approx(by_hand, rel=1e-6)
     assert Bernoulli().nll(logits, x).item() == pytest.approx(by_hand + math.log(1 + math.exp(2)), rel=1e-6)
-    lik = Gaussian(3, std=1.0)
+    lik = Gaussian(3, gaussian_std=1.0)
     per_element = -torch.distributions.Normal(logits, 1.0).log_prob(x)
     assert lik.nll(logits, x, scored).item() == pytest.approx((per_element[0, 0] + per_element[0, 2]).item(), rel=1e-6)
 

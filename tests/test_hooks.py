@@ -85,6 +85,102 @@ def test_hook_condgen_register_attributes(register_plugin):
     assert conditioner.target_values({"image": images}).flatten().tolist() == pytest.approx([0.9, 0.3])
 
 
+class LinearNets(condgen.Architecture):
+    """A third party's architecture: one linear layer each way, written against condgen's exports only."""
+
+    name = "linear"
+
+    def build_encoder(self, shapes: condgen.NetworkShapes) -> torch.nn.Module:
+        return LinearEncoder(shapes)
+
+    def build_decoder(self, shapes: condgen.NetworkShapes) -> torch.nn.Module:
+        return LinearDecoder(shapes)
+
+
+class LinearEncoder(torch.nn.Module):
+    def __init__(self, shapes: condgen.NetworkShapes) -> None:
+        super().__init__()
+        self.net = torch.nn.Linear(shapes.x_dim + shapes.embed_dim, 2 * shapes.latent_dim)
+
+    def forward(self, x, e):
+        return self.net(torch.cat([x.flatten(1), e], 1)).chunk(2, dim=1)
+
+
+class LinearDecoder(torch.nn.Module):
+    def __init__(self, shapes: condgen.NetworkShapes) -> None:
+        super().__init__()
+        self.out = (shapes.params, *shapes.data_shape)
+        self.net = torch.nn.Linear(shapes.latent_dim + shapes.embed_dim, shapes.params * shapes.x_dim)
+
+    def forward(self, z, e):
+        return self.net(torch.cat([z, e], 1)).view(len(z), *self.out)
+
+
+class LinearPlugin:
+    @condgen.hookimpl
+    def condgen_register_architectures(self, register):
+        register(LinearNets)
+
+
+def test_hook_condgen_register_architectures(register_plugin, tmp_path, capsys):
+    register_plugin(ToyData(), "toy-data")
+    register_plugin(LinearPlugin(), "linear-plugin")
+    assert registry().architectures.keys() >= {"mlp", "conv", "linear"}
+    config = toy_config(epochs=2).model_copy(update={"model": condgen.ModelConfig(arch="linear", latent_dim=3)})
+    run = condgen.train(config, tmp_path / "run", pictures=False, log=lambda s: None)
+    assert isinstance(run.model.decoder, LinearDecoder)
+    assert run.model.decoder.net.in_features == 3 + 2  # z, and the label's one-hot embedding
+    assert run.sample({"label": 1}, num=2).shape == (2, 1, 6, 6)
+    loaded = condgen.load_run(tmp_path / "run")
+    assert torch.equal(loaded.model.decoder.net.weight, run.model.decoder.net.weight)
+    assert {p.name: p for p in list_plugins()}["linear-plugin"].architectures == ["linear"]
+    assert main(["plugins"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("linear-plugin"))
+    assert " linear " in row and row.endswith("ok")
+
+
+class Laplace(condgen.Likelihood):
+    """A third party's likelihood: a Laplace of learnt scale per element, its location from the decoder."""
+
+    name = "laplace"
+    params = 1
+
+    def setup(self) -> None:
+        self.log_scale = torch.nn.Parameter(torch.zeros(self.dim))
+
+    def nll(self, params, x, scored=None):
+        elements = (x - params).abs() * torch.exp(-self.log_scale) + self.log_scale + torch.log(torch.tensor(2.0))
+        return (elements if scored is None else elements * scored).sum(-1)
+
+    def mean(self, params):
+        return params
+
+
+class LaplacePlugin:
+    @condgen.hookimpl
+    def condgen_register_likelihoods(self, register):
+        register(Laplace)
+
+
+def test_hook_condgen_register_likelihoods(register_plugin, tmp_path):
+    register_plugin(ToyData(), "toy-data")
+    register_plugin(LaplacePlugin(), "laplace-plugin")
+    config = toy_config(epochs=2).model_copy(update={"model": condgen.ModelConfig(likelihood="laplace", hidden=[32])})
+    run = condgen.train(config, tmp_path / "run", pictures=False, log=lambda s: None)
+    assert isinstance(run.model.likelihood, Laplace) and run.model.likelihood.log_scale.shape == (36,)
+    loaded = condgen.load_run(tmp_path / "run")
+    assert torch.equal(loaded.model.likelihood.log_scale, run.model.likelihood.log_scale)  # saved with the run
+    assert not torch.equal(run.model.likelihood.log_scale, torch.zeros(36))  # and trained
+    params, x = torch.randn(3, 36), torch.rand(3, 36)
+    scale = torch.exp(run.model.likelihood.log_scale)
+    expected = -torch.distributions.Laplace(params, scale).log_prob(x).sum(-1)
+    assert torch.allclose(run.model.likelihood.nll(params, x), expected, atol=1e-4)
+    assert {p.name: p for p in list_plugins()}["laplace-plugin"].likelihoods == ["laplace"]
+    with pytest.raises(condgen.ConfigError, match="model.likelihood = 'laplace:2': likelihood 'laplace' takes no "
+                                                  "argument, got laplace:2; use laplace"):
+        condgen.RunConfig.parse({"model": {"likelihood": "laplace:2"}})
+
+
 def test_every_hook_is_typed_documented_and_tested():
     names = hook_names()
     assert len(names) >= 4, names  # the check sees the hooks

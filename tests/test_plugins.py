@@ -16,6 +16,8 @@ import torch
 
 import condgen
 from condgen.common.errors import PluginError
+from condgen.engine.likelihood import Bernoulli
+from condgen.engine.networks import MLP
 from condgen.plugin.registry import (DATASETS, DEFAULT_PLUGINS, KINDS, HookKind, PluginWarning, list_plugins,
                                      registry)
 
@@ -110,13 +112,13 @@ def test_cli_lists_plugins_as_json():
 def test_env_var_restricts_plugins_and_empty_loads_none():
     none = run_cli("plugins", "--json", env={"CONDGEN_PLUGINS": ""})
     rows = {r["name"]: r for r in json.loads(none.stdout)}
-    assert [name for name, r in rows.items() if r["loaded"]] == ["condgen.builtins.datasets"]
+    assert [name for name, r in rows.items() if r["loaded"]] == sorted(DEFAULT_PLUGINS)
     # the others are listed as installed but left out, with what was known without importing them
     assert {k: rows["label"][k] for k in ("distribution", "version", "conditioners", "ok", "error", "not_loaded")} == {
         "distribution": "condgen-label", "version": "0.2.0", "conditioners": [], "ok": False, "error": None,
         "not_loaded": "CONDGEN_PLUGINS leaves it out"}
     only = run_cli("plugins", "--json", env={"CONDGEN_PLUGINS": "condgen-label"})
-    assert {r["name"] for r in json.loads(only.stdout) if r["loaded"]} == {"condgen.builtins.datasets", "label"}
+    assert {r["name"] for r in json.loads(only.stdout) if r["loaded"]} == {*DEFAULT_PLUGINS, "label"}
     missing = run_cli("plugins", env={"CONDGEN_PLUGINS": "nonesuch"})
     assert "CONDGEN_PLUGINS names 'nonesuch'" in missing.stderr
 
@@ -382,6 +384,10 @@ KIND_CASES = {
                 lambda name: registry().get("command", name).run(argparse.Namespace())),
     "attribute": (lambda name, tag: (name, lambda images: images.flatten(1).sum(1) + tag),
                   lambda name: condgen.attributes()[name](torch.zeros(1, 1, 2, 2))),
+    "architecture": (lambda name, tag: (type(f"MLP{tag}", (MLP,), {"name": name}),),
+                     lambda name: registry().architecture_class(name)),
+    "likelihood": (lambda name, tag: (type(f"Bernoulli{tag}", (Bernoulli,), {"name": name}),),
+                   lambda name: registry().get("likelihood", name)),
 }
 
 
@@ -411,6 +417,14 @@ class Registers:
     @condgen.hookimpl
     def condgen_register_attributes(self, register):
         self._give("condgen_register_attributes", register)
+
+    @condgen.hookimpl
+    def condgen_register_architectures(self, register):
+        self._give("condgen_register_architectures", register)
+
+    @condgen.hookimpl
+    def condgen_register_likelihoods(self, register):
+        self._give("condgen_register_likelihoods", register)
 
 
 def _dupe_warnings(caught) -> list[str]:
@@ -565,7 +579,7 @@ def test_blocking_applies_after_the_load_list(tmp_path, monkeypatch, fresh_plugi
     fresh_plugins()
     infos = {p.name: p for p in list_plugins()}
     assert "sentinel_mod_after" not in sys.modules
-    assert [name for name, p in infos.items() if p.loaded] == ["condgen.builtins.datasets", "label"]
+    assert [name for name, p in infos.items() if p.loaded] == [*sorted(DEFAULT_PLUGINS), "label"]
     assert infos["sentinel"].not_loaded == "CONDGEN_BLOCK_PLUGINS blocks it"
     assert infos["inpaint"].not_loaded == "CONDGEN_PLUGINS leaves it out"
     assert infos["regression"].not_loaded == "CONDGEN_PLUGINS leaves it out and CONDGEN_BLOCK_PLUGINS blocks it"
@@ -582,8 +596,8 @@ def test_the_toolkits_own_plugin_cannot_be_blocked(monkeypatch, fresh_plugins):
     with pytest.warns(PluginWarning) as caught:
         reg = registry()
     assert sorted(str(w.message) for w in caught) == [
-        f"CONDGEN_BLOCK_PLUGINS names {name!r}, the toolkit's own plugin (the built-in data sets), which cannot be "
-        "blocked" for name in ("condgen", "condgen.builtins.datasets")]
+        f"CONDGEN_BLOCK_PLUGINS names {name!r}, one of the toolkit's own plugins (the built-in data sets, "
+        "architectures and likelihoods), which cannot be blocked" for name in ("condgen", "condgen.builtins.datasets")]
     assert sorted(reg.datasets) == ["fashion-mnist", "image-folder", "mnist", "npz"] and reg.plugins["condgen.builtins.datasets"].ok
 
 
@@ -657,7 +671,7 @@ def test_condgen_plugins_lists_broken_and_left_out_plugins_and_exits_0(tmp_path)
     assert rows["broken"].endswith("BROKEN: failed to load: ModuleNotFoundError: No module named 'not_a_module_anywhere'")
     assert rows["raiser"].endswith("BROKEN: condgen_register_conditioners raised RuntimeError: boom in conditioners")
     assert rows["cmd-raiser"].endswith("BROKEN: condgen_register_commands raised RuntimeError: boom in commands")
-    assert rows["blocked"].split() == ["blocked", "blocked-plugin", "9.9", "-", "-", "-", "-", "not", "loaded:",
+    assert rows["blocked"].split() == ["blocked", "blocked-plugin", "9.9", "-", "-", "-", "-", "-", "-", "not", "loaded:",
                                        "CONDGEN_BLOCK_PLUGINS", "blocks", "it"]
     assert rows["inpaint"].endswith("not loaded: CONDGEN_BLOCK_PLUGINS blocks it")
     assert rows["label"].split()[-1] == "ok"
@@ -679,3 +693,69 @@ def test_condgen_plugins_lists_broken_and_left_out_plugins_and_exits_0(tmp_path)
         "label": (True, True, None, None),
     }
     assert data["label"]["conditioners"] == ["label"] and data["blocked"]["version"] == "9.9"
+
+
+# -- architectures: a broken one is one error line naming its plugin ---------------------------------
+class _Wrong(MLP):
+    """The MLP with one thing broken (``fault``)."""
+
+    name = "wrong"
+    fault = ""
+
+    def __init__(self, model):
+        if self.fault == "init":
+            raise RuntimeError("no init")
+        super().__init__(model)
+
+    def build_encoder(self, shapes):
+        if self.fault == "raises":
+            raise RuntimeError("boom")
+        if self.fault == "not-a-module":
+            return lambda x, e: (x, e)
+        encoder = super().build_encoder(shapes)
+        if self.fault == "one-tensor":
+            encoder.forward = lambda x, e: torch.zeros(len(x), 2 * shapes.latent_dim)
+        return encoder
+
+    def build_decoder(self, shapes):
+        decoder = super().build_decoder(shapes)
+        if self.fault == "flat-decoder":
+            decoder.forward = lambda z, e: torch.zeros(len(z), shapes.params * shapes.x_dim)
+        return decoder
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("init", "architecture 'wrong': _Wrong(model) raised RuntimeError: no init (a bug in plugin 'wrong-arch'"),
+    ("raises", "architecture 'wrong': build_encoder raised RuntimeError: boom (a bug in plugin 'wrong-arch'"),
+    ("not-a-module", "architecture 'wrong': build_encoder gave function, not a torch.nn.Module (a bug in plugin "
+                     "'wrong-arch'"),
+    ("one-tensor", "architecture 'wrong': for two rows its encoder gives a tensor [2, 4], where the contract is "
+                   "(mu, logvar), tensors [2, 2] each (a bug in plugin 'wrong-arch'"),
+    ("flat-decoder", "architecture 'wrong': for two rows its decoder gives a tensor [2, 36], where the contract is "
+                     "a tensor [2, 1, 1, 6, 6] (a bug in plugin 'wrong-arch'"),
+])
+def test_a_broken_architecture_is_one_error_line_naming_its_plugin(register_plugin, tmp_path, capsys, fault,
+                                                                   message):
+    from condgen.cli import main
+    from helpers import ToyData, one_error_line
+
+    class Plugin:
+        @condgen.hookimpl
+        def condgen_register_architectures(self, register):
+            register(type("_Wrong", (_Wrong,), {"fault": fault}))
+
+    register_plugin(ToyData(), "toy-data")
+    register_plugin(Plugin(), "wrong-arch")
+    assert main(["train", "--dataset", "toy", "--arch", "wrong", "--conditioner", "label:num_classes=2",
+                 "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "run")]) == 2
+    assert message in one_error_line(capsys)
+
+
+def test_an_unknown_architecture_names_the_field_and_the_registered_ones(capsys, tmp_path):
+    from condgen.cli import main
+    from helpers import one_error_line
+
+    assert main(["train", "--arch", "resnet", "--out", str(tmp_path / "run")]) == 2
+    assert one_error_line(capsys) == (
+        "error: model.arch: unknown architecture 'resnet'; installed architectures: conv, mlp (`condgen plugins` "
+        "lists plugins; `pip install` one that provides 'resnet')")

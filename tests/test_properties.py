@@ -114,8 +114,10 @@ MODEL_FIELDS = {
     "hidden": widths,
     "decoder_hidden": st.none() | widths,
     "activation": st.sampled_from(["relu", "elu", "gelu", "silu", "tanh", "leaky_relu", "sigmoid", "RELU"]),
-    "likelihood": st.sampled_from(["bernoulli", "gaussian", "poisson"]),
+    "likelihood": st.sampled_from(["bernoulli", "gaussian", "poisson", "gaussian-pixel", "logistic-mixture:3",
+                                   "logistic-mixture:0", "logistic-mixture:", "bernoulli:2"]),
     "gaussian_std": st.none() | st.floats(-1, 2),
+    "gaussian_min_std": st.none() | st.floats(-1, 2),
     "prior": st.sampled_from(["standard", "conditional", "vamp"]),
     "prior_hidden": st.none() | widths,
 }
@@ -207,6 +209,10 @@ def valid_configs(draw) -> dict:
     if draw(st.booleans()):
         model["likelihood"] = "gaussian"
         model["gaussian_std"] = draw(st.none() | st.floats(1e-3, 10))
+    elif draw(st.booleans()):
+        model["likelihood"] = draw(st.sampled_from(["gaussian-pixel", "gaussian-shared", "logistic-mixture:4"]))
+        if model["likelihood"] != "logistic-mixture:4":
+            model["gaussian_min_std"] = draw(st.none() | st.floats(1e-4, 1))
     if conditioners and model.get("latent_dim", 2) > 0 and draw(st.booleans()):
         model["prior"] = "conditional"
         model["prior_hidden"] = draw(st.none() | st.lists(st.integers(1, 64), max_size=2))
@@ -312,6 +318,7 @@ FLOAT_FIELDS = [
     (("train", "condition_dropout", "label"), "train.condition_dropout"),
     (("train", "gsnn_weight"), "train.gsnn_weight"),
     (("model", "gaussian_std"), "model.gaussian_std"),
+    (("model", "gaussian_min_std"), "model.gaussian_min_std"),
 ]
 
 
@@ -327,6 +334,9 @@ def with_value(base: dict, path: tuple, value: Any) -> dict:
     sect = config.setdefault(path[0], {})
     if path == ("model", "gaussian_std"):
         sect["likelihood"] = "gaussian"
+    if path == ("model", "gaussian_min_std"):
+        sect["likelihood"] = "gaussian-shared"
+        sect.pop("gaussian_std", None)
     if path == ("train", "gsnn_weight"):
         sect["objective"] = "hybrid"
         config.setdefault("model", {}).pop("latent_dim", None)

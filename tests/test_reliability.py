@@ -350,7 +350,7 @@ def test_a_model_too_big_for_memory_is_refused_before_any_weight_is_made(monkeyp
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 2**29)
     config = condgen.RunConfig.parse({"model": {"hidden": [4096, 4096]}})
-    count = engine_parameters(config, (1, 28, 28), 0)
+    count = engine_parameters(config, (1, 28, 28), [])
     assert count == (785 * 4096 + 4097 * 4096 + 4097 * 4) + (3 * 4096 + 4097 * 4096 + 4097 * 784)
     assert build_model(config, (1, 28, 28), {}, copies=1)  # 0.15 GiB of weights fit in 0.5 GiB
     with pytest.raises(ResourceError, match=rf"a model of {count:,} weights \(x 4: weights, gradients and optimizer "

@@ -1,6 +1,9 @@
 """The toolkit's own plugins, registered through the same hooks and the same path as a third party's.
 
-- ``datasets``: the ``mnist`` and ``npz`` data sets.
+- ``datasets``: the ``mnist``, ``npz``, ``fashion-mnist`` and ``image-folder`` data sets;
+- ``architectures``: the ``mlp`` and ``conv`` architectures (``model.arch``);
+- ``likelihoods``: ``bernoulli``, ``gaussian``, ``gaussian-pixel``, ``gaussian-shared``, ``logistic`` and
+  ``logistic-mixture`` (``model.likelihood``).
 
 The registry loads them by name (:data:`condgen.plugin.registry.DEFAULT_PLUGINS`); nothing imports them.
 """

@@ -1,14 +1,19 @@
-"""Convolutional encoder and decoder for images ``(C, H, W)``, any size, square or not.
+"""Convolutional encoder and decoder for images ``(C, H, W)``, any size, square or not (``model.arch: conv``).
 
 The encoder has one stage per entry of ``channels``, each a 3x3 convolution with stride 2 that halves the
 resolution, then the ``hidden`` dense layers to the posterior's ``2L`` numbers. The decoder mirrors it:
-dense layers from ``[z, e]`` to the last stage's maps, one 4x4 transposed convolution with stride 2 per
-stage back up, and a 3x3 convolution to ``PARAMS * C`` maps (the likelihood's parameters per element).
+dense layers from ``[z, flat embeddings]`` to the last stage's maps, one 4x4 transposed convolution with
+stride 2 per stage back up, and a 3x3 convolution to ``P * C`` maps (the likelihood's parameters per element).
 
-A flat embedding ``e`` ``(B, E)`` is broadcast over the image as ``E`` constant maps and concatenated at the
-encoder's input and at the decoder's first stage. An image whose sides the stages cannot halve evenly is
-padded (zeros, at the bottom and the right) to the next multiple of ``2 ** stages`` inside the encoder, and
-the decoder's output is cropped back, so samples have the data's shape.
+Conditions come in two forms (:class:`~condgen.engine.architecture.EmbeddingLayout`). The flat embeddings
+``(N, E)`` are broadcast over the image as ``E`` constant maps and concatenated at the encoder's input and at
+the decoder's first stage. The spatial ones ``(N, E_i, H_i, W_i)`` are resized to the image's size where theirs
+differs, then averaged down to each stage's resolution and concatenated as channels at the input of every
+convolution of both networks, so the observed pixels of an inpainting condition reach the decoder's last layer.
+
+An image whose sides the stages cannot halve evenly is padded (zeros, at the bottom and the right) to the next
+multiple of ``2 ** stages`` inside the networks (its spatial embeddings too), and the decoder's output is
+cropped back, so samples have the data's shape.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .architecture import Architecture, NetworkShapes
 from .networks import ACTIVATIONS, mlp
 
 
@@ -36,60 +42,116 @@ def _with_maps(h: Tensor, e: Tensor) -> Tensor:
     return torch.cat([h, e[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])], dim=1)
 
 
-class ConvEncoder(nn.Module):
-    """``(x (B, C, H, W), e (B, E))`` -> ``(B, 2L)``: the posterior's means, then its log-variances."""
+class _Pyramid:
+    """The spatial embeddings of a batch, concatenated, at the padded image's resolution and each stage's below."""
 
-    def __init__(self, data_shape: Sequence[int], e_dim: int, channels: Sequence[int], hidden: Sequence[int],
-                 out_dim: int, activation: str) -> None:
+    def __init__(self, maps: list[Tensor], size: tuple[int, int], padded: tuple[int, int], stages: int,
+                 memory_format: torch.memory_format = torch.contiguous_format) -> None:
+        self.levels: list[Tensor | None] = [None] * (stages + 1)
+        if not maps:
+            return
+        resized = [m if tuple(m.shape[2:]) == size else
+                   F.interpolate(m, size=size, mode="bilinear", antialias=True, align_corners=False) for m in maps]
+        level = torch.cat(resized, dim=1) if len(resized) > 1 else resized[0]
+        level = F.pad(level, (0, padded[1] - size[1], 0, padded[0] - size[0]))
+        for s in range(stages + 1):
+            self.levels[s] = level.contiguous(memory_format=memory_format)  # as the maps they join are kept
+            if s < stages:
+                level = F.avg_pool2d(level, 2)
+
+    def joined(self, h: Tensor, stage: int) -> Tensor:
+        """``h`` with the maps of its resolution (``stage`` halvings below the padded image) as more channels."""
+        level = self.levels[stage]
+        return h if level is None else torch.cat([h, level], dim=1)
+
+
+class ConvEncoder(nn.Module):
+    """``(x (N, C, H, W), e (N, E))`` -> the posterior's means and log-variances, ``(N, L)`` each."""
+
+    def __init__(self, shapes: NetworkShapes, channels: Sequence[int], hidden: Sequence[int], activation: str) -> None:
         super().__init__()
-        c, h, w = data_shape
+        c, h, w = shapes.data_shape
+        self.layout, self.size = shapes.embeddings, (h, w)
         stages = len(channels)
         self.padded = (padded_side(h, stages), padded_side(w, stages))
+        extra = self.layout.map_channels
         layers: list[nn.Module] = []
-        in_ch = c + e_dim
+        in_ch = c + self.layout.flat_width
         for ch in channels:
-            layers += [nn.Conv2d(in_ch, ch, 3, stride=2, padding=1), ACTIVATIONS[activation]()]
+            layers += [nn.Conv2d(in_ch + extra, ch, 3, stride=2, padding=1), ACTIVATIONS[activation]()]
             in_ch = ch
         self.stages = nn.Sequential(*layers)
+        self.memory_format = torch.contiguous_format
         flat = in_ch * (self.padded[0] >> stages) * (self.padded[1] >> stages)
-        self.head = mlp(flat, hidden, out_dim, activation)
+        self.head = mlp(flat, hidden, 2 * shapes.latent_dim, activation)
 
-    def forward(self, x: Tensor, e: Tensor) -> Tensor:
+    def forward(self, x: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
         ph, pw = self.padded
-        x = F.pad(x, (0, pw - x.shape[3], 0, ph - x.shape[2]))
-        return self.head(self.stages(_with_maps(x, e)).flatten(1))
+        flat, maps = self.layout.split(e)
+        pyramid = _Pyramid(maps, self.size, self.padded, len(self.stages) // 2, self.memory_format)
+        h = _with_maps(F.pad(x, (0, pw - x.shape[3], 0, ph - x.shape[2])), flat).contiguous(
+            memory_format=self.memory_format)
+        for i, layer in enumerate(self.stages):
+            h = layer(pyramid.joined(h, i // 2) if i % 2 == 0 else h)
+        mu, logvar = self.head(h.flatten(1)).chunk(2, dim=1)
+        return mu, logvar
 
 
 class ConvDecoder(nn.Module):
-    """``(z (..., B, L), e (B, E))`` -> the likelihood's parameters ``(..., B, PARAMS * D)``, parameter by
-    parameter (all ``D`` of the first, then the second's), as the likelihoods read them."""
+    """``(z (N, L), e (N, E))`` -> the likelihood's parameters ``(N, P, C, H, W)``."""
 
-    def __init__(self, data_shape: Sequence[int], in_dim: int, e_dim: int, channels: Sequence[int],
-                 hidden: Sequence[int], params: int, activation: str) -> None:
+    def __init__(self, shapes: NetworkShapes, channels: Sequence[int], hidden: Sequence[int], activation: str) -> None:
         super().__init__()
-        c, h, w = data_shape
+        c, h, w = shapes.data_shape
+        self.layout, self.size, self.params, self.data_channels = shapes.embeddings, (h, w), shapes.params, c
         stages = len(channels)
-        self.data_shape, self.params = (c, h, w), params
-        self.start = (channels[-1], padded_side(h, stages) >> stages, padded_side(w, stages) >> stages)
-        self.head = nn.Sequential(mlp(in_dim, hidden, math.prod(self.start), activation), ACTIVATIONS[activation]())
+        self.padded = (padded_side(h, stages), padded_side(w, stages))
+        self.start = (channels[-1], self.padded[0] >> stages, self.padded[1] >> stages)
+        flat_width, extra = self.layout.flat_width, self.layout.map_channels
+        # the spatial embeddings come in as channels at every resolution, so the dense layers do without them
+        self.head = nn.Sequential(mlp(shapes.latent_dim + flat_width, hidden, math.prod(self.start), activation),
+                                  ACTIVATIONS[activation]())
         layers: list[nn.Module] = []
-        in_ch = channels[-1] + e_dim
-        for ch in list(reversed(channels))[1:] + [channels[0]]:
-            layers += [nn.ConvTranspose2d(in_ch, ch, 4, stride=2, padding=1), ACTIVATIONS[activation]()]
+        in_ch = channels[-1] + flat_width
+        widest = 0
+        for s, ch in zip(range(stages, 0, -1), list(reversed(channels))[1:] + [channels[0]]):
+            layers += [nn.ConvTranspose2d(in_ch + extra, ch, 4, stride=2, padding=1), ACTIVATIONS[activation]()]
+            widest = max(widest, (in_ch + extra) * (self.padded[0] >> s) * (self.padded[1] >> s))
             in_ch = ch
-        layers.append(nn.Conv2d(in_ch, params * c, 3, padding=1))
+        layers.append(nn.Conv2d(in_ch + extra, shapes.params * c, 3, padding=1))
         self.stages = nn.Sequential(*layers)
-        # the widest maps of a row: the full-size stage's channels, before the last convolution
-        self.widest_maps = max(channels[0], params * c) * padded_side(h, stages) * padded_side(w, stages)
+        self.memory_format = torch.contiguous_format
+        #: The most numbers of a row at once: the widest input of a convolution, or the full-size output.
+        self.row_width = max(widest, max(in_ch + extra, shapes.params * c) * self.padded[0] * self.padded[1])
 
     def forward(self, z: Tensor, e: Tensor) -> Tensor:
-        if z.dim() > e.dim():
-            e = e.expand(*z.shape[:-1], e.shape[-1])
-        lead = z.shape[:-1]
-        n = math.prod(lead)  # not -1: z or e may be empty (no latent, no conditioner)
-        zf, ef = z.reshape(n, z.shape[-1]), e.reshape(n, e.shape[-1])
-        maps = self.head(torch.cat([zf, ef], dim=1)).view(n, *self.start)
-        out = self.stages(_with_maps(maps, ef))
-        c, h, w = self.data_shape
-        out = out[:, :, :h, :w].reshape(n, self.params, c * h * w)  # cropped back to the data's size
-        return out.reshape(*lead, self.params * c * h * w)
+        n = z.shape[0]
+        flat, maps = self.layout.split(e)
+        stages = len(self.stages) // 2
+        pyramid = _Pyramid(maps, self.size, self.padded, stages, self.memory_format)
+        h = _with_maps(self.head(torch.cat([z, flat], dim=1)).view(n, *self.start), flat).contiguous(
+            memory_format=self.memory_format)
+        for i, layer in enumerate(self.stages):
+            h = layer(pyramid.joined(h, stages - i // 2) if i % 2 == 0 else h)
+        height, width = self.size
+        return h[:, :, :height, :width].reshape(n, self.params, self.data_channels, height, width)  # cropped back
+
+
+class Conv(Architecture):
+    """Convolutions that halve the resolution per stage (``model.channels``), 3x3 with stride 2 down and 4x4
+    transposed with stride 2 up, no normalisation, the ``model.activation`` between; the dense layers of
+    ``model.hidden`` (encoder) and ``model.decoder_hidden`` (decoder) between the maps and the latent. For
+    images ``(C, H, W)`` of any size; spatial embeddings join every resolution."""
+
+    name = "conv"
+
+    def check_data(self, data_shape: Sequence[int]) -> None:
+        if len(data_shape) != 3:
+            raise ValueError(f"takes images (C, H, W), but the items have shape {list(data_shape)}; use --arch mlp, "
+                             "or data of images")
+
+    def build_encoder(self, shapes: NetworkShapes) -> nn.Module:
+        return ConvEncoder(shapes, self.model.channels, self.model.hidden, self.model.activation)
+
+    def build_decoder(self, shapes: NetworkShapes) -> nn.Module:
+        return ConvDecoder(shapes, self.model.channels, self.model.decoder_widths, self.model.activation)

@@ -1,5 +1,6 @@
-"""The conditional VAE of Sohn et al. (2015): an MLP or convolutional encoder and decoder
-(``model.arch``, :mod:`condgen.engine.conv`), and an MLP prior network.
+"""The conditional VAE of Sohn et al. (2015): an encoder and a decoder built by an architecture
+(``model.arch``: :mod:`condgen.engine.architecture`; the MLP and conv ones are the engine's own), and an MLP
+prior network.
 
 Shapes: ``B`` batch, ``D`` flattened data size, ``E`` total embedding width (sum over
 conditioners, in config order), ``L`` latent size, ``S`` importance samples.
@@ -17,11 +18,16 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
-from .conv import ConvDecoder, ConvEncoder
+from .architecture import Architecture, EmbeddingLayout, NetworkShapes
+from .conv import Conv
 from .gaussian import gaussian_log_prob
-from .likelihood import LIKELIHOODS, make_likelihood
-from .networks import MLPDecoder, MLPEncoder, mlp
+from .likelihood import Likelihood, make_likelihood
+from .networks import MLP, full_precision
 from .prior import make_prior
+
+#: The engine's own architectures by name, for a CVAE built without one (the toolkit registers the same classes
+#: through the plugin hook, and passes the registered one).
+ARCHITECTURES: dict[str, type[Architecture]] = {"mlp": MLP, "conv": Conv}
 
 
 class ModelSpec(Protocol):
@@ -35,6 +41,7 @@ class ModelSpec(Protocol):
     activation: str
     likelihood: str
     gaussian_std: float | None
+    gaussian_min_std: float | None
     prior: str
 
     @property
@@ -82,6 +89,10 @@ class CVAE(nn.Module):
     outputs are concatenated; with none, this is a plain VAE. Each conditioner named in
     ``absent`` also gets a learned "absent" embedding, which stands in for its condition where
     that is left out: dropped in training (condition dropout), or not given when generating.
+    ``embed_dims`` gives each embedding's width, or its shape ``(E_i, H_i, W_i)`` for a spatial one.
+
+    ``architecture`` builds the encoder and decoder, and ``likelihood`` is p(x | z, c); by default the engine's
+    own of ``config.arch`` and ``config.likelihood`` (the toolkit passes the ones its plugins register).
     """
 
     def __init__(
@@ -89,8 +100,10 @@ class CVAE(nn.Module):
         data_shape: Sequence[int],
         config: ModelSpec,
         embeddings: Mapping[str, nn.Module] | None = None,
-        embed_dims: Mapping[str, int] | None = None,
+        embed_dims: Mapping[str, int | Sequence[int]] | None = None,
         absent: Sequence[str] = (),
+        architecture: Architecture | None = None,
+        likelihood: Likelihood | None = None,
     ) -> None:
         super().__init__()
         embeddings = dict(embeddings or {})
@@ -101,45 +114,47 @@ class CVAE(nn.Module):
         self.config = config
         self.order = list(embeddings)
         self.embeddings = nn.ModuleDict(embeddings)
+        # each embedding's shape: (E_i,) flat, or (E_i, H_i, W_i) spatial
+        self.embed_shapes = {n: (int(d),) if isinstance(d, int) else tuple(int(s) for s in d)
+                             for n, d in embed_dims.items()}
+        self.layout = EmbeddingLayout(tuple(self.embed_shapes.values()))
         x_dim = math.prod(self.data_shape)
-        e_dim = sum(embed_dims.values())
+        e_dim = self.layout.width
         self.x_dim, self.e_dim, self.latent_dim = x_dim, e_dim, config.latent_dim
         latent = config.latent_dim
-        # PARAMS numbers per element of x: a logit, a mean, or a location and a log-scale
-        params = LIKELIHOODS[config.likelihood].PARAMS
-        self.encoder: nn.Module | None
-        if config.arch == "conv":
-            self.encoder = (ConvEncoder(self.data_shape, e_dim, config.channels, config.hidden, 2 * latent,
-                                        config.activation) if latent else None)
-            self.decoder: nn.Module = ConvDecoder(self.data_shape, latent + e_dim, e_dim, config.channels,
-                                                  config.decoder_widths, params, config.activation)
-        else:  # the seed's MLPs, made in the seed's order: the same initial weights
-            self.encoder = (MLPEncoder(*mlp(x_dim + e_dim, config.hidden, 2 * latent, config.activation))
-                            if latent else None)
-            self.decoder = MLPDecoder(*mlp(latent + e_dim, config.decoder_widths, params * x_dim, config.activation))
-        self.likelihood = make_likelihood(config.likelihood, x_dim, config.gaussian_std)
-        # built after the decoder, so the seed's weights draw the same initial values as before priors existed
+        # the likelihood's numbers per element of x (its params): a logit, a mean, a mean and a log-std, ...; made
+        # here, with no random numbers drawn, and held as a module after the decoder, in the seed's order
+        likelihood = (make_likelihood(config.likelihood, self.data_shape, config.gaussian_std,
+                                      config.gaussian_min_std) if likelihood is None else likelihood)
+        params = likelihood.params
+        self.params = params
+        self.architecture = architecture if architecture is not None else ARCHITECTURES[config.arch](config)
+        shapes = NetworkShapes(self.data_shape, self.layout, latent, params)
+        # made in the seed's order (encoder, decoder, likelihood, prior): an MLP draws the seed's initial weights
+        self.encoder: nn.Module | None = self.architecture.build_encoder(shapes) if latent else None
+        self.decoder: nn.Module = self.architecture.build_decoder(shapes)
+        self.likelihood = likelihood
         self.prior = (
             make_prior(config.prior, e_dim, latent, config.prior_widths, config.activation) if latent else None
         )
-        self.absent = nn.ParameterDict({n: nn.Parameter(torch.zeros(embed_dims[n])) for n in absent})
+        self.absent = nn.ParameterDict({n: nn.Parameter(torch.zeros(self.embed_shapes[n])) for n in absent})
 
     @property
     def row_width(self) -> int:
         """The most numbers one row (an item, or one of its importance samples) holds at once in the decoder:
-        its widest layer, a conv stage's maps (channels x H x W), or the likelihood's parameters."""
-        widths = [LIKELIHOODS[self.config.likelihood].PARAMS * self.x_dim, self.x_dim]
+        its widest layer, its own ``row_width`` (a conv stage's maps), or the likelihood's parameters."""
+        widths = [self.likelihood.params * self.x_dim, self.x_dim, self.e_dim,
+                  int(getattr(self.decoder, "row_width", 0))]
         for layer in self.decoder.modules():
             if isinstance(layer, nn.Linear):
                 widths.append(layer.out_features)
-        if isinstance(self.decoder, ConvDecoder):
-            widths.append(self.decoder.widest_maps)
         return max(widths)
 
     def embed(
         self, conditions: Mapping[str, Tensor], batch_size: int, drop: Mapping[str, Tensor] | None = None
     ) -> Tensor:
-        """Concatenated embeddings ``(B, E)`` of ``conditions`` (name -> ``(B, ...)``).
+        """Concatenated embeddings ``(B, E)`` of ``conditions`` (name -> ``(B, ...)``), each flattened: a spatial
+        one ``(B, E_i, H_i, W_i)`` takes ``E_i * H_i * W_i`` numbers (:attr:`layout` says where each lies).
 
         A conditioner with an absent embedding may be left out of ``conditions``; ``drop`` (name ->
         ``(B,)`` bool) puts its absent embedding in place of the items marked True.
@@ -152,11 +167,11 @@ class CVAE(nn.Module):
         parts = []
         for n in self.order:
             if n not in conditions:
-                parts.append(self.absent[n].expand(batch_size, -1))
+                parts.append(self.absent[n].reshape(1, -1).expand(batch_size, -1))
                 continue
-            e = self.embeddings[n](conditions[n])
+            e = self.embeddings[n](conditions[n]).flatten(1)
             if drop is not None and n in drop:
-                e = torch.where(drop[n].unsqueeze(1), self.absent[n].to(e.dtype), e)
+                e = torch.where(drop[n].unsqueeze(1), self.absent[n].reshape(1, -1).to(e.dtype), e)
             parts.append(e)
         return torch.cat(parts, dim=1)
 
@@ -165,13 +180,18 @@ class CVAE(nn.Module):
         if self.encoder is None:
             empty = e.new_zeros(x.shape[0], 0)
             return empty, empty
-        mu, logvar = self.encoder(x, e).chunk(2, dim=1)
-        return mu, logvar
+        mu, logvar = self.encoder(x, e)
+        return full_precision(mu), full_precision(logvar)  # under autocast (bf16) the KL is still taken in fp32
 
     def decode(self, z: Tensor, e: Tensor) -> Tensor:
         """``z`` ``(..., B, L)``, ``e`` ``(B, E)`` -> likelihood parameters ``(..., B, PARAMS * D)`` (logits, means,
-        or locations and log-scales)."""
-        return self.decoder(z, e)
+        or locations and log-scales, parameter by parameter), from the decoder's ``(N, PARAMS, *data_shape)``."""
+        lead = z.shape[:-1]
+        if z.dim() > 2:  # importance samples (S, B, L): the decoder takes rows, each with its item's embedding
+            e = e.expand(*lead, e.shape[-1])
+        n = math.prod(lead)  # not -1: z or e may be empty (no latent, no conditioner)
+        out = self.decoder(z.reshape(n, z.shape[-1]), e.reshape(n, e.shape[-1]))
+        return full_precision(out.reshape(*lead, math.prod(out.shape[1:])))  # the likelihood in fp32 under autocast
 
     def sample_prior(self, e: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """z ~ p(z | c) for each row of ``e`` ``(B, E)``: ``(B, L)`` (``(B, 0)`` without a latent)."""

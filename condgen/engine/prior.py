@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from .gaussian import gaussian_kl, gaussian_kl_between, gaussian_log_prob, standard_log_prob
-from .networks import mlp
+from .networks import full_precision, mlp
 
 
 class StandardPrior(nn.Module):
@@ -53,7 +53,7 @@ class ConditionalPrior(nn.Module):
 
     def params(self, e: Tensor) -> tuple[Tensor, Tensor]:
         """Prior mean and log-variance ``(B, L)`` each for embeddings ``e`` ``(B, E)``."""
-        mu, logvar = self.net(e).chunk(2, dim=-1)
+        mu, logvar = full_precision(self.net(e)).chunk(2, dim=-1)  # fp32 under autocast: the KL is taken from them
         return mu, logvar
 
     def kl(self, mu: Tensor, logvar: Tensor, e: Tensor) -> Tensor:

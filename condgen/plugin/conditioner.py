@@ -227,11 +227,25 @@ class Conditioner(ABC):
     @property
     @abstractmethod
     def embed_dim(self) -> int:
-        """Width E of the embedding vector this conditioner contributes."""
+        """Width E of the embedding vector this conditioner contributes (the channels of a spatial one)."""
+
+    @property
+    def spatial_size(self) -> tuple[int, int] | None:
+        """``(H, W)`` for a **spatial** embedding: feature maps ``(B, embed_dim, H, W)``, such as the observed
+        part of an image. A convolutional architecture concatenates them as channels at every resolution (resized
+        where theirs is not the image's), an MLP takes them flattened. Default None: a flat vector."""
+        return None
+
+    @property
+    def embed_shape(self) -> tuple[int, ...]:
+        """What one item's embedding is: ``(embed_dim,)``, or ``(embed_dim, H, W)`` with a :attr:`spatial_size`."""
+        size = self.spatial_size
+        return (self.embed_dim,) if size is None else (self.embed_dim, *size)
 
     @abstractmethod
     def build_embedding(self) -> nn.Module:
-        """A fresh module mapping a condition tensor ``(B, ...)`` to a float tensor ``(B, embed_dim)``.
+        """A fresh module mapping a condition tensor ``(B, ...)`` to a float tensor ``(B, *embed_shape)``:
+        ``(B, embed_dim)``, or ``(B, embed_dim, H, W)`` for a spatial embedding.
 
         Its parameters (if any) are trained with the model and saved in its checkpoint.
         """

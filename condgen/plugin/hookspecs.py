@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from ..data.splits import DatasetLoader
+    from ..engine.architecture import Architecture
+    from ..engine.likelihood import Likelihood
     from .command import Command
     from .conditioner import Conditioner
 
@@ -42,6 +44,8 @@ __all__ = [
     "condgen_register_datasets",
     "condgen_register_commands",
     "condgen_register_attributes",
+    "condgen_register_architectures",
+    "condgen_register_likelihoods",
 ]
 
 PROJECT_NAME = "condgen"
@@ -102,4 +106,34 @@ def condgen_register_attributes(register: Callable[[str, Callable[[Tensor], Tens
     must be a Python identifier and ``function`` callable, or the plugin is marked broken and the
     function skipped. A name another plugin registers too is withdrawn: neither function is
     used, both plugins are marked broken, and calling the name's function is an error naming both.
+    """
+
+
+@hookspec
+def condgen_register_architectures(register: Callable[[type[Architecture]], None]) -> None:
+    """Register architectures: call ``register(MyArchitecture)`` once for each.
+
+    ``MyArchitecture`` must subclass :class:`condgen.Architecture`, have a ``name`` matching
+    ``[a-z][a-z0-9_-]*`` and implement ``build_encoder`` and ``build_decoder``, or the plugin is marked
+    broken and the class skipped. ``--arch NAME`` (``model.arch``) selects it; the networks it builds
+    follow the contract of :mod:`condgen.engine.architecture` (encoder ``(x, e) -> (mu, logvar)``, decoder
+    ``(z, e) ->`` the likelihood's parameters of x's shape), and the toolkit checks their shapes on a probe
+    batch before training. A name another plugin registers too is withdrawn: neither class is used, both
+    plugins are marked broken, and ``--arch NAME`` is an error naming both. The toolkit's own names
+    (``mlp``, ``conv``) are reserved: registering one marks the plugin broken, and the toolkit's is kept.
+    """
+
+
+@hookspec
+def condgen_register_likelihoods(register: Callable[[type[Likelihood]], None]) -> None:
+    """Register likelihoods p(x | z, c): call ``register(MyLikelihood)`` once for each.
+
+    ``MyLikelihood`` must subclass :class:`condgen.Likelihood`, with a ``name`` matching
+    ``[a-z][a-z0-9_-]*``, or the plugin is marked broken and the class skipped. ``--likelihood NAME``
+    (``model.likelihood``, ``NAME:ARG`` where it takes an argument) selects it; it is built as every
+    likelihood is, ``cls(data_shape, argument, gaussian_std, min_std)``, and scores x with ``nll`` (see
+    :class:`condgen.Likelihood`). A name another plugin registers too is withdrawn: neither class is used,
+    both plugins are marked broken, and ``--likelihood NAME`` is an error naming both. The toolkit's own
+    names (``bernoulli``, ``gaussian``, ``gaussian-pixel``, ``gaussian-shared``, ``logistic``,
+    ``logistic-mixture``) are reserved: registering one marks the plugin broken, and the toolkit's is kept.
     """

@@ -1,7 +1,7 @@
 """Finding plugins, isolating broken ones, and the registry of what they provide.
 
-Plugins come from the entry-point group ``condgen``. The toolkit's own data sets are
-registered through the same hooks by a default plugin, just as third-party ones are.
+Plugins come from the entry-point group ``condgen``. The toolkit's own data sets, architectures and
+likelihoods are registered through the same hooks by its default plugins, just as third-party ones are.
 A plugin that fails to import, raises in a hook, or registers something invalid is reported
 with a :class:`PluginWarning` and listed as broken; the rest of the toolkit keeps working.
 
@@ -19,7 +19,7 @@ needs it names the variable and the fix.
 
 Each kind is resolved on first use, so building the command line runs only the
 ``condgen_register_commands`` hook (:func:`plugin_commands`); this module imports no torch itself
-(only the conditioner kind's check does), so ``condgen --help`` stays fast as long as each plugin's
+(only the checks of the conditioner, architecture and likelihood kinds do), so ``condgen --help`` stays fast as long as each plugin's
 entry-point module is cheap to import (the built-in ones import their conditioners inside the hooks).
 """
 
@@ -51,10 +51,11 @@ ENTRY_POINT_GROUP = "condgen"
 #: Comma-separated entry-point (or distribution) names to load; empty loads none; unset loads all.
 PLUGINS_ENV = "CONDGEN_PLUGINS"
 #: Comma-separated entry-point (or distribution) names never to load, even if PLUGINS_ENV names them.
-#: The toolkit's own plugin (``condgen.builtins.datasets``, the built-in data sets) cannot be blocked.
+#: The toolkit's own plugins (:data:`DEFAULT_PLUGINS`: the built-in data sets, architectures and likelihoods) cannot be
+#: blocked.
 BLOCK_ENV = "CONDGEN_BLOCK_PLUGINS"
 #: The toolkit's own plugins, registered on every plugin manager; the names they register are reserved.
-DEFAULT_PLUGINS = ("condgen.builtins.datasets",)
+DEFAULT_PLUGINS = ("condgen.builtins.datasets", "condgen.builtins.architectures", "condgen.builtins.likelihoods")
 
 
 class PluginWarning(UserWarning):
@@ -82,6 +83,35 @@ def _check_dataset(name: object, loader: object) -> tuple[str, Callable[..., Any
             raise TypeError(f"dataset {name!r}: its loader's options must be a subclass of condgen.DatasetOptions "
                             f"(which refuses unknown options), got {options!r}")
     return name, loader
+
+
+#: What an architecture's or a likelihood's name may be: ``mlp``, ``my-resnet``, ``logistic-mixture``.
+ENGINE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def _check_engine_class(cls: object, base: type) -> tuple[str, type]:
+    """``(cls.name, cls)`` for a usable subclass of ``base`` (an architecture or a likelihood), else TypeError."""
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"registered {cls!r}, which is not a subclass of condgen.{base.__name__}")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not ENGINE_NAME.match(name):
+        raise TypeError(f"{cls.__name__}.name must match {ENGINE_NAME.pattern}, got {name!r}")
+    abstract = sorted(getattr(cls, "__abstractmethods__", ()))
+    if abstract:
+        raise TypeError(f"{cls.__name__} does not implement {', '.join(abstract)}")
+    return name, cls
+
+
+def _check_architecture(cls: object) -> tuple[str, type]:
+    from ..engine.architecture import Architecture  # imports torch: only where an architecture is registered
+
+    return _check_engine_class(cls, Architecture)
+
+
+def _check_likelihood(cls: object) -> tuple[str, type]:
+    from ..engine.likelihood import Likelihood  # imports torch: only where a likelihood is registered
+
+    return _check_engine_class(cls, Likelihood)
 
 
 def _check_command(command: object) -> tuple[str, Command]:
@@ -118,8 +148,12 @@ CONDITIONERS = HookKind("condgen_register_conditioners", "conditioner", "conditi
 DATASETS = HookKind("condgen_register_datasets", "dataset", "datasets", _check_dataset)
 COMMANDS = HookKind("condgen_register_commands", "command", "commands", _check_command)
 ATTRIBUTES = HookKind("condgen_register_attributes", "attribute", "attributes", _check_attribute)
+ARCHITECTURES = HookKind("condgen_register_architectures", "architecture", "architectures", _check_architecture,
+                         install_hint=True)
+LIKELIHOODS = HookKind("condgen_register_likelihoods", "likelihood", "likelihoods", _check_likelihood,
+                       install_hint=True)
 #: Every hook, in the order of the columns of ``condgen plugins``.
-KINDS: tuple[HookKind, ...] = (CONDITIONERS, DATASETS, COMMANDS, ATTRIBUTES)
+KINDS: tuple[HookKind, ...] = (CONDITIONERS, DATASETS, COMMANDS, ATTRIBUTES, ARCHITECTURES, LIKELIHOODS)
 _BY_NOUN = {kind.noun: kind for kind in KINDS}
 _BY_PLURAL = {kind.plural: kind for kind in KINDS}
 
@@ -128,8 +162,8 @@ _BY_PLURAL = {kind.plural: kind for kind in KINDS}
 class PluginInfo:
     """One row of ``condgen plugins``: a plugin, what it provides of each kind, and whether it works.
 
-    ``info.conditioners``, ``info.datasets``, ``info.commands``, ``info.attributes`` (one per
-    :data:`KINDS` entry) are the names it provides that are in use.
+    ``info.conditioners``, ``info.datasets``, ``info.commands``, ``info.attributes``, ``info.architectures``,
+    ``info.likelihoods`` (one per :data:`KINDS` entry) are the names it provides that are in use.
     """
 
     name: str
@@ -286,7 +320,8 @@ class PluginRegistry:
                           PluginWarning, stacklevel=2)
         for name in sorted(set(blocked) - installed):
             own = name in {_normal(p) for p in DEFAULT_PLUGINS} or name == "condgen"
-            problem = ("the toolkit's own plugin (the built-in data sets), which cannot be blocked" if own
+            problem = ("one of the toolkit's own plugins (the built-in data sets, architectures and likelihoods), "
+                       "which cannot be blocked" if own
                        else "but no installed plugin has that name")
             warnings.warn(f"{BLOCK_ENV} names {blocked[name]!r}, {problem}", PluginWarning, stacklevel=2)
 
@@ -518,6 +553,19 @@ class PluginRegistry:
 
     def dataset_loader(self, name: str) -> Callable[..., Any]:
         return self.get(DATASETS, name)
+
+    @property
+    def architectures(self) -> Mapping[str, type]:
+        return self.entries(ARCHITECTURES)
+
+    def architecture_class(self, name: str) -> type:
+        """The :class:`condgen.Architecture` subclass registered under ``name``; PluginError if unknown or
+        claimed twice."""
+        return self.get(ARCHITECTURES, name)
+
+    @property
+    def likelihoods(self) -> Mapping[str, type]:
+        return self.entries(LIKELIHOODS)
 
     def dataset_options(self, name: str) -> type | None:
         """The options model of data set ``name`` (its loader's ``options``), None for a data set without."""

@@ -11,10 +11,11 @@ from ..common.errors import CondgenError, ConfigError, PluginError
 from ..common.memory import BYTES_PER_FLOAT, check_fits
 from ..data.splits import FloatView, is_levels, split_size
 from ..engine import CVAE
-from ..engine.likelihood import LIKELIHOODS
+from ..engine.architecture import Architecture, NetworkShapes
+from ..engine.likelihood import Likelihood, make_likelihood
 from ..plugin.conditioner import Conditioner
 from ..plugin.registry import registry
-from .config import RunConfig
+from .config import RunConfig, likelihood_class
 from .run import Run, missing_values_of
 
 
@@ -30,11 +31,138 @@ def build_conditioners(config: RunConfig) -> dict[str, Conditioner]:
     return conditioners
 
 
-def engine_parameters(config: RunConfig, data_shape: Sequence[int], embed_dim: int) -> int:
+def build_likelihood(config: RunConfig, data_shape: Sequence[int]) -> Likelihood:
+    """The registered likelihood of ``model.likelihood`` (:class:`condgen.Likelihood`) for items of ``data_shape``;
+    a failure of a plugin's class, or a ``params`` that is not a whole number >= 1, is a PluginError naming its
+    plugin."""
+    reg = registry()
+    m = config.model
+    name = m.likelihood.partition(":")[0]
+    try:
+        likelihood = make_likelihood(m.likelihood, tuple(data_shape), m.gaussian_std, m.gaussian_min_std,
+                                     known=reg.likelihoods)
+    except CondgenError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"likelihood {name!r} raised {type(exc).__name__} when built: {exc} (a bug in "
+                          f"{reg.owner('likelihood', name).describe()})") from None
+    params = getattr(likelihood, "params", None)
+    if not (isinstance(likelihood, Likelihood) and isinstance(params, int) and params >= 1):
+        raise PluginError(f"likelihood {name!r} gives params = {params!r}, the numbers per element of x its decoder "
+                          f"must give; it must be a whole number >= 1 (a bug in "
+                          f"{reg.owner('likelihood', name).describe()})")
+    return likelihood
+
+
+def build_architecture(config: RunConfig) -> Architecture:
+    """The registered architecture of ``model.arch`` (:class:`condgen.Architecture`), made for the model config;
+    a failure of a plugin's class is a PluginError naming its plugin."""
+    reg = registry()
+    name = config.model.arch
+    cls = reg.architecture_class(name)
+    try:
+        return _Checked(cls(config.model), name, reg.owner("architecture", name).describe())
+    except CondgenError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"architecture {name!r}: {cls.__name__}(model) raised {type(exc).__name__}: {exc} "
+                          f"(a bug in {reg.owner('architecture', name).describe()})") from None
+
+
+class _Checked(Architecture):
+    """An architecture whose builders' failures are PluginErrors naming its plugin, and whose networks' output
+    shapes are checked on a probe batch (:func:`check_networks`)."""
+
+    def __init__(self, inner: Architecture, name: str, plugin: str) -> None:
+        super().__init__(inner.model)
+        self.inner, self.name, self.plugin = inner, name, plugin  # type: ignore[misc]
+
+    def check_data(self, data_shape: Sequence[int]) -> None:
+        self._call("check_data", data_shape)
+
+    def build_encoder(self, shapes: NetworkShapes) -> torch.nn.Module:
+        return self._module("build_encoder", shapes)
+
+    def build_decoder(self, shapes: NetworkShapes) -> torch.nn.Module:
+        return self._module("build_decoder", shapes)
+
+    def _module(self, method: str, shapes: NetworkShapes) -> torch.nn.Module:
+        module = self._call(method, shapes)
+        if not isinstance(module, torch.nn.Module):
+            raise PluginError(f"architecture {self.name!r}: {method} gave {type(module).__name__}, not a "
+                              f"torch.nn.Module (a bug in {self.plugin})")
+        return module
+
+    def _call(self, method: str, *args: object) -> object:
+        try:
+            return getattr(self.inner, method)(*args)
+        except CondgenError:
+            raise
+        except Exception as exc:
+            if method == "check_data" and isinstance(exc, ValueError):  # the data do not fit: the user's to fix
+                raise ConfigError(f"model.arch = {self.name!r} {exc}") from None
+            raise PluginError(f"architecture {self.name!r}: {method} raised {type(exc).__name__}: {exc} "
+                              f"(a bug in {self.plugin})") from None
+
+
+def check_networks(model: CVAE) -> None:
+    """PluginError unless the model's encoder and decoder give the shapes of the contract
+    (:mod:`condgen.engine.architecture`) for a probe batch of two rows, run in eval mode without gradients (so
+    no statistic of a normalisation layer moves). Not on the ``meta`` device: its ``torch.cat`` imports
+    ``torch._dynamo``, 2 s."""
+    arch = model.architecture
+    name, plugin = (arch.name, arch.plugin) if isinstance(arch, _Checked) else (model.config.arch, "its plugin")
+    device = next(model.parameters()).device
+    x = torch.zeros(2, *model.data_shape, device=device)
+    e = torch.zeros(2, model.e_dim, device=device)
+    expected = {"decoder": f"a tensor {[2, model.params, *model.data_shape]}"}
+    got = {}
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            got["decoder"] = _described(model.decoder(torch.zeros(2, model.latent_dim, device=device), e))
+            if model.encoder is not None:
+                latent = [2, model.latent_dim]
+                expected["encoder"] = f"(mu, logvar), tensors {latent} each"
+                out = model.encoder(x, e)
+                pair = isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, Tensor) for t in out)
+                got["encoder"] = (f"(mu, logvar), tensors {list(out[0].shape)} and {list(out[1].shape)}" if pair
+                                  else _described(out))
+                if pair and list(out[0].shape) == list(out[1].shape) == latent:
+                    got["encoder"] = expected["encoder"]
+    except CondgenError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"architecture {name!r}: its networks fail on a probe batch of data {list(x.shape)} with "
+                          f"embeddings {list(e.shape)}: {type(exc).__name__}: {exc} (a bug in {plugin})") from None
+    finally:
+        model.train(training)
+    for net, text in got.items():
+        if text != expected[net]:
+            raise PluginError(f"architecture {name!r}: for two rows its {net} gives {text}, where the contract is "
+                              f"{expected[net]} (a bug in {plugin})")
+
+
+def _described(out: object) -> str:
+    """``a tensor [2, 3]``, or what else ``out`` is."""
+    if isinstance(out, Tensor):
+        return f"a tensor {list(out.shape)}"
+    if isinstance(out, (tuple, list)):
+        return f"a {type(out).__name__} of {len(out)}"
+    return f"a {type(out).__name__}"
+
+
+def engine_parameters(config: RunConfig, data_shape: Sequence[int], embed_shapes: Sequence[Sequence[int]]) -> int:
     """How many weights the engine's networks have (the conditioners' embeddings aside), before any is made:
-    counted on the ``meta`` device, which builds every architecture without memory or random numbers."""
+    counted on the ``meta`` device, which builds every architecture without memory or random numbers.
+    ``embed_shapes``: each conditioner's
+    :attr:`~condgen.Conditioner.embed_shape`, in config order."""
+    names = [f"e{i}" for i in range(len(embed_shapes))]
     with torch.device("meta"):
-        model = CVAE(data_shape, config.model, embed_dims={"e": embed_dim}, embeddings={"e": torch.nn.Identity()})
+        model = CVAE(data_shape, config.model, embed_dims=dict(zip(names, embed_shapes)),
+                     embeddings={n: torch.nn.Identity() for n in names}, architecture=build_architecture(config),
+                     likelihood=build_likelihood(config, data_shape))
     return sum(p.numel() for name, p in model.named_parameters() if not name.startswith("embeddings."))
 
 
@@ -64,19 +192,24 @@ def build_model(
     A model that would not fit in memory ``copies`` times (4 in training: weights, gradients and
     Adam's two moments) is a :class:`condgen.common.memory.ResourceError`, raised before any is allocated.
     """
-    count = engine_parameters(config, data_shape, sum(c.embed_dim for c in conditioners.values()))
+    shapes = {n: c.embed_shape for n, c in conditioners.items()}
+    count = engine_parameters(config, data_shape, list(shapes.values()))
     count += embedding_parameters(conditioners)
     check_fits(count * BYTES_PER_FLOAT * copies, f"a model of {count:,} weights"
                + (f" (x {copies}: weights, gradients and optimizer state)" if copies > 1 else ""),
                "make it smaller (model.hidden, model.decoder_hidden, model.prior_hidden, model.latent_dim, or a "
                "conditioner's own sizes)")
-    return CVAE(
+    model = CVAE(
         data_shape,
         config.model,
         embeddings={n: c.build_embedding() for n, c in conditioners.items()},
-        embed_dims={n: c.embed_dim for n, c in conditioners.items()},
+        embed_dims=shapes,
         absent=config.absent_conditioners() if absent is None else list(absent),
+        architecture=build_architecture(config),
+        likelihood=build_likelihood(config, data_shape),
     )
+    check_networks(model)
+    return model
 
 
 def _hand_class_names(name: str, cond: Conditioner, classes: Mapping[str, Sequence[str]]) -> None:
@@ -92,15 +225,17 @@ def _hand_class_names(name: str, cond: Conditioner, classes: Mapping[str, Sequen
 
 
 def _check_arch_fits(config: RunConfig, x: Tensor) -> None:
-    """ConfigError unless the data have the shape ``model.arch`` takes: a conv net, images ``(C, H, W)``."""
-    if config.model.arch == "conv" and x.dim() != 4:
-        raise ConfigError(f"model.arch = 'conv' takes images (C, H, W), but data field {config.data.x_field!r} holds "
-                          f"items of shape {list(x.shape[1:])}; use --arch mlp, or data of images")
+    """ConfigError unless ``model.arch`` takes items of the data's shape (a conv net, images ``(C, H, W)``)."""
+    try:
+        build_architecture(config).check_data(tuple(x.shape[1:]))
+    except ConfigError as exc:
+        raise ConfigError(f"data field {config.data.x_field!r}: {exc}") from None
 
 
 def _check_likelihood_fits(config: RunConfig, x: Tensor) -> None:
     """ConfigError unless the data are what ``model.likelihood`` scores: a discrete likelihood of 8-bit levels
-    needs a field kept as its 256 levels (``uint8``), the Bernoulli values in [0, 1]."""
+    needs a field kept as its 256 levels (``uint8``), the Bernoulli values in [0, 1]. A likelihood is discrete where
+    its class says so (``DISCRETE``: ``logistic``, ``logistic-mixture:K``)."""
     if config.model.likelihood == "bernoulli" and isinstance(x, Tensor) and x.is_floating_point() and x.numel():
         low, high = float(x.min()), float(x.max())
         if low < 0 or high > 1:
@@ -108,7 +243,7 @@ def _check_likelihood_fits(config: RunConfig, x: Tensor) -> None:
                 f"model.likelihood = 'bernoulli' scores values in [0, 1], but data field {config.data.x_field!r} "
                 f"holds values from {low:.4g} to {high:.4g}; use --likelihood gaussian for real values, or scale "
                 "the data into [0, 1]")
-    if LIKELIHOODS[config.model.likelihood].DISCRETE and not is_levels(x):
+    if likelihood_class(config.model.likelihood).DISCRETE and not is_levels(x):
         raise ConfigError(
             f"model.likelihood = {config.model.likelihood!r} is a probability of 8-bit images' 256 levels, but data "
             f"field {config.data.x_field!r} holds {str(x.dtype).removeprefix('torch.')} values of shape "

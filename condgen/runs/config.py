@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -97,19 +98,44 @@ class ConditionerSpec(StrictModel):
         return self.instance or self.name
 
 
+def _likelihoods() -> Mapping[str, Any]:
+    """The likelihood classes by name, which ``model.likelihood`` may name: those the plugins register (the
+    toolkit's own through the same hook)."""
+    return registry().likelihoods
+
+
+def likelihood_class(spec: str) -> Any:
+    """The likelihood class ``model.likelihood`` names (``name[:ARG]``); ValueError naming the value and the
+    known names, or what its argument should be, or that two plugins register the name."""
+    from ..engine.likelihood import parse_likelihood
+
+    withdrawn = registry().withdrawn("likelihood", spec.partition(":")[0])
+    if withdrawn:
+        raise ValueError(withdrawn)
+    try:
+        return parse_likelihood(spec, _likelihoods())[0]
+    except ValueError:
+        raise
+    except Exception as exc:  # a plugin's parse_argument failing in another way: its bug, said in one line
+        name = spec.partition(":")[0]
+        raise ValueError(f"likelihood {name!r}: parse_argument raised {type(exc).__name__}: {exc} (a bug in "
+                         f"{registry().owner('likelihood', name).describe()})") from None
+
+
 class ModelConfig(StrictModel):
     """Shape of the CVAE. The defaults are the seed: latent 2, one hidden layer of 512 ReLU units."""
 
     latent_dim: int = Field(2, ge=0, le=4096, description=_MODEL["latent_dim"])
-    arch: Literal["mlp", "conv"] = Field("mlp", description=_MODEL["arch"])
+    arch: str = Field("mlp", min_length=1, description=_MODEL["arch"])
     channels: list[int] = Field(default_factory=lambda: [32, 64], description=_MODEL["channels"])
     hidden: list[int] = Field(default_factory=lambda: [512], description=_MODEL["hidden"])
     decoder_hidden: Optional[list[int]] = Field(None, description=_MODEL["decoder_hidden"])
     activation: Literal["relu", "elu", "gelu", "silu", "tanh", "leaky_relu"] = Field(
         "relu", description=_MODEL["activation"]
     )
-    likelihood: Literal["bernoulli", "gaussian", "logistic"] = Field("bernoulli", description=_MODEL["likelihood"])
+    likelihood: str = Field("bernoulli", description=_MODEL["likelihood"])
     gaussian_std: Optional[float] = Field(None, gt=0, description=_MODEL["gaussian_std"])
+    gaussian_min_std: Optional[float] = Field(None, gt=0, description=_MODEL["gaussian_min_std"])
     prior: Literal["standard", "conditional"] = Field("standard", description=_MODEL["prior"])
     prior_hidden: Optional[list[int]] = Field(None, description=_MODEL["prior_hidden"])
 
@@ -128,6 +154,24 @@ class ModelConfig(StrictModel):
             raise ValueError(f"every hidden width must be between 1 and {MAX_WIDTH}, got {v}")
         return v
 
+    @field_validator("likelihood")
+    @classmethod
+    def _known_likelihood(cls, v: str) -> str:
+        likelihood_class(v)  # a ValueError naming the value and the known names, or the fix of its argument
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_min_std(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("gaussian_min_std") is None and isinstance(data.get("likelihood"), str):
+            try:
+                kind = likelihood_class(data["likelihood"])
+            except ValueError:  # refused, naming it, by _known_likelihood
+                return data
+            if "gaussian_min_std" in kind.SETTINGS:
+                data = {**data, "gaussian_min_std": kind.DEFAULT_MIN_STD}  # stored filled in, like every other default
+        return data
+
     @model_validator(mode="after")
     def _prior_needs_a_latent(self) -> "ModelConfig":
         if self.latent_dim == 0 and self.prior != "standard":
@@ -137,10 +181,11 @@ class ModelConfig(StrictModel):
             )
         if self.prior_hidden is not None and self.prior != "conditional":
             raise ValueError("model.prior_hidden applies only to model.prior: conditional; remove it")
-        if self.gaussian_std is not None and self.likelihood != "gaussian":
-            raise ValueError(
-                f"model.gaussian_std applies only to model.likelihood: gaussian (it is {self.likelihood!r}); remove it"
-            )
+        for setting in ("gaussian_std", "gaussian_min_std"):
+            if getattr(self, setting) is not None and setting not in likelihood_class(self.likelihood).SETTINGS:
+                takers = " or ".join(name for name, kind in _likelihoods().items() if setting in kind.SETTINGS)
+                raise ValueError(f"model.{setting} applies only to model.likelihood: {takers} (it is "
+                                 f"{self.likelihood!r}); remove it")
         return self
 
     @property
@@ -164,6 +209,7 @@ class TrainConfig(StrictModel):
     objective: Literal["elbo", "hybrid"] = Field("elbo", description=_TRAIN["objective"])
     gsnn_weight: Optional[float] = Field(None, gt=0, le=1, description=_TRAIN["gsnn_weight"])
     grad_clip: Optional[float] = Field(None, gt=0, description=_TRAIN["grad_clip"])
+    precision: Literal["fp32", "bf16"] = Field("fp32", description=_TRAIN["precision"])
     condition_dropout: Union[float, dict[str, float]] = Field(0.0, description=_TRAIN["condition_dropout"])
     seed: int = Field(0, ge=0, le=MAX_SEED, description=_TRAIN["seed"])
     device: str = Field("auto", description=_TRAIN["device"])
@@ -285,8 +331,17 @@ class RunConfig(StrictModel):
             config = cls.model_validate(data)
         except ValidationError as err:
             raise config_error(err) from None
+        config.check_architecture()
         config = config.with_conditioner_defaults()
         return config.with_data_option_defaults() if data_options else config
+
+    def check_architecture(self) -> None:
+        """:class:`condgen.PluginError` naming ``model.arch`` and the registered architectures unless a plugin
+        (the toolkit's own: ``mlp``, ``conv``) registers it."""
+        try:
+            registry().architecture_class(self.model.arch)
+        except PluginError as exc:
+            raise PluginError(f"model.arch: {exc}") from None
 
     def with_conditioner_defaults(self) -> "RunConfig":
         """This config with every conditioner's config validated by its plugin and its defaults filled in.

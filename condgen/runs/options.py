@@ -34,8 +34,9 @@ def dropout_flag(text: str) -> Any:
 MODEL_OPTIONS = (
     Option("latent_dim", "latent size (seed: 2); 0 is the deterministic baseline p(x|c): no latent, no KL",
            section="model", type=int),
-    Option("arch", "mlp (the seed: an MLP on the flattened data) or conv (convolutions that halve the resolution "
-           "per stage, for images (C, H, W) of any size)", section="model"),
+    Option("arch", "mlp (the seed: an MLP on the flattened data), conv (convolutions that halve the resolution "
+           "per stage, for images (C, H, W) of any size) or a plugin's (`condgen plugins` lists them)",
+           section="model"),
     Option("channels", "conv: each stage's channels, one stage per number (default 32 64)", section="model",
            type=int, nargs="+", metavar="C"),
     Option("hidden", "encoder hidden widths (seed: 512); with conv, the dense layers after the convolutions",
@@ -43,10 +44,14 @@ MODEL_OPTIONS = (
     Option("decoder_hidden", "decoder hidden widths (default: the encoder's, reversed)", section="model",
            type=int, nargs="+", metavar="W"),
     Option("activation", "relu (the seed), elu, gelu, silu, tanh or leaky_relu", section="model"),
-    Option("likelihood", "bernoulli (data in [0, 1]; the seed), gaussian (real values) or logistic (the "
-           "discretised logistic of 8-bit images' 256 levels; evaluate reports bits per dimension)", section="model"),
+    Option("likelihood", "bernoulli (data in [0, 1]; the seed); gaussian (real values), gaussian-pixel (its std "
+           "from the decoder, per element) or gaussian-shared (sigma-VAE: one calibrated std per channel); logistic "
+           "(the discretised logistic of 8-bit images' 256 levels) or logistic-mixture:K (a mixture of K of them); "
+           "evaluate reports bits per dimension for the last two", section="model", metavar="NAME[:ARG]"),
     Option("gaussian_std", "fixed observation std of the gaussian likelihood (default: one learned per feature)",
            section="model", type=float, metavar="STD"),
+    Option("gaussian_min_std", "the smallest std of gaussian-pixel and gaussian-shared, in the data's units "
+           "(default 1/255: one level of 8-bit pixels in [0, 1])", section="model", type=float, metavar="STD"),
     Option("prior", "standard (p(z|c) = N(0, I), the seed) or conditional (Sohn et al.'s prior network p(z|c))",
            section="model"),
     Option("prior_hidden", "hidden widths of the conditional prior network (default: the encoder's)",
@@ -69,6 +74,9 @@ TRAIN_OPTIONS = (
     Option("grad_clip", "clip the gradients' global norm to NORM before each step (default: none); for "
            "--likelihood logistic, whose gradients can be far larger than a Bernoulli's", section="train", type=float,
            metavar="NORM"),
+    Option("precision", "fp32 (the default) or bf16: the networks' forward pass in bfloat16 under autocast (the "
+           "weights, the likelihood and the KL stay fp32); for GPUs with bf16 tensor cores; evaluation is fp32",
+           section="train"),
     Option("condition_dropout", "probability that a training item's condition is left out (replaced by a learned "
            "'absent' embedding): P for every conditioner, or per conditioner (NAME=P,...; in a config file "
            "{name: p}; NAME=0 learns the absent condition from missing values alone); a model trained with it "

@@ -16,7 +16,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,15 @@ def _check_finite(losses: torch.Tensor, first_step: int, epoch: int, out: Path) 
                          f"{saved} (try a lower --lr)")
 
 
+def precision_context(precision: str, device: torch.device) -> AbstractContextManager:
+    """A fresh context for a training step's forward pass: autocast to bfloat16 for ``bf16`` (the engine takes the
+    networks' outputs back to fp32 for the likelihood and the KL; bf16 has fp32's range, so no loss scaling),
+    nothing for ``fp32``."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
 def _epoch_order(n: int, gen: torch.Generator) -> torch.Tensor:
     """This process's items of an epoch of ``n``, in order: a permutation ``(n,)`` in one process.
 
@@ -162,7 +171,8 @@ def _train_epoch(
             group["lr"] = lr
         idx = perm[step * bs : (step + 1) * bs]
         batch = index_batch(train_split, idx)
-        terms = run.terms(batch, generator=gen, dropout=True, module=forward)
+        with precision_context(config.train.precision, run.device):
+            terms = run.terms(batch, generator=gen, dropout=True, module=forward)
         loss = terms.pop("loss").mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -27,13 +27,14 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import condgen
-from condgen_inpaint import half_mask, quadrant_mask
+from condgen_inpaint import MaskSpec, parse_mask_spec, quadrant_mask
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "mnist_label"))
@@ -86,16 +87,35 @@ def score(run: condgen.Run, test: dict[str, torch.Tensor], k: int, samples: int)
 
 
 @torch.no_grad()
-def bottom_half_accuracy(run: condgen.Run, test: dict[str, torch.Tensor], classifier) -> float:
-    """Share of test digits whose completion (bottom half missing, one sample) the classifier reads right."""
+def completion_accuracy(run: condgen.Run, test: dict[str, torch.Tensor], classifier, mask: str = "bottom-half") -> float:
+    """Share of test digits whose completion (``mask``'s pixels missing, one sample) the classifier reads right.
+
+    ``mask`` is a mask name (``bottom-half``, ``centre``, ``random-rect``, ...); a random kind draws a
+    mask per digit from a seeded generator, so every model is judged on the same masks.
+    """
     cond = run.conditioners["inpaint"]
+    spec = parse_mask_spec(mask)
     right = 0
     for start, batch in condgen.iter_batches(test, 1000):
         x = batch["image"]
-        conds = cond.condition(x, half_mask(x.shape[0], 28, 28, "bottom").to(x.device))
-        completed = run.sample({"inpaint": conds}, num=x.shape[0], seed=start)
+        completed = run.sample({"inpaint": cond.condition(x, eval_masks(spec, x, start))}, num=x.shape[0], seed=start)
         right += int((classify(classifier, completed.cpu()) == batch["label"].cpu()).sum())
     return right / test["label"].shape[0]
+
+
+def eval_masks(spec: MaskSpec, x: torch.Tensor, start: int) -> torch.Tensor:
+    """Masks of ``spec`` for the test images ``x`` from item ``start`` on; a random kind draws them from a
+    generator seeded with ``start``, so every model (and every measure) gets the same ones."""
+    return spec.sample(x.shape[0], x.shape[2], x.shape[3], condgen.seeded_generator(x.device, condgen.EVAL_SEED + start))
+
+
+def write_results(results: dict[str, Any], json_path: Path, markdown: Callable[[dict[str, Any], Path], None],
+                  markdown_path: Path) -> None:
+    """``results`` as JSON to ``json_path`` and, through ``markdown``, as a table to ``markdown_path``."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    markdown(results, markdown_path)
+    print(f"wrote {json_path} and {markdown_path.name}")
 
 
 def picture(runs: dict[int, condgen.Run], test: dict[str, torch.Tensor], path: Path, per_row: int = 6) -> None:
@@ -184,8 +204,8 @@ def main() -> int:
         print(f"== {k} quadrant(s): baseline {b['neg_elbo']:.2f}, CVAE -ELBO {c['neg_elbo']:.2f}, "
               f"IS-NLL {c['is_nll']:.2f} (peer {PEER_IS_NLL[k]})", flush=True)
     bottom_run = cvae[2]
-    accuracy = {"cvae": bottom_half_accuracy(bottom_run, test, classifier),
-                "baseline": bottom_half_accuracy(base[2], test, classifier)}
+    accuracy = {"cvae": completion_accuracy(bottom_run, test, classifier),
+                "baseline": completion_accuracy(base[2], test, classifier)}
     print(f"== bottom half missing: classifier agrees on {accuracy['cvae']:.3f} of CVAE completions, "
           f"{accuracy['baseline']:.3f} of the baseline's", flush=True)
     results_dir.mkdir(parents=True, exist_ok=True)

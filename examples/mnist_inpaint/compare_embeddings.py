@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmark import IS_SAMPLES, MIXED_MASKS, PEER_IS_NLL, model_config, score, train, when_and_where
+from benchmark import IS_SAMPLES, MIXED_MASKS, PEER_IS_NLL, model_config, score, train, when_and_where, write_results
 
 HERE = Path(__file__).resolve().parent
 EMBEDDINGS = ("mlp", "conv")
@@ -67,10 +67,7 @@ def main() -> int:
         **when_and_where(),
         "epochs": args.epochs, "latent_dim": args.latent_dim, "masks": MIXED_MASKS, "embeddings": rows,
     }
-    results_dir.mkdir(parents=True, exist_ok=True)
-    (results_dir / "embeddings.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_markdown(results, results_dir / "EMBEDDINGS.md")
-    print(f"wrote {results_dir / 'embeddings.json'} and EMBEDDINGS.md")
+    write_results(results, results_dir / "embeddings.json", write_markdown, results_dir / "EMBEDDINGS.md")
     return 0
 
 

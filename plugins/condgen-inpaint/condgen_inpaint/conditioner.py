@@ -13,15 +13,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Optional
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from torch import Tensor, nn
 
 from condgen import ConditionError, Conditioner, ConditionerConfig
 
 from .masks import MaskMix, parse_mask_spec, user_mask
 
-#: The mix the paper's quadrant task trains on: 1, 2 or 3 observed quadrants, equally often.
-DEFAULT_MASKS = ["quadrants:1", "quadrants:2", "quadrants:3"]
+#: The default training mix, each mask equally often: the paper's quadrant task (1, 2 or 3 observed
+#: quadrants) and the masks users draw: the top, bottom or left half missing (``quadrants:2`` is the
+#: right half missing), a centred square and a random rectangle.
+DEFAULT_MASKS = ["quadrants:1", "quadrants:2", "quadrants:3", "top-half", "bottom-half", "left-half", "centre",
+                 "random-rect"]
+#: The widths of the mlp and conv embeddings, where the config gives none.
+DEFAULT_HIDDEN, DEFAULT_EMBED_DIM = 512, 256
 #: Rows of a run's samples.png: each of these masks on a few test images.
 EXAMPLE_MASKS = ("quadrants:1", "quadrants:2", "quadrants:3", "bottom-half")
 EXAMPLE_IMAGES = 3
@@ -32,11 +37,30 @@ MISSING_GREY = 0.5
 class InpaintConfig(ConditionerConfig):
     field: str = Field("image", description="data field of the image to mask")
     masks: list[str] = Field(default_factory=lambda: list(DEFAULT_MASKS),
-                             description="training masks, drawn fresh per item (quadrants:K, bottom-half, centre, ...)")
-    weights: Optional[list[float]] = Field(None, description="relative weight of each training mask (default equal)")
-    embedding: Literal["mlp", "conv"] = Field("mlp", description="mlp, or a small convolutional encoder")
-    hidden: int = Field(512, ge=1, description="width of the embedding's hidden layer (mlp) or of its last layer (conv)")
-    embed_dim: int = Field(256, ge=1, description="width of the embedding")
+                             description="training masks, drawn fresh per item (quadrants:K, top-, bottom-, left- or "
+                             "right-half, centre, random-rect, dropout); the default covers all but dropout")
+    weights: Optional[list[float]] = Field(None, description="relative weight of each training mask, one per mask "
+                                     "(default equal)")
+    embedding: Literal["mlp", "conv", "spatial"] = Field(
+        "mlp", description="mlp, a small convolutional encoder (conv), or spatial: the observed image and its mask "
+        "themselves as feature maps, which a conv architecture joins at every resolution")
+    hidden: Optional[int] = Field(None, ge=1, description="width of the embedding's hidden layer (mlp) or of its "
+                                  "last layer (conv); default 512; not with spatial")
+    embed_dim: Optional[int] = Field(None, ge=1, description="width of the embedding (mlp, conv); default 256; "
+                                     "spatial's is the image's channels + 1")
+
+    @model_validator(mode="after")
+    def _spatial_has_no_widths(self) -> "InpaintConfig":
+        given = [f for f in ("hidden", "embed_dim") if getattr(self, f) is not None]
+        if self.embedding == "spatial" and given:
+            raise ValueError(f"{' and '.join(given)} apply to embedding mlp or conv; a spatial embedding is the "
+                             "condition itself (the image's channels + 1 maps): remove them")
+        return self
+
+    @property
+    def widths(self) -> tuple[int, int]:
+        """The embedding's hidden width and its width, for mlp and conv."""
+        return (self.hidden or DEFAULT_HIDDEN, self.embed_dim or DEFAULT_EMBED_DIM)
 
     @field_validator("masks")
     @classmethod
@@ -201,11 +225,19 @@ class InpaintConditioner(Conditioner):
     # -- embedding ------------------------------------------------------------------------------
     @property
     def embed_dim(self) -> int:
-        return self.config.embed_dim
+        if self.config.embedding == "spatial":
+            return self.condition_shape[0]
+        return self.config.widths[1]
+
+    @property
+    def spatial_size(self) -> tuple[int, int] | None:
+        return self.condition_shape[1:] if self.config.embedding == "spatial" else None
 
     def build_embedding(self) -> nn.Module:
         ch, h, w = self.condition_shape
+        if self.config.embedding == "spatial":  # (B, C + 1, H, W) as they are: the architecture learns from them
+            return nn.Identity()
+        hidden, width = self.config.widths
         if self.config.embedding == "conv":
-            return ConvEmbedding(ch, h, w, self.config.hidden, self.config.embed_dim)
-        return nn.Sequential(nn.Flatten(), nn.Linear(ch * h * w, self.config.hidden), nn.ReLU(),
-                             nn.Linear(self.config.hidden, self.config.embed_dim))
+            return ConvEmbedding(ch, h, w, hidden, width)
+        return nn.Sequential(nn.Flatten(), nn.Linear(ch * h * w, hidden), nn.ReLU(), nn.Linear(hidden, width))
