@@ -461,6 +461,13 @@ def check_architecture(cls: type[Architecture], data_shape: Sequence[int], model
     - a model without a latent (L = 0) has a decoder that takes ``z (N, 0)``;
     - every parameter of either network gets a finite gradient from a loss on its outputs.
     """
+    with torch.random.fork_rng(devices=[]):  # seeded weights, so the check gives one answer; the caller's RNG kept
+        torch.manual_seed(0)
+        _check_architecture(cls, data_shape, model, spatial)
+
+
+def _check_architecture(cls: type[Architecture], data_shape: Sequence[int], model: Mapping[str, Any] | None,
+                        spatial: bool | None) -> None:
     from .runs.config import ModelConfig
 
     config = ModelConfig.model_validate(dict(model or {}))

@@ -759,3 +759,70 @@ def test_an_unknown_architecture_names_the_field_and_the_registered_ones(capsys,
     assert one_error_line(capsys) == (
         "error: model.arch: unknown architecture 'resnet'; installed architectures: conv, mlp (`condgen plugins` "
         "lists plugins; `pip install` one that provides 'resnet')")
+
+
+class _NoNll(condgen.Likelihood):
+    name = "no-nll"
+
+    def mean(self, params):
+        return params
+
+
+class _FlatNll(Bernoulli):
+    """Forgets to sum over the elements: (B, D), not (B,)."""
+
+    name = "flat-nll"
+
+    def nll(self, params, x, scored=None):
+        return torch.nn.functional.binary_cross_entropy_with_logits(params, x, reduction="none")
+
+
+def test_a_likelihood_without_nll_marks_its_plugin_broken(register_plugin):
+    class Plugin:
+        @condgen.hookimpl
+        def condgen_register_likelihoods(self, register):
+            register(_NoNll)
+
+    register_plugin(Plugin(), "no-nll-plugin")
+    with pytest.warns(PluginWarning, match="registered an invalid likelihood: _NoNll does not implement nll"):
+        assert "no-nll" not in registry().likelihoods
+
+
+def test_a_likelihood_giving_the_wrong_shape_is_one_error_line_naming_its_plugin(register_plugin, tmp_path, capsys):
+    from condgen.cli import main
+    from helpers import ToyData, one_error_line
+
+    class Plugin:
+        @condgen.hookimpl
+        def condgen_register_likelihoods(self, register):
+            register(_FlatNll)
+
+    register_plugin(ToyData(), "toy-data")
+    register_plugin(Plugin(), "flat-nll-plugin")
+    assert main(["train", "--dataset", "toy", "--likelihood", "flat-nll", "--conditioner", "label:num_classes=2",
+                 "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "run")]) == 2
+    assert one_error_line(capsys) == (
+        "error: likelihood 'flat-nll': for two rows its nll gives a tensor [2, 36], where the contract is a tensor "
+        "[2] (a bug in plugin 'flat-nll-plugin' (not from a distribution))")
+
+
+def test_a_conditioner_with_a_malformed_embed_shape_is_named(register_plugin, tmp_path, capsys):
+    from condgen.cli import main
+    from helpers import ToyData, one_error_line
+
+    class Flat2D(SignConditioner):
+        name = "flat2d"
+        spatial_size = (3,)  # one side only
+
+    class Plugin:
+        @condgen.hookimpl
+        def condgen_register_conditioners(self, register):
+            register(Flat2D)
+
+    register_plugin(ToyData(), "toy-data")
+    register_plugin(Plugin(), "flat2d-plugin")
+    assert main(["train", "--dataset", "toy", "--conditioner", "flat2d", "--epochs", "1", "--device", "cpu",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert one_error_line(capsys).startswith(
+        "error: conditioner 'flat2d' gives embed_shape (3, 3) (embed_dim 3, spatial_size (3,)); it must be (E,) or "
+        "(E, H, W) of whole numbers >= 1")

@@ -10,6 +10,7 @@ baseline Sohn et al. compare against, with no encoder and no KL.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,14 @@ class ELBOTerms:
         if self.gsnn_nll is not None:
             out["gsnn_nll"] = self.gsnn_nll
         return out
+
+
+def _no_autocast(t: Tensor) -> contextlib.AbstractContextManager:
+    """Autocast switched off on ``t``'s device where it is on: the likelihood and the KL are computed in the
+    dtype of their inputs (fp32) even in a bf16 training step, only the networks in bf16."""
+    if torch.is_autocast_enabled(t.device.type):
+        return torch.autocast(t.device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 class CVAE(nn.Module):
@@ -219,15 +228,22 @@ class CVAE(nn.Module):
         target = x.flatten(1)
         mu, logvar = self.encode(x, e)
         if self.prior is None:
-            recon = self.likelihood.nll(self.decode(mu, e), target, scored)
+            recon = self._nll(self.decode(mu, e), target, scored)
             return ELBOTerms(recon, torch.zeros_like(recon), mu, logvar, recon if gsnn else None)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + eps * torch.exp(0.5 * logvar)
-        recon = self.likelihood.nll(self.decode(z, e), target, scored)
-        terms = ELBOTerms(recon, self.prior.kl(mu, logvar, e), mu, logvar)
+        recon = self._nll(self.decode(z, e), target, scored)
+        with _no_autocast(mu):
+            kl = self.prior.kl(mu, logvar, e)
+        terms = ELBOTerms(recon, kl, mu, logvar)
         if gsnn:
-            terms.gsnn_nll = self.likelihood.nll(self.decode(self.prior.sample(e, generator), e), target, scored)
+            terms.gsnn_nll = self._nll(self.decode(self.prior.sample(e, generator), e), target, scored)
         return terms
+
+    def _nll(self, params: Tensor, target: Tensor, scored: Tensor | None) -> Tensor:
+        """The likelihood's -log p, in full precision even under autocast (``train.precision: bf16``)."""
+        with _no_autocast(params):
+            return self.likelihood.nll(params, target, scored)
 
     @torch.no_grad()
     def log_likelihood(

@@ -111,7 +111,11 @@ def _check_architecture(cls: object) -> tuple[str, type]:
 def _check_likelihood(cls: object) -> tuple[str, type]:
     from ..engine.likelihood import Likelihood  # imports torch: only where a likelihood is registered
 
-    return _check_engine_class(cls, Likelihood)
+    name, cls = _check_engine_class(cls, Likelihood)
+    missing = [m for m in ("nll", "mean") if getattr(cls, m) is getattr(Likelihood, m)]
+    if missing:
+        raise TypeError(f"{cls.__name__} does not implement {', '.join(missing)}")
+    return name, cls
 
 
 def _check_command(command: object) -> tuple[str, Command]:

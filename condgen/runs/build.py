@@ -31,6 +31,29 @@ def build_conditioners(config: RunConfig) -> dict[str, Conditioner]:
     return conditioners
 
 
+def _embed_shape(name: str, cond: Conditioner) -> tuple[int, ...]:
+    """Conditioner ``name``'s :attr:`~condgen.Conditioner.embed_shape`: ``(E,)`` or ``(E, H, W)`` of whole numbers
+    >= 1; anything else is a PluginError naming it."""
+    try:
+        shape = tuple(cond.embed_shape)
+    except CondgenError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"conditioner {name!r}: its embed_shape raised {type(exc).__name__}: {_first_line(exc)} "
+                          "(a bug in its plugin)") from None
+    if len(shape) not in (1, 3) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape):
+        raise PluginError(f"conditioner {name!r} gives embed_shape {shape!r} (embed_dim {cond.embed_dim!r}, "
+                          f"spatial_size {cond.spatial_size!r}); it must be (E,) or (E, H, W) of whole numbers >= 1 "
+                          "(a bug in its plugin)")
+    return shape
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message as one line: its first."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def build_likelihood(config: RunConfig, data_shape: Sequence[int]) -> Likelihood:
     """The registered likelihood of ``model.likelihood`` (:class:`condgen.Likelihood`) for items of ``data_shape``;
     a failure of a plugin's class, or a ``params`` that is not a whole number >= 1, is a PluginError naming its
@@ -44,7 +67,7 @@ def build_likelihood(config: RunConfig, data_shape: Sequence[int]) -> Likelihood
     except CondgenError:
         raise
     except Exception as exc:
-        raise PluginError(f"likelihood {name!r} raised {type(exc).__name__} when built: {exc} (a bug in "
+        raise PluginError(f"likelihood {name!r} raised {type(exc).__name__} when built: {_first_line(exc)} (a bug in "
                           f"{reg.owner('likelihood', name).describe()})") from None
     params = getattr(likelihood, "params", None)
     if not (isinstance(likelihood, Likelihood) and isinstance(params, int) and params >= 1):
@@ -65,7 +88,7 @@ def build_architecture(config: RunConfig) -> Architecture:
     except CondgenError:
         raise
     except Exception as exc:
-        raise PluginError(f"architecture {name!r}: {cls.__name__}(model) raised {type(exc).__name__}: {exc} "
+        raise PluginError(f"architecture {name!r}: {cls.__name__}(model) raised {type(exc).__name__}: {_first_line(exc)} "
                           f"(a bug in {reg.owner('architecture', name).describe()})") from None
 
 
@@ -100,8 +123,8 @@ class _Checked(Architecture):
             raise
         except Exception as exc:
             if method == "check_data" and isinstance(exc, ValueError):  # the data do not fit: the user's to fix
-                raise ConfigError(f"model.arch = {self.name!r} {exc}") from None
-            raise PluginError(f"architecture {self.name!r}: {method} raised {type(exc).__name__}: {exc} "
+                raise ConfigError(f"model.arch = {self.name!r} {_first_line(exc)}") from None
+            raise PluginError(f"architecture {self.name!r}: {method} raised {type(exc).__name__}: {_first_line(exc)} "
                               f"(a bug in {self.plugin})") from None
 
 
@@ -135,13 +158,41 @@ def check_networks(model: CVAE) -> None:
         raise
     except Exception as exc:
         raise PluginError(f"architecture {name!r}: its networks fail on a probe batch of data {list(x.shape)} with "
-                          f"embeddings {list(e.shape)}: {type(exc).__name__}: {exc} (a bug in {plugin})") from None
+                          f"embeddings {list(e.shape)}: {type(exc).__name__}: {_first_line(exc)} (a bug in {plugin})") from None
     finally:
         model.train(training)
     for net, text in got.items():
         if text != expected[net]:
             raise PluginError(f"architecture {name!r}: for two rows its {net} gives {text}, where the contract is "
                               f"{expected[net]} (a bug in {plugin})")
+    _check_likelihood_on(model, torch.zeros(2, model.latent_dim, device=device), e, x.flatten(1))
+
+
+def _check_likelihood_on(model: CVAE, z: Tensor, e: Tensor, x: Tensor) -> None:
+    """PluginError unless the model's likelihood scores the probe's parameters as ``(2,)`` and gives means
+    ``(2, D)``."""
+    spec = model.config.likelihood
+    name = spec.partition(":")[0]
+    reg = registry()
+    plugin = reg.owner("likelihood", name).describe() if name in reg.likelihoods else "its plugin"
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            params = model.decode(z, e)
+            got = {"nll": _described(model.likelihood.nll(params, x)), "mean": _described(model.likelihood.mean(params))}
+    except CondgenError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"likelihood {name!r} fails on a probe batch of data {list(x.shape)}: "
+                          f"{type(exc).__name__}: {_first_line(exc) or 'no message'} (a bug in {plugin})") from None
+    finally:
+        model.train(training)
+    expected = {"nll": "a tensor [2]", "mean": f"a tensor {[2, x.shape[1]]}"}
+    for method, text in got.items():
+        if text != expected[method]:
+            raise PluginError(f"likelihood {name!r}: for two rows its {method} gives {text}, where the contract is "
+                              f"{expected[method]} (a bug in {plugin})")
 
 
 def _described(out: object) -> str:
@@ -192,7 +243,7 @@ def build_model(
     A model that would not fit in memory ``copies`` times (4 in training: weights, gradients and
     Adam's two moments) is a :class:`condgen.common.memory.ResourceError`, raised before any is allocated.
     """
-    shapes = {n: c.embed_shape for n, c in conditioners.items()}
+    shapes = {n: _embed_shape(n, c) for n, c in conditioners.items()}
     count = engine_parameters(config, data_shape, list(shapes.values()))
     count += embedding_parameters(conditioners)
     check_fits(count * BYTES_PER_FLOAT * copies, f"a model of {count:,} weights"
@@ -208,7 +259,6 @@ def build_model(
         architecture=build_architecture(config),
         likelihood=build_likelihood(config, data_shape),
     )
-    check_networks(model)
     return model
 
 
@@ -307,4 +357,5 @@ def create_run(
     with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG
         torch.manual_seed(config.train.seed)
         model = build_model(config, data_shape, conditioners, copies=4).to(device)
+    check_networks(model)
     return Run(config, conditioners, model, device, classes={k: list(v) for k, v in (classes or {}).items()})

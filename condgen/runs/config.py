@@ -109,17 +109,20 @@ def likelihood_class(spec: str) -> Any:
     known names, or what its argument should be, or that two plugins register the name."""
     from ..engine.likelihood import parse_likelihood
 
-    withdrawn = registry().withdrawn("likelihood", spec.partition(":")[0])
-    if withdrawn:
-        raise ValueError(withdrawn)
+    reg = registry()
+    name = spec.partition(":")[0]
+    if name not in reg.likelihoods:
+        try:  # the registry's message: a name two plugins register, or an unknown one with the install hint
+            reg.get("likelihood", name)
+        except PluginError as exc:
+            raise ValueError(str(exc)) from None
     try:
         return parse_likelihood(spec, _likelihoods())[0]
     except ValueError:
         raise
     except Exception as exc:  # a plugin's parse_argument failing in another way: its bug, said in one line
-        name = spec.partition(":")[0]
         raise ValueError(f"likelihood {name!r}: parse_argument raised {type(exc).__name__}: {exc} (a bug in "
-                         f"{registry().owner('likelihood', name).describe()})") from None
+                         f"{reg.owner('likelihood', name).describe()})") from None
 
 
 class ModelConfig(StrictModel):

@@ -24,7 +24,7 @@ from ..common.errors import ArgumentError, CondgenError, PluginError, ResourceEr
 from ..common.files import is_file
 from ..common.schema import StrictModel
 from ..plugin.registry import PluginWarning, filtered_out, registry
-from .build import build_conditioners, build_model
+from .build import build_conditioners, build_model, check_networks
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, read_checkpoint, save_checkpoint
 from .config import RunConfig
 from .run import Run
@@ -275,7 +275,9 @@ def run_from_stored(
         raise CheckpointError(f"checkpoint {str(stored.path)!r}: its model cannot be built from the stored "
                               f"conditioner states ({type(exc).__name__}: {exc})") from None
     model.load_state_dict(_check_weights(model, stored.tensors, str(stored.path)))
-    return Run(config, conditioners, model.to(device), device, epoch=meta.epoch, directory=stored.path.parent,
+    model = model.to(device)
+    check_networks(model)
+    return Run(config, conditioners, model, device, epoch=meta.epoch, directory=stored.path.parent,
                classes=meta.classes)
 
 
