@@ -170,6 +170,7 @@ def write_markdown(r: dict[str, Any], path: Path) -> None:
         "the load, not with the mix. `old-default` is the plugin's default before issue #26, `new-default` its "
         "default now; any other row is a mix tried beside them (`--candidate`).", "",
         "Reproduce: `python examples/mnist_inpaint/defaults.py --data-dir DIR"
+        + (f" --epochs {r['epochs']}" if r["epochs"] != EPOCHS else "")
         + "".join(f" --candidate '{n}={','.join(runs[n]['masks'])}"
                   + (f"@{','.join(f'{w:g}' for w in runs[n]['weights'])}" if runs[n]["weights"] else "") + "'"
                   for n in names[2:]) + "`.", "",

@@ -25,7 +25,7 @@ from .masks import MaskMix, parse_mask_spec, user_mask
 #: right half missing), a centred square and a random rectangle.
 DEFAULT_MASKS = ["quadrants:1", "quadrants:2", "quadrants:3", "top-half", "bottom-half", "left-half", "centre",
                  "random-rect"]
-#: The widths of the mlp and conv embeddings, where the config gives none.
+#: The default widths of the mlp and conv embeddings.
 DEFAULT_HIDDEN, DEFAULT_EMBED_DIM = 512, 256
 #: Rows of a run's samples.png: each of these masks on a few test images.
 EXAMPLE_MASKS = ("quadrants:1", "quadrants:2", "quadrants:3", "bottom-half")
@@ -44,23 +44,21 @@ class InpaintConfig(ConditionerConfig):
     embedding: Literal["mlp", "conv", "spatial"] = Field(
         "mlp", description="mlp, a small convolutional encoder (conv), or spatial: the observed image and its mask "
         "themselves as feature maps, which a conv architecture joins at every resolution")
-    hidden: Optional[int] = Field(None, ge=1, description="width of the embedding's hidden layer (mlp) or of its "
-                                  "last layer (conv); default 512; not with spatial")
-    embed_dim: Optional[int] = Field(None, ge=1, description="width of the embedding (mlp, conv); default 256; "
-                                     "spatial's is the image's channels + 1")
+    hidden: int = Field(DEFAULT_HIDDEN, ge=1, description="width of the embedding's hidden layer (mlp) or of its "
+                        "last layer (conv); not with spatial")
+    embed_dim: int = Field(DEFAULT_EMBED_DIM, ge=1, description="width of the embedding (mlp, conv); not with "
+                           "spatial, whose width is the image's channels + 1")
 
     @model_validator(mode="after")
     def _spatial_has_no_widths(self) -> "InpaintConfig":
-        given = [f for f in ("hidden", "embed_dim") if getattr(self, f) is not None]
+        # stored configs hold every default, so only a width other than its default is refused
+        given = [f"{f} = {getattr(self, f)}" for f, default in (("hidden", DEFAULT_HIDDEN),
+                                                                ("embed_dim", DEFAULT_EMBED_DIM))
+                 if getattr(self, f) != default]
         if self.embedding == "spatial" and given:
             raise ValueError(f"{' and '.join(given)} apply to embedding mlp or conv; a spatial embedding is the "
                              "condition itself (the image's channels + 1 maps): remove them")
         return self
-
-    @property
-    def widths(self) -> tuple[int, int]:
-        """The embedding's hidden width and its width, for mlp and conv."""
-        return (self.hidden or DEFAULT_HIDDEN, self.embed_dim or DEFAULT_EMBED_DIM)
 
     @field_validator("masks")
     @classmethod
@@ -227,7 +225,7 @@ class InpaintConditioner(Conditioner):
     def embed_dim(self) -> int:
         if self.config.embedding == "spatial":
             return self.condition_shape[0]
-        return self.config.widths[1]
+        return self.config.embed_dim
 
     @property
     def spatial_size(self) -> tuple[int, int] | None:
@@ -237,7 +235,7 @@ class InpaintConditioner(Conditioner):
         ch, h, w = self.condition_shape
         if self.config.embedding == "spatial":  # (B, C + 1, H, W) as they are: the architecture learns from them
             return nn.Identity()
-        hidden, width = self.config.widths
+        hidden, width = self.config.hidden, self.config.embed_dim
         if self.config.embedding == "conv":
             return ConvEmbedding(ch, h, w, hidden, width)
         return nn.Sequential(nn.Flatten(), nn.Linear(ch * h * w, hidden), nn.ReLU(), nn.Linear(hidden, width))

@@ -107,6 +107,21 @@ def test_bad_conditions_and_configs(cond):
         cond.parse_condition("digit.png")
     with pytest.raises(ConfigError, match="masks"):
         InpaintConditioner({"masks": ["quadrants:5"]})
+    with pytest.raises(ConfigError, match=r"hidden = 64 apply to embedding mlp or conv; a spatial embedding is the "
+                                          r"condition itself"):
+        InpaintConditioner({"embedding": "spatial", "hidden": 64})
+
+
+def test_a_spatial_embedding_is_the_condition_as_maps_and_its_config_round_trips(cond):
+    spatial = InpaintConditioner({"embedding": "spatial"})
+    spatial.image_shape = (1, 8, 8)
+    assert (spatial.embed_dim, spatial.spatial_size, spatial.embed_shape) == (2, (8, 8), (2, 8, 8))
+    c = spatial.condition(torch.rand(3, 1, 8, 8), torch.ones(3, 1, 8, 8))
+    assert torch.equal(spatial.build_embedding()(c), c)
+    # a stored config holds every default (hidden 512, embed_dim 256): it loads again, for resume and load_run
+    stored = spatial.config.model_dump(mode="json")
+    assert (stored["hidden"], stored["embed_dim"]) == (512, 256)
+    assert InpaintConditioner(stored).config == spatial.config
 
 
 def test_only_missing_pixels_are_scored_by_hand(toy, tmp_path):
