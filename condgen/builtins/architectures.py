@@ -14,8 +14,7 @@ if TYPE_CHECKING:
 @hookimpl
 def condgen_register_architectures(register: Callable[[type[Architecture]], None]) -> None:
     # imported here, not above: this module loads with every command, `condgen --help` too, without torch
-    from ..engine.conv import Conv
-    from ..engine.networks import MLP
+    from ..engine.model import ARCHITECTURES
 
-    register(MLP)
-    register(Conv)
+    for cls in ARCHITECTURES.values():
+        register(cls)

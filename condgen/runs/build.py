@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -13,6 +14,7 @@ from ..data.splits import FloatView, is_levels, split_size
 from ..engine import CVAE
 from ..engine.architecture import Architecture, NetworkShapes
 from ..engine.likelihood import Likelihood, make_likelihood
+from ..engine.networks import full_precision
 from ..plugin.conditioner import Conditioner
 from ..plugin.registry import registry
 from .config import RunConfig, likelihood_class
@@ -129,70 +131,70 @@ class _Checked(Architecture):
 
 
 def check_networks(model: CVAE) -> None:
-    """PluginError unless the model's encoder and decoder give the shapes of the contract
-    (:mod:`condgen.engine.architecture`) for a probe batch of two rows, run in eval mode without gradients (so
-    no statistic of a normalisation layer moves). Not on the ``meta`` device: its ``torch.cat`` imports
-    ``torch._dynamo``, 2 s."""
+    """PluginError unless, for a probe batch of two rows, the model's encoder and decoder give the shapes of the
+    contract (:mod:`condgen.engine.architecture`) and its likelihood scores the decoder's output as ``(2,)`` and
+    gives means ``(2, D)``. Run in eval mode without gradients (so no statistic of a normalisation layer moves),
+    on the model's device. Not on the ``meta`` device: its ``torch.cat`` imports ``torch._dynamo``, 2 s."""
     arch = model.architecture
     name, plugin = (arch.name, arch.plugin) if isinstance(arch, _Checked) else (model.config.arch, "its plugin")
     device = next(model.parameters()).device
     x = torch.zeros(2, *model.data_shape, device=device)
     e = torch.zeros(2, model.e_dim, device=device)
-    expected = {"decoder": f"a tensor {[2, model.params, *model.data_shape]}"}
-    got = {}
-    training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            got["decoder"] = _described(model.decoder(torch.zeros(2, model.latent_dim, device=device), e))
-            if model.encoder is not None:
-                latent = [2, model.latent_dim]
-                expected["encoder"] = f"(mu, logvar), tensors {latent} each"
-                out = model.encoder(x, e)
-                pair = isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, Tensor) for t in out)
-                got["encoder"] = (f"(mu, logvar), tensors {list(out[0].shape)} and {list(out[1].shape)}" if pair
-                                  else _described(out))
-                if pair and list(out[0].shape) == list(out[1].shape) == latent:
-                    got["encoder"] = expected["encoder"]
-    except CondgenError:
-        raise
-    except Exception as exc:
-        raise PluginError(f"architecture {name!r}: its networks fail on a probe batch of data {list(x.shape)} with "
-                          f"embeddings {list(e.shape)}: {type(exc).__name__}: {_first_line(exc)} (a bug in {plugin})") from None
-    finally:
-        model.train(training)
-    for net, text in got.items():
-        if text != expected[net]:
-            raise PluginError(f"architecture {name!r}: for two rows its {net} gives {text}, where the contract is "
-                              f"{expected[net]} (a bug in {plugin})")
-    _check_likelihood_on(model, torch.zeros(2, model.latent_dim, device=device), e, x.flatten(1))
+    latent = [2, model.latent_dim]
+    expected = {"decoder": f"a tensor {[2, model.params, *model.data_shape]}",
+                "encoder": f"(mu, logvar), tensors {latent} each"}
+    with _probing(model, f"architecture {name!r}: its networks fail on a probe batch of data {list(x.shape)} with "
+                         f"embeddings {list(e.shape)}", plugin):
+        out = model.decoder(torch.zeros(*latent, device=device), e)
+        got = {"decoder": _described(out)}
+        if model.encoder is not None:
+            got["encoder"] = _described_pair(model.encoder(x, e))
+    _check_contract(f"architecture {name!r}", plugin, got, expected)
 
-
-def _check_likelihood_on(model: CVAE, z: Tensor, e: Tensor, x: Tensor) -> None:
-    """PluginError unless the model's likelihood scores the probe's parameters as ``(2,)`` and gives means
-    ``(2, D)``."""
-    spec = model.config.likelihood
-    name = spec.partition(":")[0]
+    lik = model.config.likelihood.partition(":")[0]
     reg = registry()
-    plugin = reg.owner("likelihood", name).describe() if name in reg.likelihoods else "its plugin"
+    lik_plugin = reg.owner("likelihood", lik).describe() if lik in reg.likelihoods else "its plugin"
+    target = x.flatten(1)
+    with _probing(model, f"likelihood {lik!r} fails on a probe batch of data {list(target.shape)}", lik_plugin):
+        params = full_precision(out.reshape(2, -1))  # what model.decode gives, without decoding again
+        got = {"nll": _described(model.likelihood.nll(params, target)),
+               "mean": _described(model.likelihood.mean(params))}
+    _check_contract(f"likelihood {lik!r}", lik_plugin, got,
+                    {"nll": "a tensor [2]", "mean": f"a tensor {[2, target.shape[1]]}"})
+
+
+@contextmanager
+def _probing(model: CVAE, failing: str, plugin: str) -> Iterator[None]:
+    """The probe's context: ``model`` in eval mode without gradients (its mode restored after); an exception other
+    than a CondgenError is the PluginError ``failing: Type: message (a bug in plugin)``."""
     training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            params = model.decode(z, e)
-            got = {"nll": _described(model.likelihood.nll(params, x)), "mean": _described(model.likelihood.mean(params))}
+            yield
     except CondgenError:
         raise
     except Exception as exc:
-        raise PluginError(f"likelihood {name!r} fails on a probe batch of data {list(x.shape)}: "
-                          f"{type(exc).__name__}: {_first_line(exc) or 'no message'} (a bug in {plugin})") from None
+        raise PluginError(f"{failing}: {type(exc).__name__}: {_first_line(exc) or 'no message'} "
+                          f"(a bug in {plugin})") from None
     finally:
         model.train(training)
-    expected = {"nll": "a tensor [2]", "mean": f"a tensor {[2, x.shape[1]]}"}
-    for method, text in got.items():
-        if text != expected[method]:
-            raise PluginError(f"likelihood {name!r}: for two rows its {method} gives {text}, where the contract is "
-                              f"{expected[method]} (a bug in {plugin})")
+
+
+def _check_contract(who: str, plugin: str, got: Mapping[str, str], expected: Mapping[str, str]) -> None:
+    """PluginError naming the first of ``got`` (part -> what it gave) that is not what ``expected`` says."""
+    for part, text in got.items():
+        if text != expected[part]:
+            raise PluginError(f"{who}: for two rows its {part} gives {text}, where the contract is {expected[part]} "
+                              f"(a bug in {plugin})")
+
+
+def _described_pair(out: object) -> str:
+    """``(mu, logvar), tensors [2, 3] each`` (or ``... [2, 3] and [2, 4]``), or what else ``out`` is."""
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, Tensor) for t in out)):
+        return _described(out)
+    a, b = (list(t.shape) for t in out)
+    return f"(mu, logvar), tensors {a} each" if a == b else f"(mu, logvar), tensors {a} and {b}"
 
 
 def _described(out: object) -> str:
