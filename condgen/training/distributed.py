@@ -144,6 +144,9 @@ def process_group() -> Iterator[None]:
                            "condgen with torchrun (see docs/distributed.md)") from None
     try:
         yield
+        # every process out of its last collective before any tears its connections down: a gloo process
+        # that shut down while its peer still finished the last exchange was seen to abort (SIGABRT) at exit
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
