@@ -141,6 +141,7 @@ def main() -> None:
               "processor": platform.processor(), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "steps": args.steps, "repeats": args.repeats, "cases": rows}
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "architecture_speed.json").write_text(json.dumps(record, indent=2) + "\n")
     lines = [
         "# Seconds per epoch of each architecture, and its convolution and matmul floor",

@@ -76,6 +76,18 @@ def test_a_spatial_embedding_of_another_size_is_resized_to_the_images():
     assert dec(torch.randn(3, 4), torch.rand(3, 2 * 4 * 4)).shape == (3, 2, 1, 8, 8)
 
 
+def test_a_decoder_on_spatial_maps_alone_starts_from_learned_maps(recwarn):
+    # no latent (a deterministic baseline) and no flat embedding: nothing for a dense layer to read
+    dec = ConvDecoder(shapes((1, 8, 8), (2, 8, 8), latent=0), [4, 4], [8], "relu")
+    assert not [w for w in recwarn if "zero-element" in str(w.message)]  # no Linear(0, n)
+    maps = torch.rand(3, 2, 8, 8)
+    out = dec(torch.zeros(3, 0), maps.flatten(1))
+    assert out.shape == (3, 2, 1, 8, 8)
+    assert not torch.equal(out[0], out[1])  # the rows differ by their maps alone
+    out.sum().backward()
+    assert dec.head.value.grad.abs().sum() > 0
+
+
 def test_the_layout_splits_the_flat_embeddings_from_the_maps():
     layout = EmbeddingLayout(((2,), (1, 2, 2), (3,)))
     e = torch.arange(9.0).reshape(1, 9)

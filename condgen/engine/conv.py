@@ -97,6 +97,18 @@ class ConvEncoder(nn.Module):
         return mu, logvar
 
 
+class _LearnedStart(nn.Module):
+    """The decoder's first maps when it has neither a latent nor a flat embedding (a deterministic model on
+    spatial conditions alone): learned numbers, the same for every row. ``(N, 0)`` -> ``(N, width)``."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.value = nn.Parameter(torch.randn(width) * 0.02)
+
+    def forward(self, nothing: Tensor) -> Tensor:
+        return self.value.expand(nothing.shape[0], -1)
+
+
 class ConvDecoder(nn.Module):
     """``(z (N, L), e (N, E))`` -> the likelihood's parameters ``(N, P, C, H, W)``."""
 
@@ -109,8 +121,9 @@ class ConvDecoder(nn.Module):
         self.start = (channels[-1], self.padded[0] >> stages, self.padded[1] >> stages)
         flat_width, extra = self.layout.flat_width, self.layout.map_channels
         # the spatial embeddings come in as channels at every resolution, so the dense layers do without them
-        self.head = nn.Sequential(mlp(shapes.latent_dim + flat_width, hidden, math.prod(self.start), activation),
-                                  ACTIVATIONS[activation]())
+        width = shapes.latent_dim + flat_width
+        self.head = (nn.Sequential(mlp(width, hidden, math.prod(self.start), activation), ACTIVATIONS[activation]())
+                     if width else _LearnedStart(math.prod(self.start)))
         layers: list[nn.Module] = []
         in_ch = channels[-1] + flat_width
         widest = 0

@@ -207,6 +207,7 @@ def main() -> int:
     work = Path(args.work or tempfile.mkdtemp(prefix="condgen-colour-digits-"))
     results_dir = Path(args.results_dir) if args.results_dir else (work if args.smoke else HERE)
 
+    load_before = os.getloadavg()[0]
     data = make_npz(args.data_dir, args.data)
     config = config_of(args, data)
     run, metrics = train(config, work / "run")
@@ -224,7 +225,7 @@ def main() -> int:
     dims = math.prod(test["image"].shape[1:])
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-        "machine": {"cores": os.cpu_count(), "shared": "2 CPU cores shared with other trainings",
+        "machine": {"cores": os.cpu_count(), "load_average_before": load_before,
                     "threads": torch.get_num_threads(), "torch": torch.__version__, "platform": platform.platform()},
         "config": config, "cli": command_line(config), "hue_range": HUE_RANGE,
         "epochs": run.config.train.epochs, "train_seconds": train_seconds,
@@ -253,7 +254,9 @@ def write_markdown(r: dict[str, Any], path: Path) -> None:
     by_label = ", ".join(f"{k}: {100 * v:.1f} %" for k, v in g["digit_accuracy_by_label"].items())
     lines = [
         "# Colour digits: benchmark results", "",
-        f"Written by `benchmark.py` on {r['date']} ({r['machine']['shared']}, {r['machine']['threads']} torch threads, "
+        f"Written by `benchmark.py` on {r['date']} ({r['machine']['cores']} CPU cores, 1-minute load "
+        f"average {r['machine']['load_average_before']:.1f} before training (other work on the cores shows here), "
+        f"{r['machine']['threads']} torch threads, "
         f"torch {r['machine']['torch']}). Model: conv, channels {m['channels']}, dense {m['hidden']}, latent "
         f"{m['latent_dim']}, GELU, {m['prior']} prior, likelihood {m['likelihood']} on the 8-bit RGB levels; Adam "
         f"{r['config']['train']['lr']:g} cosine, batch 100, {r['epochs']} epochs, trained in "

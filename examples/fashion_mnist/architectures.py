@@ -12,7 +12,7 @@ class the share of 1,000 samples the classifier (the MNIST example's CNN trained
 ``benchmark.py`` does) reads as the requested class. Written to ``architectures.json`` and
 ``ARCHITECTURES.md``, with each run's ``samples.png`` as ``samples-mlp.png`` and ``samples-conv.png``::
 
-    python examples/fashion_mnist/architectures.py [--data-dir DIR] [--work runs/fashion-arch] [--minutes 4]
+    python examples/fashion_mnist/architectures.py [--data-dir DIR] [--work runs/fashion-arch] [--minutes 10]
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None, help="Fashion-MNIST's four files (default: where condgen looks)")
     parser.add_argument("--work", default="runs/fashion-arch", help="where the runs are trained")
-    parser.add_argument("--minutes", type=float, default=4.0, help="training time of each architecture")
+    parser.add_argument("--minutes", type=float, default=10.0, help="training time of each architecture")
     parser.add_argument("--is-items", type=int, default=1000, help="test images the IS-NLL is estimated on")
     args = parser.parse_args()
     data_dir = locate_fashion_mnist(args.data_dir)
