@@ -40,17 +40,18 @@ def diagnose(run: condgen.Run, test: dict[str, torch.Tensor], items: int) -> dic
     mu, _ = model.encode(batch["image"].to(run.device), e)
     asked, other = batch["fg_hue"].float(), swapped["fg_hue"].float()
 
-    def drawn(z: torch.Tensor, emb: torch.Tensor) -> dict[str, torch.Tensor]:
-        return measure(model.likelihood.mean(model.decode(z, emb)).reshape(n, *model.data_shape).cpu())
+    def drawn(params: torch.Tensor) -> dict[str, torch.Tensor]:
+        return measure(model.likelihood.mean(params).reshape(n, *model.data_shape).cpu())
 
-    own, changed = drawn(mu, e), drawn(mu, e_swapped)
+    params = model.decode(mu, e)
+    own, changed = drawn(params), drawn(model.decode(mu, e_swapped))
     out = {"reconstruction": pearson(asked, own["fg_hue"]),
            "reconstruction, another digit hue: r against the hue asked for": pearson(other, changed["fg_hue"]),
            "reconstruction, another digit hue: r against the item's own": pearson(asked, changed["fg_hue"]),
            "background, reconstruction": pearson(batch["bg_hue"].float(), own["bg_hue"])}
     k = getattr(model.likelihood, "components", None)
     if k:  # the mixture's layout: K logits, K locations, K log-scales, each D numbers
-        by_parameter = model.decode(mu, e).unflatten(-1, (3 * k, -1))
+        by_parameter = params.unflatten(-1, (3 * k, -1))
         top = by_parameter[:, :k].argmax(1, keepdim=True)
         located = by_parameter[:, k:2 * k].gather(1, top).squeeze(1).clamp(0, 1).reshape(n, *model.data_shape)
         out["top component"] = pearson(asked, measure(located.cpu())["fg_hue"])
