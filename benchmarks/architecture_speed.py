@@ -3,7 +3,8 @@
 The runs of ``examples/fashion_mnist/architectures.py`` (Fashion-MNIST, the label conditioner, latent 16, GELU,
 the conditional prior, the discretised logistic, batch 100): the MLP (hidden [512, 512]) and the conv net
 (channels [32, 64], a dense layer of 512), each also with the conv net's maps in channels-last memory and with
-``train.precision: bf16``. For each, condgen's own training step (forward, backward, fused Adam, as
+``train.precision: bf16``, and the conv net without its decoder's FiLM (the cost of the modulation by the
+label's embedding). For each, condgen's own training step (forward, backward, fused Adam, as
 ``benchmarks/profile_step.py`` takes it) on batches drawn as training draws them:
 
 - ``s/epoch``: the median time of ``--steps`` steps, times the 600 steps of an epoch;
@@ -52,22 +53,25 @@ CONVOLUTION = {"aten::mkldnn_convolution", "aten::convolution_backward", "aten::
                "aten::conv2d", "aten::conv_transpose2d", "aten::_slow_conv2d_forward", "aten::_slow_conv2d_backward",
                "aten::slow_conv_transpose2d", "aten::mkldnn_convolution_backward"}
 STEPS_PER_EPOCH = 600  # 60,000 items, batch 100
-#: name -> (architecture, channels-last, precision)
+#: name -> (architecture, channels-last, precision, the conv decoder's FiLM kept)
 CASES = {
-    "mlp": ("mlp", False, "fp32"),
-    "mlp bf16": ("mlp", False, "bf16"),
-    "conv": ("conv", False, "fp32"),
-    "conv channels-last": ("conv", True, "fp32"),
-    "conv bf16": ("conv", False, "bf16"),
+    "mlp": ("mlp", False, "fp32", True),
+    "mlp bf16": ("mlp", False, "bf16", True),
+    "conv": ("conv", False, "fp32", True),
+    "conv without FiLM": ("conv", False, "fp32", False),
+    "conv channels-last": ("conv", True, "fp32", True),
+    "conv bf16": ("conv", False, "bf16", True),
 }
 
 
 def make_case(name: str, data_dir: Path, train: dict[str, torch.Tensor]) -> dict[str, Any]:
-    arch, channels_last, precision = CASES[name]
+    arch, channels_last, precision, film = CASES[name]
     config = config_of(arch, data_dir, 1)
     config = config.model_copy(update={"train": config.train.model_copy(update={"precision": precision})})
     torch.manual_seed(0)
     run = create_run(config, train, torch.device("cpu"))
+    if not film:  # what the modulation by the flat embeddings costs: the decoder without it
+        run.model.decoder.film = torch.nn.ModuleList()
     if channels_last:
         for net in (run.model.encoder, run.model.decoder):
             net.memory_format = torch.channels_last

@@ -70,6 +70,22 @@ def test_a_spatial_embedding_joins_every_convolution_at_its_resolution():
     assert mu.shape == (2, 4)
 
 
+def test_flat_embeddings_scale_and_shift_every_upsampling_stage():
+    dec = ConvDecoder(shapes((1, 8, 8), (3,)), [4, 6], [8], "relu")
+    assert [(m.linear.in_features, m.linear.out_features) for m in dec.film] == [(3, 2 * 4), (3, 2 * 4)]
+    h, e = torch.rand(2, 4, 4, 4), torch.rand(2, 3)
+    assert torch.equal(dec.film[0](h, e), h)  # zero at the start: the identity
+    with torch.no_grad():
+        dec.film[0].linear.bias.copy_(torch.tensor([1.0, 0, 0, -0.5, 0.25, 0, 0, 0]))  # gamma, then beta
+    out = dec.film[0](h, e)
+    assert torch.allclose(out[:, 0], 2 * h[:, 0] + 0.25) and torch.allclose(out[:, 3], 0.5 * h[:, 3])
+    assert torch.equal(out[:, 1:3], h[:, 1:3])
+    # the gradient reaches the modulation from its zero start, and without flat embeddings there is none
+    dec(torch.randn(2, 4), e).square().sum().backward()
+    assert dec.film[1].linear.weight.grad.abs().sum() > 0
+    assert len(ConvDecoder(shapes((1, 8, 8), (2, 8, 8)), [4, 6], [8], "relu").film) == 0
+
+
 def test_a_spatial_embedding_of_another_size_is_resized_to_the_images():
     net = shapes((1, 8, 8), (2, 4, 4))
     dec = ConvDecoder(net, [4, 4], [8], "relu")

@@ -7,9 +7,10 @@ stride 2 per stage back up, and a 3x3 convolution to ``P * C`` maps (the likelih
 
 Conditions come in two forms (:class:`~condgen.engine.architecture.EmbeddingLayout`). The flat embeddings
 ``(N, E)`` are broadcast over the image as ``E`` constant maps and concatenated at the encoder's input and at
-the decoder's first stage. The spatial ones ``(N, E_i, H_i, W_i)`` are resized to the image's size where theirs
-differs, then averaged down to each stage's resolution and concatenated as channels at the input of every
-convolution of both networks, so the observed pixels of an inpainting condition reach the decoder's last layer.
+the decoder's first stage, and they scale and shift every upsampling stage's maps (FiLM). The spatial ones
+``(N, E_i, H_i, W_i)`` are resized to the image's size where theirs differs, then averaged down to each stage's
+resolution and concatenated as channels at the input of every convolution of both networks, so the observed
+pixels of an inpainting condition reach the decoder's last layer.
 
 An image whose sides the stages cannot halve evenly is padded (zeros, at the bottom and the right) to the next
 multiple of ``2 ** stages`` inside the networks (its spatial embeddings too), and the decoder's output is
@@ -109,6 +110,23 @@ class _LearnedStart(nn.Module):
         return self.value.expand(nothing.shape[0], -1)
 
 
+class _Modulation(nn.Module):
+    """FiLM (Perez et al. 2018): ``h`` ``(N, C, H, W)`` -> ``h * (1 + gamma(e)) + beta(e)``, ``gamma`` and
+    ``beta`` ``(N, C)`` linear in the flat embeddings ``e`` ``(N, E)``. A condition that sets what a stage draws
+    everywhere (a colour) multiplies the maps of where it is drawn (a stroke), which constant maps concatenated at
+    the first stage only add to. Starts as the identity."""
+
+    def __init__(self, embed_width: int, channels: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(embed_width, 2 * channels)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, h: Tensor, e: Tensor) -> Tensor:
+        gamma, beta = self.linear(e).to(h.dtype)[:, :, None, None].chunk(2, dim=1)
+        return torch.addcmul(beta, h, 1 + gamma)  # one pass over h, which a stage's maps make the cost
+
+
 class ConvDecoder(nn.Module):
     """``(z (N, L), e (N, E))`` -> the likelihood's parameters ``(N, P, C, H, W)``."""
 
@@ -127,12 +145,17 @@ class ConvDecoder(nn.Module):
         layers: list[nn.Module] = []
         in_ch = channels[-1] + flat_width
         widest = 0
+        films: list[nn.Module] = []
         for s, ch in zip(range(stages, 0, -1), list(reversed(channels))[1:] + [channels[0]]):
             layers += [nn.ConvTranspose2d(in_ch + extra, ch, 4, stride=2, padding=1), ACTIVATIONS[activation]()]
             widest = max(widest, (in_ch + extra) * (self.padded[0] >> s) * (self.padded[1] >> s))
             in_ch = ch
+            if flat_width:
+                films.append(_Modulation(flat_width, ch))
         layers.append(nn.Conv2d(in_ch + extra, shapes.params * c, 3, padding=1))
         self.stages = nn.Sequential(*layers)
+        #: Each upsampling stage's output scaled and shifted per channel by the flat embeddings (empty without).
+        self.film = nn.ModuleList(films)
         self.memory_format = torch.contiguous_format
         #: The most numbers of a row at once: the widest input of a convolution, or the full-size output.
         self.row_width = max(widest, max(in_ch + extra, shapes.params * c) * self.padded[0] * self.padded[1])
@@ -146,6 +169,8 @@ class ConvDecoder(nn.Module):
             memory_format=self.memory_format)
         for i, layer in enumerate(self.stages):
             h = layer(pyramid.joined(h, stages - i // 2) if i % 2 == 0 else h)
+            if i % 2 == 1 and self.film:
+                h = self.film[i // 2](h, flat)
         height, width = self.size
         return h[:, :, :height, :width].reshape(n, self.params, self.data_channels, height, width)  # cropped back
 

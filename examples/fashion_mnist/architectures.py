@@ -10,7 +10,9 @@ and its epochs are the budget over that time. Figures: the test -ELBO and IS-NLL
 samples on the first ``--is-items`` test images) in nats and bits per dimension, seconds per epoch, and per
 class the share of 1,000 samples the classifier (the MNIST example's CNN trained on Fashion-MNIST, as
 ``benchmark.py`` does) reads as the requested class. Written to ``architectures.json`` and
-``ARCHITECTURES.md``, with each run's ``samples.png`` as ``samples-mlp.png`` and ``samples-conv.png``::
+``ARCHITECTURES.md``, with each run's ``samples.png`` as ``samples-mlp.png`` and ``samples-conv.png``.
+``--only conv`` re-runs one architecture and keeps the other's figures from ``architectures.json`` (each run
+records its date)::
 
     python examples/fashion_mnist/architectures.py [--data-dir DIR] [--work runs/fashion-arch] [--minutes 10]
 """
@@ -75,7 +77,8 @@ def run_one(arch: str, epochs: int, data_dir: Path, work: Path, classifier, is_i
     test = condgen.read_idx_dir(data_dir, name="Fashion-MNIST", classes=CLASSES, levels=True).test
     figures = condgen.evaluate(run, {k: v[:is_items] for k, v in test.items()}, samples=IS_SAMPLES)
     shares = per_class_accuracy(run, classifier)
-    result = {"epochs": epochs, "train_seconds": sum(m["train_seconds"] for m in metrics),
+    result = {"date": time.strftime("%Y-%m-%d"), "epochs": epochs,
+              "train_seconds": sum(m["train_seconds"] for m in metrics),
               "seconds_per_epoch": sum(m["train_seconds"] for m in metrics) / len(metrics),
               "test_neg_elbo_all": metrics[-1]["test_neg_elbo"],
               "test_neg_elbo": figures["test_neg_elbo"], "test_is_nll": figures["test_is_nll"],
@@ -95,14 +98,25 @@ def main() -> int:
     parser.add_argument("--work", default="runs/fashion-arch", help="where the runs are trained")
     parser.add_argument("--minutes", type=float, default=10.0, help="training time of each architecture")
     parser.add_argument("--is-items", type=int, default=1000, help="test images the IS-NLL is estimated on")
+    parser.add_argument("--only", choices=sorted(ARCHITECTURES), default=None, help="re-run this architecture "
+                        "alone; the other's figures are kept from architectures.json")
     args = parser.parse_args()
     data_dir = locate_fashion_mnist(args.data_dir)
     work = Path(args.work)
     classifier, classifier_accuracy = fashion_classifier(data_dir)
-    per_epoch = {arch: seconds_per_epoch(arch, data_dir, work) for arch in ARCHITECTURES}
+    kept: dict[str, Any] = {}
+    if args.only:
+        recorded = json.loads((HERE / "architectures.json").read_text())
+        if recorded["minutes"] != args.minutes or recorded["is_items"] != args.is_items:
+            raise SystemExit(f"architectures.json was recorded with --minutes {recorded['minutes']:g} --is-items "
+                             f"{recorded['is_items']}; --only keeps its other run, so give the same")
+        kept = {a: {"date": recorded["date"], **r} for a, r in recorded["runs"].items() if a != args.only}
+    todo = [a for a in ARCHITECTURES if a not in kept]
+    per_epoch = {arch: seconds_per_epoch(arch, data_dir, work) for arch in todo}
     epochs = {arch: max(1, round(args.minutes * 60 / s)) for arch, s in per_epoch.items()}
     print(f"classifier {classifier_accuracy:.2%}; estimated s/epoch {per_epoch}; epochs {epochs}", flush=True)
-    runs = {arch: run_one(arch, epochs[arch], data_dir, work, classifier, args.is_items) for arch in ARCHITECTURES}
+    runs = {arch: kept.get(arch) or run_one(arch, epochs[arch], data_dir, work, classifier, args.is_items)
+            for arch in ARCHITECTURES}
     results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
                f"{torch.get_num_threads()} threads, torch {torch.__version__}", "minutes": args.minutes,
                "classifier_test_accuracy": classifier_accuracy, "is_samples": IS_SAMPLES, "is_items": args.is_items,
@@ -116,10 +130,12 @@ def main() -> int:
             ("samples read as their class", "mean_class_accuracy", "{:.1%}"))
     lines = ["# Fashion-MNIST: the MLP and the conv net at equal training time", "",
              f"Recorded by `python examples/fashion_mnist/architectures.py --minutes {args.minutes:g}` on "
-             f"{results['date']} ({results['machine']}). Both: latent 16, GELU, the conditional prior, the label "
-             "conditioner one-hot, the discretised logistic on the 8-bit levels, Adam 1e-3 cosine, batch 100, "
-             "seed 0. MLP: hidden [512, 512]. Conv: channels [32, 64] (3x3 stride-2 convolutions; 4x4 "
-             f"transposed ones back), a dense layer of 512. The classifier reads {classifier_accuracy:.1%} of the "
+             f"{results['date']} ({results['machine']}; the MLP run of {runs['mlp'].get('date', results['date'])}, "
+             f"the conv run of {runs['conv'].get('date', results['date'])}). Both: latent 16, GELU, the conditional "
+             "prior, the label conditioner one-hot, the discretised logistic on the 8-bit levels, Adam 1e-3 cosine, "
+             "batch 100, seed 0. MLP: hidden [512, 512]. Conv: channels [32, 64] (3x3 stride-2 convolutions; 4x4 "
+             f"transposed ones back, each stage's maps scaled and shifted by the label's embedding, FiLM), a dense "
+             f"layer of 512. The classifier reads {classifier_accuracy:.1%} of the "
              "test images right; 1,000 samples a class, asked for by name.", "",
              "| | MLP | conv |", "|---|---:|---:|",
              *(f"| {label} | {fmt.format(runs['mlp'][key])} | {fmt.format(runs['conv'][key])} |"
