@@ -77,9 +77,9 @@ def run_one(arch: str, epochs: int, data_dir: Path, work: Path, classifier, is_i
     test = condgen.read_idx_dir(data_dir, name="Fashion-MNIST", classes=CLASSES, levels=True).test
     figures = condgen.evaluate(run, {k: v[:is_items] for k, v in test.items()}, samples=IS_SAMPLES)
     shares = per_class_accuracy(run, classifier)
-    result = {"date": time.strftime("%Y-%m-%d"), "epochs": epochs,
-              "train_seconds": sum(m["train_seconds"] for m in metrics),
-              "seconds_per_epoch": sum(m["train_seconds"] for m in metrics) / len(metrics),
+    seconds = sum(m["train_seconds"] for m in metrics)
+    result = {"date": time.strftime("%Y-%m-%d"), "epochs": epochs, "train_seconds": seconds,
+              "seconds_per_epoch": seconds / len(metrics),
               "test_neg_elbo_all": metrics[-1]["test_neg_elbo"],
               "test_neg_elbo": figures["test_neg_elbo"], "test_is_nll": figures["test_is_nll"],
               "bits_per_dim": figures["test_is_nll_bits_per_dim"],
@@ -110,6 +110,10 @@ def main() -> int:
         if recorded["minutes"] != args.minutes or recorded["is_items"] != args.is_items:
             raise SystemExit(f"architectures.json was recorded with --minutes {recorded['minutes']:g} --is-items "
                              f"{recorded['is_items']}; --only keeps its other run, so give the same")
+        if recorded["classifier_test_accuracy"] != classifier_accuracy:
+            raise SystemExit(f"architectures.json's runs were scored by a classifier with test accuracy "
+                             f"{recorded['classifier_test_accuracy']:.4f}, this one has {classifier_accuracy:.4f}: "
+                             "the kept run's shares would not compare; run both (without --only)")
         kept = {a: {"date": recorded["date"], **r} for a, r in recorded["runs"].items() if a != args.only}
     todo = [a for a in ARCHITECTURES if a not in kept]
     per_epoch = {arch: seconds_per_epoch(arch, data_dir, work) for arch in todo}
