@@ -3,8 +3,9 @@
 The data (``make_data.py``): every MNIST digit at 32x32 in a random pure colour (hue ``fg_hue``) on a
 random darker background (hue ``bg_hue``, at least a quarter turn away), both hues in [0, 0.8). Trains,
 through ``condgen.train``, one CVAE with ``model.arch: conv``, a mixture of 3 discretised logistics on the
-8-bit RGB levels (``--likelihood logistic`` for one), the conditional prior, a ``label`` conditioner on the
-digit and a ``regression`` conditioner on the data fields ``fg_hue`` and ``bg_hue``. Then, asking for each
+8-bit RGB levels (``--likelihood logistic`` for one), the conditional prior, Sohn et al.'s hybrid objective
+(``--objective elbo`` for the ELBO alone), a ``label`` conditioner on the digit and a ``regression``
+conditioner on the data fields ``fg_hue`` and ``bg_hue``. Then, asking for each
 test item's own digit and hues, one sample each:
 
 - measures the digit's and the background's hue in each sample (``make_data.measure``: the background is
@@ -68,7 +69,7 @@ def config_of(args: argparse.Namespace, data: Path) -> dict[str, Any]:
         "data": {"dataset": "npz", "data_dir": str(data), "train_limit": args.train_limit,
                  "test_limit": args.test_limit},
         "train": {"epochs": args.epochs, "batch_size": 100, "lr": args.lr, "lr_schedule": "cosine",
-                  "seed": args.seed},
+                  "seed": args.seed, "objective": args.objective, "gsnn_weight": args.gsnn_weight},
     }
 
 
@@ -78,6 +79,8 @@ def command_line(config: dict[str, Any]) -> str:
     d = config["data"]
     limit = (f" --train-limit {d['train_limit']}" if d["train_limit"] else "") + (
         f" --test-limit {d['test_limit']}" if d["test_limit"] else "")
+    if t.get("objective", "elbo") == "hybrid":
+        limit += f" --objective hybrid --gsnn-weight {t['gsnn_weight'] or 0.5:g}"
     return ("condgen train --dataset npz --data-dir COLOUR.npz --conditioner label "
             f"--conditioner 'regression:targets=[\"{TARGETS[0]}\",\"{TARGETS[1]}\"]' --arch conv "
             f"--channels {' '.join(map(str, m['channels']))} --hidden {' '.join(map(str, m['hidden']))} "
@@ -192,6 +195,10 @@ def main() -> int:
     parser.add_argument("--likelihood", default="logistic-mixture:3", help="logistic or logistic-mixture:K, "
                         "both of the 8-bit levels (README.md says why the mixture)")
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--objective", choices=["elbo", "hybrid"], default="hybrid",
+                        help="hybrid (the default: Sohn et al.'s CVAE + GSNN, which README.md says why) or elbo")
+    parser.add_argument("--gsnn-weight", type=float, default=None, help="the hybrid objective's GSNN weight "
+                        "(default 0.5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-limit", type=int, default=None, help="train on the first N training items")
     parser.add_argument("--test-limit", type=int, default=1000, help="test items each epoch's -ELBO is measured "
