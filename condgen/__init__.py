@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # the static view, for type checkers and the API reference
     from .pictures.grid import save_grid
     from .pictures.rows import SampleRows
     from .pictures.samples import SampleFile, add_sample_arguments
+    from .plugin.callback import Callback
     from .plugin.command import Command
     from .plugin.conditioner import Conditioner, ConditionerConfig
     from .plugin.hookspecs import hookimpl
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # the static view, for type checkers and the API reference
 
 #: Each export -> the module that defines it (imported when the name is first used).
 _EXPORTS = {
+    "Callback": ".plugin.callback",
     "Command": ".plugin.command",
     **dict.fromkeys(["Architecture", "EmbeddingLayout", "NetworkShapes"], ".engine.architecture"),
     "Likelihood": ".engine.likelihood",
@@ -95,6 +97,7 @@ __all__ = [
     "EVAL_SEED",
     "Architecture",
     "ArgumentError",
+    "Callback",
     "CheckpointError",
     "FileAccessError",
     "NumericalError",

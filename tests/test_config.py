@@ -124,7 +124,7 @@ def test_config_field_descriptions_are_their_flags_help():
     models = {"run": RunConfig, "model": ModelConfig, "data": DataConfig, "train": TrainConfig}
     options = [o for o in TRAIN_COMMAND if o.section in models]
     own = [f for f in RunConfig.model_fields if f not in models]  # RunConfig's fields but its sections
-    assert len(options) == len(own) + sum(len(m.model_fields) for s, m in models.items() if s != "run") == 32
+    assert len(options) == len(own) + sum(len(m.model_fields) for s, m in models.items() if s != "run") == 33
     for o in options:
         assert models[o.section].model_fields[o.name].description == o.help, o.sets
 
@@ -145,6 +145,7 @@ EVERY_FLAG = {
     "objective": (["hybrid"], "hybrid"), "gsnn_weight": (["0.3"], 0.3), "grad_clip": (["100"], 100.0),
     "precision": (["bf16"], "bf16"),
     "condition_dropout": (["label=0.2"], {"label": 0.2}), "seed": (["5"], 5), "device": (["cpu"], "cpu"),
+    "log": (["tensorboard"], ["tensorboard"]),
     "dataset": (["image-folder"], "image-folder"), "data_dir": (["/d/photos"], "/d/photos"),
     "x_field": (["pixels"], "pixels"), "train_limit": (["9"], 9), "test_limit": (["4"], 4),
     "options": (["method=crop"], {"size": None, "method": "crop", "mode": "auto", "test_fraction": 0.1,

@@ -62,9 +62,11 @@ def without_timings(rows: list[dict]) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def cli_run(mnist_dir, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """``torchrun --nproc_per_node 2 -m condgen train ...``: two epochs."""
+    """``torchrun --nproc_per_node 2 -m condgen train ... --log tensorboard``: two epochs."""
     out = tmp_path_factory.mktemp("distributed") / "run"
-    result = torchrun("-m", "condgen", "train", *FLAGS, "--data-dir", str(mnist_dir), "--out", str(out))
+    # `--` ends torchrun's options: its parser takes --log for an abbreviation of its --log-dir (docs/distributed.md)
+    result = torchrun("-m", "condgen", "--", "train", *FLAGS, "--log", "tensorboard", "--data-dir", str(mnist_dir),
+                      "--out", str(out))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return out, result
 
@@ -97,9 +99,17 @@ def test_torchrun_condgen_train_writes_one_complete_run_directory(cli_run):
     assert [result.stdout.count(text) for text in ("epoch 1/2 ", "epoch 2/2 ", "run directory: ")] == [1, 1, 1]
     assert sorted(p.name for p in out.iterdir()) == [
         ".condgen-run", ".condgen.lock", "checkpoint.safetensors", "config.json", "latent.png", "metrics.jsonl",
-        "reconstructions.png", "samples.png"]
+        "reconstructions.png", "samples.png", "tensorboard"]
+    # callbacks run on rank 0 alone: one writer of events, each epoch once
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert len(list((out / "tensorboard").iterdir())) == 1
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("test/neg_elbo")] == [1, 2]
     rows = metrics(out)
     assert [row["epoch"] for row in rows] == [1, 2]
+    assert [e.value for e in events.Scalars("test/neg_elbo")] == pytest.approx([r["test_neg_elbo"] for r in rows])
     # one model learned from both shares: better than coin flips after an epoch, better again after two
     assert rows[1]["test_neg_elbo"] < rows[0]["test_neg_elbo"] < COIN_FLIPS
     assert rows[1]["train_loss"] < rows[0]["train_loss"] < COIN_FLIPS + 20

@@ -181,6 +181,40 @@ def test_hook_condgen_register_likelihoods(register_plugin, tmp_path):
         condgen.RunConfig.parse({"model": {"likelihood": "laplace:2"}})
 
 
+class EpochCounter(condgen.Callback):
+    """A third party's callback: counts the epochs it hears of and writes the count beside the run."""
+
+    name = "epoch-counter"
+
+    def on_train_start(self, run, test):
+        self.seen = []
+
+    def on_epoch_end(self, run, metrics):
+        self.seen.append(metrics["epoch"])
+
+    def on_train_end(self, run, test):
+        (run.directory / "epochs-seen.txt").write_text(" ".join(map(str, self.seen)))
+        self.log(f"epoch-counter: {len(self.seen)} epochs")
+
+
+class EpochCounterPlugin:
+    @condgen.hookimpl
+    def condgen_register_callbacks(self, register):
+        register(EpochCounter)
+
+
+def test_hook_condgen_register_callbacks(register_plugin, tmp_path, capsys):
+    register_plugin(ToyData(), "toy-data")
+    register_plugin(EpochCounterPlugin(), "counter-plugin")
+    assert registry().callbacks.keys() >= {"pictures", "tensorboard", "epoch-counter"}
+    assert main(["train", "--dataset", "toy", "--conditioner", "label:num_classes=2", "--epochs", "2",
+                 "--log", "epoch-counter", "--no-pictures", "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "epochs-seen.txt").read_text() == "1 2"
+    assert "epoch-counter: 2 epochs" in capsys.readouterr().out
+    assert condgen.load_run(tmp_path / "run").config.train.log == ["epoch-counter"]
+    assert {p.name: p for p in list_plugins()}["counter-plugin"].callbacks == ["epoch-counter"]
+
+
 def test_every_hook_is_typed_documented_and_tested():
     names = hook_names()
     assert len(names) >= 4, names  # the check sees the hooks

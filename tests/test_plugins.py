@@ -388,6 +388,8 @@ KIND_CASES = {
                      lambda name: registry().architecture_class(name)),
     "likelihood": (lambda name, tag: (type(f"Bernoulli{tag}", (Bernoulli,), {"name": name}),),
                    lambda name: registry().get("likelihood", name)),
+    "callback": (lambda name, tag: (type(f"Callback{tag}", (condgen.Callback,), {"name": name}),),
+                 lambda name: registry().get("callback", name)),
 }
 
 
@@ -425,6 +427,10 @@ class Registers:
     @condgen.hookimpl
     def condgen_register_likelihoods(self, register):
         self._give("condgen_register_likelihoods", register)
+
+    @condgen.hookimpl
+    def condgen_register_callbacks(self, register):
+        self._give("condgen_register_callbacks", register)
 
 
 def _dupe_warnings(caught) -> list[str]:
@@ -597,7 +603,7 @@ def test_the_toolkits_own_plugin_cannot_be_blocked(monkeypatch, fresh_plugins):
         reg = registry()
     assert sorted(str(w.message) for w in caught) == [
         f"CONDGEN_BLOCK_PLUGINS names {name!r}, one of the toolkit's own plugins (the built-in data sets, "
-        "architectures and likelihoods), which cannot be blocked" for name in ("condgen", "condgen.builtins.datasets")]
+        "architectures, likelihoods and callbacks), which cannot be blocked" for name in ("condgen", "condgen.builtins.datasets")]
     assert sorted(reg.datasets) == ["fashion-mnist", "image-folder", "mnist", "npz"] and reg.plugins["condgen.builtins.datasets"].ok
 
 
@@ -671,7 +677,7 @@ def test_condgen_plugins_lists_broken_and_left_out_plugins_and_exits_0(tmp_path)
     assert rows["broken"].endswith("BROKEN: failed to load: ModuleNotFoundError: No module named 'not_a_module_anywhere'")
     assert rows["raiser"].endswith("BROKEN: condgen_register_conditioners raised RuntimeError: boom in conditioners")
     assert rows["cmd-raiser"].endswith("BROKEN: condgen_register_commands raised RuntimeError: boom in commands")
-    assert rows["blocked"].split() == ["blocked", "blocked-plugin", "9.9", "-", "-", "-", "-", "-", "-", "not", "loaded:",
+    assert rows["blocked"].split() == ["blocked", "blocked-plugin", "9.9", *["-"] * 7, "not", "loaded:",
                                        "CONDGEN_BLOCK_PLUGINS", "blocks", "it"]
     assert rows["inpaint"].endswith("not loaded: CONDGEN_BLOCK_PLUGINS blocks it")
     assert rows["label"].split()[-1] == "ok"

@@ -89,7 +89,7 @@ def test_resume_drops_metric_lines_of_an_epoch_that_was_not_saved(toy, tmp_path)
 def test_resume_refuses_a_changed_model(toy, tmp_path):
     condgen.train(toy_config(epochs=1), tmp_path / "run", pictures=False)
     changed = toy_config(epochs=2).model_copy(update={"model": condgen.ModelConfig(latent_dim=5, hidden=[32])})
-    with pytest.raises(CondgenError, match=r"model.latent_dim is 2, not 5; only train.epochs and train.device"):
+    with pytest.raises(CondgenError, match=r"model.latent_dim is 2, not 5; only train.epochs, train.device and train.log"):
         condgen.train(changed, tmp_path / "run", resume=True, pictures=False)
 
 
@@ -362,30 +362,6 @@ def test_evaluate_checks_its_arguments_before_loading_data(toy, tmp_path):
     for bad in (-1, 2.5, True, "100"):
         with pytest.raises(CondgenError, match="samples must be a whole number >= 0"):
             condgen.evaluate(run, samples=bad, data_dir=str(tmp_path / "nowhere"))
-
-
-def test_the_loop_draws_nothing_and_hands_the_finished_run_to_its_caller_once(toy, tmp_path):
-    from condgen.runs.checkpoint import read_checkpoint
-    from condgen.training import loop
-
-    seen = []
-
-    def on_complete(run, test, log):
-        _, meta = read_checkpoint(run.directory / CHECKPOINT_NAME, load_tensors=False)
-        seen.append((run.epoch, meta["epoch"], meta["complete"], tuple(test["image"].shape), log))
-
-    said = []
-    run = loop.train(toy_config(epochs=2), tmp_path / "run", log=said.append, on_complete=on_complete)
-    # once, after the last epoch's checkpoint is in place, with the test split and the log
-    assert seen == [(2, 2, True, (128, 1, 6, 6), said.append)] and run.epoch == 2
-    assert not list((tmp_path / "run").glob("*.png"))  # the loop itself draws no picture
-    seen.clear()
-    with pytest.raises(NumericalError):  # a run that fails is not handed on
-        loop.train(toy_config(epochs=2, lr=1e30), tmp_path / "bad", log=said.append, on_complete=on_complete)
-    assert seen == []
-    # nothing to train is still a finished run
-    loop.train(toy_config(epochs=2), tmp_path / "run", resume=True, log=said.append, on_complete=on_complete)
-    assert [s[:3] for s in seen] == [(2, 2, True)]
 
 
 @pytest.mark.parametrize("clip", [None, 0.5])

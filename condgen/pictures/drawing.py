@@ -246,3 +246,26 @@ def write_run_pictures(run, test: Mapping[str, Tensor], out: Path, log: Log = pr
         except Exception as exc:
             log(f"{name} skipped: drawing it raised {type(exc).__name__}: {exc} (the run itself is saved)")
     return written
+
+
+def dashboard_rows(run, test: Mapping[str, Tensor], most: int = 10) -> SampleRows | None:
+    """The first ``most`` rows of samples.png (the same conditions, chosen without a word), for a picture drawn
+    every epoch; one row for a model without conditioners. None where samples.png would have no rows, or the
+    data are not images."""
+    if split_size(test) == 0 or not is_image_shape(run.model.data_shape):
+        return None
+    if not run.conditioners:
+        return SampleRows.of(run, {})
+    rows = _sample_rows(run, test, seeded_generator(run.device, 0), log=lambda text: None)
+    if rows is None:
+        return None
+    return SampleRows.of(run, {n: c[:most] for n, c in rows.conditions.items()}, rows.labels[:most])
+
+
+def sample_grid(run, rows: SampleRows, per_row: int = 8, seed: int = 0) -> Tensor:
+    """``per_row`` samples of each of ``rows`` (the same noise for the same seed) as one grid image
+    ``(3, H', W')`` in [0, 1], white between the images, no labels."""
+    from torchvision.utils import make_grid
+
+    images = rows.sample(run, per_row, seed=seed).detach().float().cpu().clamp(0, 1)
+    return make_grid(images, nrow=per_row, padding=2, pad_value=1.0)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ..data.splits import DatasetLoader
     from ..engine.architecture import Architecture
     from ..engine.likelihood import Likelihood
+    from .callback import Callback
     from .command import Command
     from .conditioner import Conditioner
 
@@ -46,6 +47,7 @@ __all__ = [
     "condgen_register_attributes",
     "condgen_register_architectures",
     "condgen_register_likelihoods",
+    "condgen_register_callbacks",
 ]
 
 PROJECT_NAME = "condgen"
@@ -136,4 +138,19 @@ def condgen_register_likelihoods(register: Callable[[type[Likelihood]], None]) -
     both plugins are marked broken, and ``--likelihood NAME`` is an error naming both. The toolkit's own
     names (``bernoulli``, ``gaussian``, ``gaussian-pixel``, ``gaussian-shared``, ``logistic``,
     ``logistic-mixture``) are reserved: registering one marks the plugin broken, and the toolkit's is kept.
+    """
+
+
+@hookspec
+def condgen_register_callbacks(register: Callable[[type[Callback]], None]) -> None:
+    """Register training callbacks: call ``register(MyCallback)`` once for each.
+
+    ``MyCallback`` must subclass :class:`condgen.Callback`, with a ``name`` matching ``[a-z][a-z0-9_-]*``,
+    or the plugin is marked broken and the class skipped. ``--log NAME`` (``train.log: [NAME, ...]``) selects
+    it for a run; the training loop builds it, ``cls(log)``, on rank 0 and calls its ``on_train_start``,
+    ``on_epoch_end``, ``on_train_end`` and ``on_fault`` (see :class:`condgen.Callback`). Each epoch is saved
+    before its callbacks run, and a callback that raises is reported and dropped: it never loses the run. A
+    name another plugin registers too is withdrawn: neither class is used, both plugins are marked broken, and
+    ``--log NAME`` is an error naming both. The toolkit's own names (``pictures``, ``tensorboard``) are
+    reserved: registering one marks the plugin broken, and the toolkit's is kept.
     """

@@ -1,7 +1,7 @@
 """Finding plugins, isolating broken ones, and the registry of what they provide.
 
-Plugins come from the entry-point group ``condgen``. The toolkit's own data sets, architectures and
-likelihoods are registered through the same hooks by its default plugins, just as third-party ones are.
+Plugins come from the entry-point group ``condgen``. The toolkit's own data sets, architectures, likelihoods
+and callbacks are registered through the same hooks by its default plugins, just as third-party ones are.
 A plugin that fails to import, raises in a hook, or registers something invalid is reported
 with a :class:`PluginWarning` and listed as broken; the rest of the toolkit keeps working.
 
@@ -51,11 +51,12 @@ ENTRY_POINT_GROUP = "condgen"
 #: Comma-separated entry-point (or distribution) names to load; empty loads none; unset loads all.
 PLUGINS_ENV = "CONDGEN_PLUGINS"
 #: Comma-separated entry-point (or distribution) names never to load, even if PLUGINS_ENV names them.
-#: The toolkit's own plugins (:data:`DEFAULT_PLUGINS`: the built-in data sets, architectures and likelihoods) cannot be
-#: blocked.
+#: The toolkit's own plugins (:data:`DEFAULT_PLUGINS`: the built-in data sets, architectures, likelihoods and
+#: callbacks) cannot be blocked.
 BLOCK_ENV = "CONDGEN_BLOCK_PLUGINS"
 #: The toolkit's own plugins, registered on every plugin manager; the names they register are reserved.
-DEFAULT_PLUGINS = ("condgen.builtins.datasets", "condgen.builtins.architectures", "condgen.builtins.likelihoods")
+DEFAULT_PLUGINS = ("condgen.builtins.datasets", "condgen.builtins.architectures", "condgen.builtins.likelihoods",
+                   "condgen.builtins.callbacks")
 
 
 class PluginWarning(UserWarning):
@@ -118,6 +119,12 @@ def _check_likelihood(cls: object) -> tuple[str, type]:
     return name, cls
 
 
+def _check_callback(cls: object) -> tuple[str, type]:
+    from .callback import Callback  # imports no torch: the contract names its types for type checkers only
+
+    return _check_engine_class(cls, Callback)
+
+
 def _check_command(command: object) -> tuple[str, Command]:
     command = check_command(command)
     return command.name, command
@@ -156,8 +163,9 @@ ARCHITECTURES = HookKind("condgen_register_architectures", "architecture", "arch
                          install_hint=True)
 LIKELIHOODS = HookKind("condgen_register_likelihoods", "likelihood", "likelihoods", _check_likelihood,
                        install_hint=True)
+CALLBACKS = HookKind("condgen_register_callbacks", "callback", "callbacks", _check_callback, install_hint=True)
 #: Every hook, in the order of the columns of ``condgen plugins``.
-KINDS: tuple[HookKind, ...] = (CONDITIONERS, DATASETS, COMMANDS, ATTRIBUTES, ARCHITECTURES, LIKELIHOODS)
+KINDS: tuple[HookKind, ...] = (CONDITIONERS, DATASETS, COMMANDS, ATTRIBUTES, ARCHITECTURES, LIKELIHOODS, CALLBACKS)
 _BY_NOUN = {kind.noun: kind for kind in KINDS}
 _BY_PLURAL = {kind.plural: kind for kind in KINDS}
 
@@ -167,7 +175,7 @@ class PluginInfo:
     """One row of ``condgen plugins``: a plugin, what it provides of each kind, and whether it works.
 
     ``info.conditioners``, ``info.datasets``, ``info.commands``, ``info.attributes``, ``info.architectures``,
-    ``info.likelihoods`` (one per :data:`KINDS` entry) are the names it provides that are in use.
+    ``info.likelihoods``, ``info.callbacks`` (one per :data:`KINDS` entry) are the names it provides that are in use.
     """
 
     name: str
@@ -324,7 +332,7 @@ class PluginRegistry:
                           PluginWarning, stacklevel=2)
         for name in sorted(set(blocked) - installed):
             own = name in {_normal(p) for p in DEFAULT_PLUGINS} or name == "condgen"
-            problem = ("one of the toolkit's own plugins (the built-in data sets, architectures and likelihoods), "
+            problem = ("one of the toolkit's own plugins (the built-in data sets, architectures, likelihoods and callbacks), "
                        "which cannot be blocked" if own
                        else "but no installed plugin has that name")
             warnings.warn(f"{BLOCK_ENV} names {blocked[name]!r}, {problem}", PluginWarning, stacklevel=2)
@@ -570,6 +578,10 @@ class PluginRegistry:
     @property
     def likelihoods(self) -> Mapping[str, type]:
         return self.entries(LIKELIHOODS)
+
+    @property
+    def callbacks(self) -> Mapping[str, type]:
+        return self.entries(CALLBACKS)
 
     def dataset_options(self, name: str) -> type | None:
         """The options model of data set ``name`` (its loader's ``options``), None for a data set without."""

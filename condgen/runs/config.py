@@ -28,7 +28,7 @@ from ..common.files import is_file, read_text
 from ..common.options import descriptions
 from ..common.schema import StrictModel
 from ..data.config import DataConfig
-from ..plugin.registry import registry
+from ..plugin.registry import ENGINE_NAME, registry
 from .options import MODEL_OPTIONS, RUN_OPTIONS, TRAIN_OPTIONS, parse_conditioner_option  # noqa: F401 (re-export)
 
 if sys.version_info >= (3, 11):
@@ -217,6 +217,7 @@ class TrainConfig(StrictModel):
     seed: int = Field(0, ge=0, le=MAX_SEED, description=_TRAIN["seed"])
     device: str = Field("auto", description=_TRAIN["device"])
     eval_batch_size: int = Field(1000, ge=1, description=_TRAIN["eval_batch_size"])
+    log: list[str] = Field(default_factory=list, description=_TRAIN["log"])
 
     @field_validator("condition_dropout", mode="before")
     @classmethod
@@ -232,6 +233,23 @@ class TrainConfig(StrictModel):
         for p in (v.values() if isinstance(v, dict) else [v]):
             if not 0 <= p < 1:
                 raise ValueError(f"a condition dropout probability must be in [0, 1), got {p}")
+        return v
+
+    @field_validator("log")
+    @classmethod
+    def _callback_names(cls, v: list[str]) -> list[str]:
+        # only the names' form: a stored run must load where its callbacks' plugins are gone, so whether each
+        # is installed is checked when a training starts
+        for name in v:
+            if not ENGINE_NAME.match(name):
+                raise ValueError(f"a callback name matches {ENGINE_NAME.pattern}, got {name!r}; `condgen plugins` "
+                                 "lists the installed callbacks")
+        if "pictures" in v:
+            raise ValueError("the pictures callback runs unless --no-pictures (condgen.train(..., pictures=False)); "
+                             "leave 'pictures' out of train.log")
+        twice = next((n for n in v if v.count(n) > 1), None)
+        if twice is not None:
+            raise ValueError(f"callback {twice!r} is listed twice; list it once")
         return v
 
     @field_validator("device")

@@ -85,6 +85,10 @@ TRAIN_OPTIONS = (
     Option("seed", "random seed of the initial weights, the batches and the noise (default 0)", section="train",
            type=int),
     Option("device", DEVICE_HELP, section="train"),
+    Option("log", "a callback that watches the training (repeatable): tensorboard (each epoch's terms, learning "
+           "rate, seconds and a grid of samples, into RUN_DIR/tensorboard/; pip install 'condgen[tensorboard]') or "
+           "a plugin's (`condgen plugins` lists them); the pictures are drawn unless --no-pictures", section="train",
+           action="append", metavar="NAME"),
 )
 
 

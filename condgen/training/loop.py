@@ -2,9 +2,10 @@
 
 A run directory holds ``config.json``, ``checkpoint.safetensors`` (weights, optimizer and
 random-generator state, written after every epoch), ``metrics.jsonl`` (one line per
-epoch) and whatever the caller adds when training ends (``condgen.train`` adds the pictures,
-:mod:`condgen.pictures`). An interrupted run loses at most the epoch it was
-in: ``--resume`` restores the generator and optimizer and continues bit for bit.
+epoch) and what the training's callbacks write (:class:`condgen.Callback`: ``train.log`` names them, and
+``condgen.train`` adds ``pictures``, :mod:`condgen.pictures`). An interrupted run loses at most the epoch it
+was in: ``--resume`` restores the generator and optimizer and continues bit for bit. Callbacks hear of an
+epoch only once it is saved.
 
 Under torchrun the processes train one model together (:mod:`condgen.training.distributed`): each
 trains on its share of every epoch, and rank 0 alone writes the run directory.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -35,15 +36,12 @@ from ..runs.run import Run
 from ..runs.rundir import CONFIG_NAME, METRICS_NAME, RunDirectory, check_out_path, check_writable_run_dir, claim_run_dir
 from ..runs.store import StoredRun, read_run, run_from_stored, save_run
 from . import distributed
+from .callbacks import TrainingCallbacks
 from .evaluation import evaluate_split
 from .optimizer import make_optimizer, stepper
 
 #: Fields of a stored config that ``--resume`` may change.
-RESUMABLE_CHANGES = {"train.epochs", "train.device"}
-
-#: What the caller does once training ends, on rank 0 with the other processes waiting:
-#: ``on_complete(run, test_split, log)``, the test split on the run's device.
-OnComplete = Callable[[Run, Mapping[str, torch.Tensor], Callable[[str], None]], None]
+RESUMABLE_CHANGES = {"train.epochs", "train.device", "train.log"}
 
 #: Steps between checks that the loss is finite (and progress-bar loss updates).
 CHECK_EVERY = 100
@@ -74,8 +72,8 @@ def _resume_config(stored: RunConfig, given: RunConfig | None, out: Path) -> Run
         if old.get(field) != new.get(field) and field not in RESUMABLE_CHANGES:
             raise CondgenError(
                 f"--resume continues the run in {str(out)!r}, whose {field} is {old.get(field)!r}, not "
-                f"{new.get(field)!r}; only train.epochs and train.device may change (or start a new run "
-                "with another --out)"
+                f"{new.get(field)!r}; only train.epochs, train.device and train.log may change (or start a new "
+                "run with another --out)"
             )
     return given
 
@@ -208,16 +206,17 @@ def train(
     resume: bool | StoredRun = False,
     progress: bool | None = None,
     log: Callable[[str], None] = tqdm.write,
-    on_complete: OnComplete | None = None,
+    callbacks: Sequence[str] = (),
 ) -> Run:
     """Train a CVAE described by ``config`` into ``out_dir`` and return the trained :class:`Run`.
 
-    With ``resume=True`` the config comes from the checkpoint in ``out_dir``; a ``config`` given
-    too may only raise ``train.epochs`` or change ``train.device``. ``resume`` may also be the
+    With ``resume=True`` the config comes from the checkpoint in ``out_dir``; a ``config`` given too may
+    only raise ``train.epochs`` or change ``train.device`` or ``train.log``. ``resume`` may also be the
     checkpoint already read (:func:`condgen.runs.store.read_run`); it is read again only if another
     process wrote a newer one before this one locked the run.
-    ``progress=None`` shows a progress bar only on a terminal. ``on_complete(run, test_split, log)``
-    runs once the last epoch is saved, on rank 0 while the other processes wait (see :data:`OnComplete`).
+    ``progress=None`` shows a progress bar only on a terminal. ``callbacks`` names callbacks
+    (:class:`condgen.Callback`) to run besides those of the config's ``train.log``; they run on rank 0 only,
+    and hear of each epoch once it is saved.
 
     ``out_dir`` must be new, empty, or a run directory (see :mod:`condgen.runs.rundir`), and only one
     process may write it at a time. Everything that can be checked (config, data, conditioners,
@@ -234,10 +233,12 @@ def train(
     if config is not None and not isinstance(config, RunConfig):
         raise ArgumentError(f"config must be a condgen.RunConfig (or None with resume=True), got "
                             f"{type(config).__name__}; build one with condgen.RunConfig.parse(dict)")
+    if isinstance(callbacks, str) or not all(isinstance(c, str) for c in callbacks):
+        raise ArgumentError(f"callbacks must be a list of callback names, got {callbacks!r}")
     if not distributed.is_main():  # one voice: rank 0 logs and shows progress
         log, progress = _silent, False
     with distributed.process_group():
-        return _train(config, out, resume, progress, log, on_complete)
+        return _train(config, out, resume, progress, log, tuple(callbacks))
 
 
 def _silent(text: str) -> None:
@@ -261,7 +262,7 @@ def _train(
     resume: bool | StoredRun,
     progress: bool | None,
     log: Callable[[str], None],
-    on_complete: OnComplete | None,
+    callbacks: tuple[str, ...],
 ) -> Run:
     """:func:`train` after its arguments are checked, with the processes joined under torchrun."""
     with distributed.agreed():
@@ -288,7 +289,8 @@ def _train(
                                           f"items are {list(x_shape)}")
                 run.check_classes(data.classes, "the data to resume on")
                 run.absent_items(data.train)  # missing values only where the run learnt an absent condition
-            return _train_in(claim, run, data, stored, progress, log, on_complete)
+                hooks = _callbacks(config, callbacks, log)
+            return _train_in(claim, run, data, stored, progress, log, hooks)
     if config is None:
         raise ArgumentError("train() needs a config unless resume=True")
     with distributed.agreed():
@@ -296,8 +298,16 @@ def _train(
         data = load_dataset(config.data)
         distributed.check_share(split_size(data.train))
         run = create_run(config, data.train, device, data.classes, test=data.test)
+        hooks = _callbacks(config, callbacks, log)
     with _claim(out, resume=False, own_files=(CONFIG_NAME, METRICS_NAME)) as claim:
-        return _train_in(claim, run, data, None, progress, log, on_complete)
+        return _train_in(claim, run, data, None, progress, log, hooks)
+
+
+def _callbacks(config: RunConfig, extra: tuple[str, ...], log: Callable[[str], None]) -> TrainingCallbacks:
+    """The training's callbacks, ``extra`` and then ``train.log``'s; none but on rank 0."""
+    if not distributed.is_main():
+        return TrainingCallbacks((), log)
+    return TrainingCallbacks([*extra, *config.train.log], log)
 
 
 def _rng_key(rank: int) -> str:
@@ -355,7 +365,7 @@ def _train_in(
     stored: StoredRun | None,
     progress: bool | None,
     log: Callable[[str], None],
-    on_complete: OnComplete | None,
+    hooks: TrainingCallbacks,
 ) -> Run:
     """Train ``run`` in the claimed directory, from its epoch to the config's last.
 
@@ -363,8 +373,7 @@ def _train_in(
     :func:`condgen.training.distributed.agreed`, so a failure of its writes stops them too.
     """
     out, config, device = claim.path, run.config, run.device
-    main, world = distributed.is_main(), distributed.world_size()
-    ckpt = out / CHECKPOINT_NAME
+    main = distributed.is_main()
     with distributed.agreed():
         if main:
             write_text_atomic(out / CONFIG_NAME, json.dumps(config.model_dump(mode="json"), indent=2) + "\n",
@@ -377,13 +386,39 @@ def _train_in(
         gen.manual_seed(distributed.rank_seed(config.train.seed, distributed.rank()))
         if stored:
             _restore_training_state(run, stored, opt, gen, log)
-        metrics_path = out / METRICS_NAME
         if main:
-            _keep_metrics_up_to(metrics_path, run.epoch)
+            _keep_metrics_up_to(out / METRICS_NAME, run.epoch)
     forward = distributed.data_parallel(run.model, device)  # None in one process
 
     if run.epoch >= config.train.epochs:
         log(f"{out}: already trained for {run.epoch} epochs (config asks {config.train.epochs}); nothing to do")
+    hooks("on_train_start", run, test_split)
+    try:
+        _epochs(run, opt, train_split, test_split, gen, progress, out, forward, log, hooks)
+    except (CondgenError, KeyboardInterrupt) as fault:
+        hooks("on_fault", run, fault)
+        raise
+    run.model.eval()
+    with distributed.agreed():  # the others wait for rank 0: the run is complete when train() returns
+        hooks("on_train_end", run, test_split)
+    return run
+
+
+def _epochs(
+    run: Run,
+    opt: torch.optim.Optimizer,
+    train_split: dict[str, torch.Tensor],
+    test_split: dict[str, torch.Tensor] | None,
+    gen: torch.Generator,
+    progress: bool | None,
+    out: Path,
+    forward: torch.nn.Module | None,
+    log: Callable[[str], None],
+    hooks: TrainingCallbacks,
+) -> None:
+    """The epochs from the run's next to the config's last: each trained, evaluated and saved, then its callbacks."""
+    config, main, world = run.config, distributed.is_main(), distributed.world_size()
+    ckpt, metrics_path = run.directory / CHECKPOINT_NAME, run.directory / METRICS_NAME
     for epoch in range(run.epoch + 1, config.train.epochs + 1):
         start = time.perf_counter()
         train_terms, lr = _train_epoch(run, opt, train_split, gen, epoch, progress, out, forward)
@@ -413,8 +448,5 @@ def _train_in(
                     f"epoch {epoch}/{config.train.epochs}  train_loss {record['train_loss']:.2f}  "
                     f"test_neg_elbo {record['test_neg_elbo']:.2f} nats  ({train_seconds:.1f} s)"
                 )
-    run.model.eval()
-    with distributed.agreed():  # the others wait for rank 0: the run is complete when train() returns
-        if on_complete is not None and main:
-            on_complete(run, test_split, log)
-    return run
+        if main:  # saved: a callback that fails now cannot lose the epoch
+            hooks("on_epoch_end", run, dict(record))
