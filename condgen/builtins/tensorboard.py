@@ -56,15 +56,16 @@ class TensorBoardCallback(Callback):
         self._writer_class = SummaryWriter
         self.writer = None
         self.rows = None
-        self.pending: list[tuple[str, str, object, int]] = []
+        #: What the writer writes first, once it is made: the config as text, the untrained model's grid.
+        self.config_text = ""
+        self.first_grid: Tensor | None = None
         self.start_epoch = 0
 
     def on_train_start(self, run: Run, test: Mapping[str, Tensor]) -> None:
         self.rows = dashboard_rows(run, test, ROWS)
         config = json.dumps(run.config.model_dump(mode="json"), indent=2)
-        self.pending = [("text", "config", "    " + config.replace("\n", "\n    "), run.epoch)]  # indented: as code
-        if self.rows is not None and run.epoch == 0:
-            self.pending.append(("image", "samples", sample_grid(run, self.rows, PER_ROW), 0))
+        self.config_text = "    " + config.replace("\n", "\n    ")  # indented: shown as code
+        self.first_grid = sample_grid(run, self.rows, PER_ROW) if self.rows is not None and run.epoch == 0 else None
         self.start_epoch = run.epoch
 
     def _open(self, run: Run):
@@ -75,12 +76,9 @@ class TensorBoardCallback(Callback):
             # metrics.jsonl drops their lines
             self.writer = self._writer_class(log_dir=str(run.directory / TENSORBOARD_DIR),
                                              purge_step=self.start_epoch + 1 if self.start_epoch else None)
-            for kind, tag, value, step in self.pending:
-                if kind == "text":
-                    self.writer.add_text(tag, value, global_step=step)
-                else:
-                    self.writer.add_image(tag, value, global_step=step)
-            self.pending = []
+            self.writer.add_text("config", self.config_text, global_step=self.start_epoch)
+            if self.first_grid is not None:
+                self.writer.add_image("samples", self.first_grid, global_step=0)
         return self.writer
 
     def on_epoch_end(self, run: Run, metrics: Mapping[str, float]) -> None:

@@ -16,7 +16,7 @@ from torch import Tensor
 from ..common.errors import CondgenError
 from ..common.rng import EVAL_SEED, seeded_generator
 from ..data.splits import FloatView, iter_batches, split_size
-from .grid import is_image_shape, pyplot, save_figure, save_grid
+from .grid import grid_image, is_image_shape, pyplot, save_figure, save_grid
 from .rows import SampleRows
 
 #: At most this many rows in a run's samples.png.
@@ -264,8 +264,5 @@ def dashboard_rows(run, test: Mapping[str, Tensor], most: int = 10) -> SampleRow
 
 def sample_grid(run, rows: SampleRows, per_row: int = 8, seed: int = 0) -> Tensor:
     """``per_row`` samples of each of ``rows`` (the same noise for the same seed) as one grid image
-    ``(3, H', W')`` in [0, 1], white between the images, no labels."""
-    from torchvision.utils import make_grid
-
-    images = rows.sample(run, per_row, seed=seed).detach().float().cpu().clamp(0, 1)
-    return make_grid(images, nrow=per_row, padding=2, pad_value=1.0)
+    ``(3, H', W')`` in [0, 1], white between the images, no labels (:func:`~condgen.pictures.grid.grid_image`)."""
+    return grid_image(rows.sample(run, per_row, seed=seed), per_row)

@@ -60,6 +60,14 @@ def with_row_heads(images: Tensor, heads: Tensor) -> Tensor:
     return torch.cat([heads.to(images.dtype).unsqueeze(1), blank, rows], dim=1).flatten(0, 1)
 
 
+def grid_image(images: Tensor, per_row: int) -> Tensor:
+    """``images`` ``(N, C, H, W)`` as one image ``(3, H', W')`` in [0, 1], ``per_row`` a row, white between them
+    (a grey image comes out grey in three channels)."""
+    from torchvision.utils import make_grid
+
+    return make_grid(images.detach().float().cpu().clamp(0, 1), nrow=per_row, padding=2, pad_value=1.0)
+
+
 def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequence[str] | None = None,
               row_heads: Tensor | None = None) -> None:
     """Write ``images`` ``(N, C, H, W)`` in [0, 1] as a PNG grid of ``per_row`` columns, rows labelled.
@@ -68,8 +76,6 @@ def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequen
     images were made from, say), set off from them by a blank. At most :data:`MAX_GRID_COLUMNS`
     images a row and :data:`MAX_GRID_IMAGES` in all.
     """
-    from torchvision.utils import make_grid
-
     if not (isinstance(images, Tensor) and images.dim() == 4 and images.shape[0] >= 1):
         shown = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise ArgumentError(f"save_grid: images must be a tensor (N, C, H, W) with N >= 1, got {shown}")
@@ -92,7 +98,7 @@ def save_grid(images: Tensor, path: str | Path, per_row: int, row_labels: Sequen
         images = with_row_heads(images.detach().float().cpu(), row_heads.detach().float().cpu())
         per_row += 2
 
-    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=per_row, padding=2, pad_value=1.0)
+    grid = grid_image(images, per_row)
     plt = pyplot()
     h, w = grid.shape[1:]
     # room left of the images for the longest row label, so no label is cut off

@@ -12,9 +12,6 @@ from ..common.errors import CondgenError, PluginError
 from ..plugin.callback import Callback
 from ..plugin.registry import PluginWarning, registry
 
-#: The events of :class:`condgen.Callback`, in the order a training meets them.
-EVENTS = ("on_train_start", "on_epoch_end", "on_train_end", "on_fault")
-
 
 class TrainingCallbacks:
     """Each callback named in ``names``, built as ``cls(log)``, in that order (a name given twice is built once).
@@ -25,7 +22,6 @@ class TrainingCallbacks:
     """
 
     def __init__(self, names: Sequence[str], log: Callable[[str], None]) -> None:
-        self.log = log
         self.active: list[tuple[str, Callback]] = []
         for name in dict.fromkeys(names):
             try:
@@ -47,7 +43,8 @@ class TrainingCallbacks:
                       "for the rest of this training (the run itself is saved)", PluginWarning, stacklevel=3)
 
     def __call__(self, event: str, *args: Any) -> None:
-        """Call ``event`` (one of :data:`EVENTS`) on every callback still running."""
+        """Call ``event`` (``on_train_start``, ``on_epoch_end``, ``on_train_end`` or ``on_fault``) on every
+        callback still running."""
         for name, callback in list(self.active):
             try:
                 getattr(callback, event)(*args)

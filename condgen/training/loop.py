@@ -394,7 +394,7 @@ def _train_in(
         log(f"{out}: already trained for {run.epoch} epochs (config asks {config.train.epochs}); nothing to do")
     hooks("on_train_start", run, test_split)
     try:
-        _epochs(run, opt, train_split, test_split, gen, progress, out, forward, log, hooks)
+        _epochs(run, opt, train_split, test_split, gen, progress, forward, log, hooks)
     except (CondgenError, KeyboardInterrupt) as fault:
         hooks("on_fault", run, fault)
         raise
@@ -411,14 +411,14 @@ def _epochs(
     test_split: dict[str, torch.Tensor] | None,
     gen: torch.Generator,
     progress: bool | None,
-    out: Path,
     forward: torch.nn.Module | None,
     log: Callable[[str], None],
     hooks: TrainingCallbacks,
 ) -> None:
     """The epochs from the run's next to the config's last: each trained, evaluated and saved, then its callbacks."""
     config, main, world = run.config, distributed.is_main(), distributed.world_size()
-    ckpt, metrics_path = run.directory / CHECKPOINT_NAME, run.directory / METRICS_NAME
+    out = run.directory
+    ckpt, metrics_path = out / CHECKPOINT_NAME, out / METRICS_NAME
     for epoch in range(run.epoch + 1, config.train.epochs + 1):
         start = time.perf_counter()
         train_terms, lr = _train_epoch(run, opt, train_split, gen, epoch, progress, out, forward)

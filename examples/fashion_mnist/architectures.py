@@ -116,14 +116,15 @@ def main() -> int:
     work = Path(args.work)
     classifier, classifier_accuracy = fashion_classifier(data_dir)
     kept: dict[str, Any] = {}
+    record = HERE / f"architectures{SUFFIX[args.objective]}.json"
     if args.only:
-        recorded = json.loads((HERE / f"architectures{SUFFIX[args.objective]}.json").read_text())
+        recorded = json.loads(record.read_text())
         given = (recorded["minutes"], recorded["is_items"], recorded.get("objective", "elbo"))
         if given != (args.minutes, args.is_items, args.objective):
-            raise SystemExit(f"architectures.json was recorded with --minutes {given[0]:g} --is-items {given[1]} "
+            raise SystemExit(f"{record.name} was recorded with --minutes {given[0]:g} --is-items {given[1]} "
                              f"--objective {given[2]}; --only keeps its other run, so give the same")
         if recorded["classifier_test_accuracy"] != classifier_accuracy:
-            raise SystemExit(f"architectures.json's runs were scored by a classifier with test accuracy "
+            raise SystemExit(f"{record.name}'s runs were scored by a classifier with test accuracy "
                              f"{recorded['classifier_test_accuracy']:.4f}, this one has {classifier_accuracy:.4f}: "
                              "the kept run's shares would not compare; run both (without --only)")
         kept = {a: {"date": recorded["date"], **r} for a, r in recorded["runs"].items() if a != args.only}
@@ -138,7 +139,7 @@ def main() -> int:
                "objective": args.objective,
                "classifier_test_accuracy": classifier_accuracy, "is_samples": IS_SAMPLES, "is_items": args.is_items,
                "runs": runs}
-    (HERE / f"architectures{SUFFIX[args.objective]}.json").write_text(json.dumps(results, indent=2) + "\n")
+    record.write_text(json.dumps(results, indent=2) + "\n")
     rows = (("epochs in the budget", "epochs", "{:d}"), ("training seconds", "train_seconds", "{:.0f}"),
             ("s/epoch", "seconds_per_epoch", "{:.1f}"), ("weights", "parameters", "{:,}"),
             ("test −ELBO, all 10,000 (nats)", "test_neg_elbo_all", "{:.2f}"),
