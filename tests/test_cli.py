@@ -87,6 +87,18 @@ def test_evaluate_json(toy_run, capsys):
     assert result["epoch"] == 60 and result["test_items"] == 128
     assert result["test_neg_elbo"] == pytest.approx(result["test_recon_nll"] + result["test_kl"])
     assert result["label_elbo_accuracy"] > 0.9  # two easy classes: the model tells them apart
+    kept = json.loads((toy_run / "evaluation.json").read_text())  # for condgen report and condgen export
+    assert {k: v for k, v in kept.items() if k != "evaluated_at"} == result
+    assert kept["evaluated_at"].startswith("20")
+
+
+def test_evaluate_shows_its_figures_when_they_cannot_be_kept(toy_run, capsys):
+    (toy_run / "evaluation.json").mkdir()  # a directory in the way fails the write, for root too
+    code, out, err = cli(capsys, "evaluate", str(toy_run), "--samples", "0")
+    assert code == 0, err
+    assert "test_neg_elbo" in out and "kept in" not in out
+    assert err.startswith("warning: the figures were not kept: ") and "evaluation.json" in err
+    assert len(err.splitlines()) == 1
 
 
 @pytest.mark.parametrize(

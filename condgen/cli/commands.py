@@ -50,17 +50,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..runs.store import load_run
-    from ..training.evaluation import evaluate
+    from ..training.evaluation import evaluate, keep_evaluation
 
     if args.samples < 0:
         raise CondgenError(f"--samples must be 0 (skip the likelihood estimate) or more, got {args.samples}")
     run = load_run(args.run_dir, device=args.device)
     result = evaluate(run, samples=args.samples, data_dir=args.data_dir, progress=None)
+    kept = keep_evaluation(run, result)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for key, value in result.items():
             print(f"{key:28s} {value:.4f}" if isinstance(value, float) else f"{key:28s} {value}")
+    if kept is not None and not args.json:
+        print(f"kept in {kept} (condgen report and condgen export show them)")
     return 0
 
 

@@ -33,6 +33,8 @@ from .checkpoint import CHECKPOINT_NAME
 
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.jsonl"
+#: ``condgen evaluate``'s last figures (:func:`condgen.training.evaluation.keep_evaluation`).
+EVALUATION_NAME = "evaluation.json"
 MARKER_NAME = ".condgen-run"
 LOCK_NAME = ".condgen.lock"
 OWNER_NAME = ".condgen-owner"

@@ -6,8 +6,12 @@ gives part of it), averaged over the split.
 
 from __future__ import annotations
 
+import json
 import math
+import time
+import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,11 +20,13 @@ from tqdm.auto import tqdm
 
 from ..common.arguments import whole_number
 from ..common.errors import ArgumentError, CondgenError, DataError
+from ..common.files import write_text_atomic
 from ..common.rng import EVAL_SEED, seeded_generator
 from ..data.config import DataConfig
 from ..data.splits import FloatView, iter_batches, split_size, to_device
 from ..data.stored import StoredArray
 from ..runs.datasets import load_dataset
+from ..runs.rundir import EVALUATION_NAME
 from ..runs.run import Run
 
 #: Importance samples per item for ``condgen evaluate`` (Sohn et al. use 100).
@@ -149,3 +155,19 @@ def evaluate(
     for name, cond in run.conditioners.items():
         result.update({f"{name}_{k}": v for k, v in cond.evaluate(run, view).items()})
     return result
+
+
+def keep_evaluation(run: Run, result: Mapping[str, Any]) -> Path | None:
+    """Write :func:`evaluate`'s ``result`` to the run directory's ``evaluation.json`` (atomically, with the time it
+    was computed), where ``condgen report`` and ``condgen export`` find it; the path written, or None (with a
+    warning saying why) where the run has no directory or it cannot be written: the figures were shown anyway."""
+    if run.directory is None:
+        return None
+    path = Path(run.directory) / EVALUATION_NAME
+    kept = {**result, "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    try:
+        write_text_atomic(path, json.dumps(kept, indent=2) + "\n", what="evaluation figures")
+    except CondgenError as exc:
+        warnings.warn(f"the figures were not kept: {exc}", stacklevel=2)
+        return None
+    return path
