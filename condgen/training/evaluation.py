@@ -26,8 +26,8 @@ from ..data.config import DataConfig
 from ..data.splits import FloatView, iter_batches, split_size, to_device
 from ..data.stored import StoredArray
 from ..runs.datasets import load_dataset
-from ..runs.rundir import EVALUATION_NAME
 from ..runs.run import Run
+from ..runs.rundir import EVALUATION_NAME
 
 #: Importance samples per item for ``condgen evaluate`` (Sohn et al. use 100).
 DEFAULT_IS_SAMPLES = 100
