@@ -328,6 +328,7 @@ INPAINT_DOCS = CLI_DOCS.parent / "conditioners" / "inpaint.md"
 
 
 @pytest.mark.parametrize("command, page", [("train", CLI_DOCS), ("sample", CLI_DOCS), ("evaluate", CLI_DOCS),
+                                           ("export", CLI_DOCS),
                                            ("inpaint", INPAINT_DOCS)])
 def test_the_docs_show_each_commands_help_as_built_from_its_table(command, page, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")  # the docs' blocks are 80 columns wide
@@ -370,3 +371,46 @@ def test_the_new_flags_reach_the_stored_run(capsys, tmp_path):
     assert code == 0, err
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["model"]["gaussian_std"] == 0.3 and saved["train"]["eval_batch_size"] == 5
+
+
+def test_export_writes_a_model_folder_that_samples_the_run_s_images_for_the_same_seed(toy_run, capsys, tmp_path):
+    code, _, err = cli(capsys, "evaluate", str(toy_run), "--samples", "10")
+    assert code == 0, err
+    out = tmp_path / "shared"
+    code, stdout, err = cli(capsys, "export", str(toy_run), str(out))
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    header = json.loads((out / "config.json").read_text())
+    assert header["format"] == "condgen-model/1" and "optimizer" not in header and header["epoch"] == 60
+    card = (out / "README.md").read_text()
+    assert "| `label` | `label` |" in card and "`test_neg_elbo`" in card and "condgen sample shared" in card
+    # the same images for the same seed, from the CLI and from Python
+    for source in (toy_run, out):
+        code, _, err = cli(capsys, "sample", str(source), "--condition", "label=all", "--num", "8", "--seed", "3",
+                           "--out", str(tmp_path / f"{source.name}.npy"))
+        assert code == 0, err
+    assert np.array_equal(np.load(tmp_path / "run.npy"), np.load(tmp_path / "shared.npy"))
+    a = condgen.load_run(toy_run).sample({"label": 1}, num=5, seed=7)
+    b = condgen.load_run(out).sample({"label": 1}, num=5, seed=7)
+    assert a.shape == (5, 1, 6, 6) and bool((a == b).all())
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "config.json").unlink(), "holds model.safetensors but no config.json"),
+    (lambda d: (d / "config.json").write_text('{"format": "other"}'), "is not a condgen model folder's config"),
+    (lambda d: (d / "model.safetensors").write_bytes(b"\0" * 10), "(truncated or corrupt?)"),
+])
+def test_a_damaged_model_folder_is_one_error_line(toy_run, capsys, tmp_path, damage, message):
+    out = tmp_path / "shared"
+    assert cli(capsys, "export", str(toy_run), str(out))[0] == 0
+    damage(out)
+    code, _, err = cli(capsys, "sample", str(out), "--condition", "label=0", "--out", str(tmp_path / "s.png"))
+    assert code == 2 and message in one_error_line(err)
+
+
+def test_export_writes_only_into_a_new_or_empty_directory(toy_run, capsys, tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("keep")
+    code, _, err = cli(capsys, "export", str(toy_run), str(tmp_path / "full"))
+    assert code == 2 and "is not a new or empty directory" in one_error_line(err)
+    assert (tmp_path / "full" / "mine.txt").read_text() == "keep"

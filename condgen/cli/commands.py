@@ -1,4 +1,4 @@
-"""condgen's own commands that use a run: ``train``, ``sample`` and ``evaluate``."""
+"""condgen's own commands that use a run: ``train``, ``sample``, ``evaluate`` and ``export``."""
 
 from __future__ import annotations
 
@@ -67,3 +67,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..runs.export import export_run
+
+    out = export_run(args.run_dir, args.out_dir)
+    print(f"wrote the model folder {out} (model.safetensors, config.json, README.md); sample from it with: "
+          f"condgen sample {out} ...")
+    return 0

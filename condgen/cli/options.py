@@ -48,6 +48,12 @@ EVALUATE_COMMAND = (
     JSON,
 )
 
+#: ``condgen export``.
+EXPORT_COMMAND = (
+    RUN_DIR,
+    Option("out_dir", "a new or empty directory for the model folder", positional=True, metavar="OUT_DIR"),
+)
+
 #: ``condgen plugins``.
 PLUGINS_COMMAND = (
     Option("conditioner", "show this conditioner's (or data set's) settings", positional=True, nargs="?",

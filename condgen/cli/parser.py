@@ -16,9 +16,9 @@ from .._version import __version__
 from ..common.errors import PluginError
 from ..common.options import add_options
 from ..plugin.command import BUILT_IN_COMMANDS
-from .commands import cmd_evaluate, cmd_sample, cmd_train
+from .commands import cmd_evaluate, cmd_export, cmd_sample, cmd_train
 from .listing import cmd_plugins
-from .options import EVALUATE_COMMAND, PLUGINS_COMMAND, SAMPLE_COMMAND, TRAIN_COMMAND
+from .options import EVALUATE_COMMAND, EXPORT_COMMAND, PLUGINS_COMMAND, SAMPLE_COMMAND, TRAIN_COMMAND
 
 EXIT_USER_ERROR = 2
 
@@ -50,6 +50,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         ("train", "train a model into a run directory", TRAIN_COMMAND, cmd_train),
         ("sample", "draw samples from a trained run", SAMPLE_COMMAND, cmd_sample),
         ("evaluate", "test-split -ELBO and importance-sampled NLL of a run", EVALUATE_COMMAND, cmd_evaluate),
+        ("export", "write a run's model folder to share (weights, config, model card)", EXPORT_COMMAND, cmd_export),
     ]:
         p = sub.add_parser(name, parents=[debug], help=summary)
         add_options(p, options)

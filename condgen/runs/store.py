@@ -16,12 +16,13 @@ from typing import Annotated, Any, Optional
 
 import torch
 from pydantic import ConfigDict, Field, ValidationError
+from safetensors.torch import load_file
 from torch import Tensor
 
 from .._version import __version__
 from ..common.device import resolve_device
 from ..common.errors import ArgumentError, CondgenError, PluginError, ResourceError, describe_validation_error
-from ..common.files import is_file
+from ..common.files import check_readable, is_file
 from ..common.schema import StrictModel
 from ..plugin.registry import PluginWarning, filtered_out, registry
 from .build import build_conditioners, build_model, check_networks
@@ -30,6 +31,10 @@ from .config import RunConfig
 from .run import Run
 
 MODEL_PREFIX = "model."
+#: A model folder (:mod:`condgen.runs.export`): its weights' file, its header's file and the header's format.
+EXPORT_WEIGHTS_NAME = "model.safetensors"
+EXPORT_CONFIG_NAME = "config.json"
+EXPORT_FORMAT = "condgen-model/1"
 
 
 class StoredConditioner(StrictModel):
@@ -211,18 +216,53 @@ def read_run(path: str | Path, *, model_only: bool = False) -> StoredRun:
     path = Path(path)
     file = path / CHECKPOINT_NAME if path.is_dir() else path
     if path.is_dir() and not is_file(file, "checkpoint"):
+        if is_file(path / EXPORT_WEIGHTS_NAME, "model weights"):  # a model folder (condgen export)
+            return _read_export(path)
         raise CheckpointError(f"{str(path)!r} is not a run directory: it holds no {CHECKPOINT_NAME} "
                               "(a run writes one when its first epoch ends)")
     fingerprint = file_fingerprint(file)
     tensors, raw = read_checkpoint(file, prefix=MODEL_PREFIX if model_only else None)
-    meta = CheckpointMeta.parse(raw, str(file))
-    _check_plugins(meta, str(file))
+    meta, config = _validated(raw, str(file), f"checkpoint {str(file)!r}")
+    return StoredRun(file, config, meta, tensors, None if model_only else fingerprint)
+
+
+def _validated(raw: Any, source: str, described: str) -> tuple[CheckpointMeta, RunConfig]:
+    """A stored header and its run config, validated, once its plugins are known to be installed."""
+    meta = CheckpointMeta.parse(raw, source)
+    _check_plugins(meta, source)
     try:
         config = RunConfig.parse(meta.config, data_options=False)  # checked when its data are loaded
     except CondgenError as exc:
-        raise type(exc)(f"checkpoint {str(file)!r}: {exc}") from None
-    meta.check_against(config, str(file))
-    return StoredRun(file, config, meta, tensors, None if model_only else fingerprint)
+        raise type(exc)(f"{described}: {exc}") from None
+    meta.check_against(config, source)
+    return meta, config
+
+
+def _read_export(folder: Path) -> StoredRun:
+    """A model folder written by ``condgen export``: its ``config.json`` header and ``model.safetensors`` weights,
+    checked as a checkpoint's are."""
+    config_file, weights_file = folder / EXPORT_CONFIG_NAME, folder / EXPORT_WEIGHTS_NAME
+    source = str(weights_file)
+    try:
+        raw = json.loads(config_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{str(folder)!r} holds {EXPORT_WEIGHTS_NAME} but no {EXPORT_CONFIG_NAME}; a model "
+                              "folder needs both (condgen export writes them)") from None
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {str(config_file)!r}: {exc}") from None
+    if not isinstance(raw, dict) or raw.get("format") != EXPORT_FORMAT:
+        got = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+        raise CheckpointError(f"{str(config_file)!r} is not a condgen model folder's config (format {got!r}, "
+                              f"expected {EXPORT_FORMAT!r})")
+    meta, config = _validated(raw, str(config_file), repr(str(config_file)))
+    try:
+        check_readable(weights_file, "model weights")
+        tensors = {f"{MODEL_PREFIX}{k}": v for k, v in load_file(source).items()}
+    except CondgenError:
+        raise
+    except Exception as exc:  # safetensors' own types for a truncated or garbage file
+        raise CheckpointError(f"cannot read {source!r}: {type(exc).__name__}: {exc} (truncated or corrupt?)") from None
+    return StoredRun(weights_file, config, meta, tensors, None)
 
 
 def _check_weights(model: torch.nn.Module, tensors: Mapping[str, Tensor], source: str) -> dict[str, Tensor]:
@@ -282,7 +322,8 @@ def run_from_stored(
 
 
 def load_run(path: str | Path, device: str = "auto") -> Run:
-    """Load a trained run directory (or a checkpoint file) onto ``device`` (see :class:`condgen.Run`)."""
+    """Load a trained run directory, a checkpoint file or a model folder of ``condgen export`` onto ``device``
+    (see :class:`condgen.Run`)."""
     if not isinstance(path, (str, Path)) or not str(path):
         raise ArgumentError(f"path must name a run directory or checkpoint file, got {path!r}")
     if not isinstance(device, str):
