@@ -414,3 +414,15 @@ def test_export_writes_only_into_a_new_or_empty_directory(toy_run, capsys, tmp_p
     code, _, err = cli(capsys, "export", str(toy_run), str(tmp_path / "full"))
     assert code == 2 and "is not a new or empty directory" in one_error_line(err)
     assert (tmp_path / "full" / "mine.txt").read_text() == "keep"
+    code, _, err = cli(capsys, "export", str(toy_run), " ")
+    assert code == 2 and one_error_line(err) == ("error: export directory (OUT_DIR) ' ': name the directory to write, "
+                                                 "e.g. models/my-model")
+
+
+def test_the_model_card_leaves_out_figures_of_another_epoch(toy_run, capsys, tmp_path):
+    assert cli(capsys, "evaluate", str(toy_run), "--samples", "0")[0] == 0
+    kept = json.loads((toy_run / "evaluation.json").read_text())
+    (toy_run / "evaluation.json").write_text(json.dumps({**kept, "epoch": 59}))  # evaluated, then trained on
+    assert cli(capsys, "export", str(toy_run), str(tmp_path / "shared"))[0] == 0
+    card = (tmp_path / "shared" / "README.md").read_text()
+    assert "The kept figures are of epoch 59, not of this epoch-60 model" in card and "`test_neg_elbo`" not in card

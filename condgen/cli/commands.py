@@ -63,10 +63,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for key, value in result.items():
             print(f"{key:28s} {value:.4f}" if isinstance(value, float) else f"{key:28s} {value}")
     if kept is not None and not args.json:
-        print(f"kept in {kept} (condgen report and condgen export show them)")
+        print(f"kept in {kept} (condgen export puts them in the model card)")
     return 0
-
-
 
 
 def cmd_export(args: argparse.Namespace) -> int:

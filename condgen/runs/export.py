@@ -17,9 +17,9 @@ from safetensors.torch import save_file
 
 from .._version import __version__
 from ..common.errors import CondgenError
-from ..common.files import write_atomic, write_text_atomic
+from ..common.files import access_error, write_atomic, write_text_atomic
 from .rundir import EVALUATION_NAME, check_out_path
-from .store import EXPORT_CONFIG_NAME, EXPORT_FORMAT, EXPORT_WEIGHTS_NAME, StoredRun, read_run
+from .store import EXPORT_CONFIG_NAME, EXPORT_FORMAT, EXPORT_WEIGHTS_NAME, MODEL_PREFIX, StoredRun, read_run
 
 CARD_NAME = "README.md"
 #: The training state a checkpoint's header holds that a shared model does not.
@@ -29,7 +29,7 @@ TRAINING_STATE = ("optimizer", "complete", "world_size")
 def export_run(source: str | Path, out: str | Path) -> Path:
     """Write the model folder of the run (directory or checkpoint) ``source`` into ``out``, a new or empty
     directory; the folder written."""
-    out = check_out_path(out)
+    out = check_out_path(out, "export directory (OUT_DIR)", "models/my-model")
     stored = read_run(source, model_only=True)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CondgenError(f"{str(out)!r} is not a new or empty directory; export writes only into one, so it "
@@ -37,9 +37,9 @@ def export_run(source: str | Path, out: str | Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CondgenError(f"cannot make the export directory {str(out)!r}: {exc.strerror or exc}") from None
-    n = len("model.")
-    weights = {k[n:]: v.contiguous() for k, v in stored.tensors.items() if k.startswith("model.")}
+        raise access_error("export directory", out, exc, verb="make") from None
+    # read with model_only: every tensor is a weight of the model
+    weights = {k.removeprefix(MODEL_PREFIX): v.contiguous() for k, v in stored.tensors.items()}
     write_atomic(out / EXPORT_WEIGHTS_NAME, lambda tmp: save_file(weights, str(tmp), metadata={"format": "pt"}),
                  what="model weights")
     header = {k: v for k, v in stored.meta.to_json().items() if k not in TRAINING_STATE}
@@ -98,19 +98,23 @@ def model_card(stored: StoredRun, evaluation: dict[str, Any] | None, out: Path) 
     ]
     if evaluation is None:
         lines.append("Not evaluated before export (`condgen evaluate RUN_DIR` keeps its figures for the card).")
+    elif evaluation.get("epoch") != meta.epoch:  # evaluated, then trained on with --resume
+        lines.append(f"The kept figures are of epoch {evaluation.get('epoch')}, not of this epoch-{meta.epoch} model, "
+                     "so they are left out (`condgen evaluate RUN_DIR` again, then export).")
     else:
         lines += [f"On {evaluation.get('test_items', '?')} test items, {evaluation.get('is_samples', '?')} importance "
                   f"samples, computed {evaluation.get('evaluated_at', '?')}:", "", "| figure | value |", "|---|---:|"]
         lines += [f"| `{k}` | {v:.4f} |" for k, v in evaluation.items() if isinstance(v, float)]
-    example = " ".join(f"--condition {c.instance_name}=..." for c in meta.conditioners)
+    distributions = sorted({c.distribution for c in meta.conditioners if c.distribution})
+    sample = ["condgen sample", out.name, *(f"--condition {c.instance_name}=..." for c in meta.conditioners),
+              "--num 16 --seed 0 --out samples.png"]
     lines += [
         "",
         "## Use",
         "",
         "```bash",
-        f"pip install condgen {' '.join(sorted({c.distribution for c in meta.conditioners if c.distribution}))}"
-        .rstrip(),
-        f"condgen sample {out.name} {example} --num 16 --seed 0 --out samples.png".replace("  ", " "),
+        " ".join(["pip install condgen", *distributions]),
+        " ".join(sample),
         "```",
         "",
         "```python",

@@ -42,10 +42,10 @@ OWNER_NAME = ".condgen-owner"
 BOOKKEEPING = (LOCK_NAME, OWNER_NAME, ".gitkeep", ".DS_Store")
 
 
-def check_out_path(out: object) -> Path:
+def check_out_path(out: object, what: str = "run directory (--out)", example: str = "runs/my-run") -> Path:
     """``out`` as a Path; an empty or non-path value is an error (``Path('')`` would be the current directory)."""
     if not isinstance(out, (str, os.PathLike)) or not str(os.fspath(out)).strip():
-        raise ArgumentError(f"run directory (--out) {out!r}: name the directory to write, e.g. runs/my-run")
+        raise ArgumentError(f"{what} {out!r}: name the directory to write, e.g. {example}")
     return Path(out)
 
 

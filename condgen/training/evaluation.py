@@ -159,7 +159,7 @@ def evaluate(
 
 def keep_evaluation(run: Run, result: Mapping[str, Any]) -> Path | None:
     """Write :func:`evaluate`'s ``result`` to the run directory's ``evaluation.json`` (atomically, with the time it
-    was computed), where ``condgen report`` and ``condgen export`` find it; the path written, or None (with a
+    was computed), where ``condgen export`` finds it for the model card; the path written, or None (with a
     warning saying why) where the run has no directory or it cannot be written: the figures were shown anyway."""
     if run.directory is None:
         return None
