@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # the static view, for type checkers and the API reference
     from .plugin.conditioner import Conditioner, ConditionerConfig
     from .plugin.hookspecs import hookimpl
     from .plugin.registry import attributes
+    from .plugin.widget import Widget
     from .runs.config import ConditionerSpec, ModelConfig, RunConfig, TrainConfig
     from .runs.run import Run
     from .runs.store import load_run
@@ -62,6 +63,7 @@ if TYPE_CHECKING:  # the static view, for type checkers and the API reference
 #: Each export -> the module that defines it (imported when the name is first used).
 _EXPORTS = {
     "Callback": ".plugin.callback",
+    "Widget": ".plugin.widget",
     "Command": ".plugin.command",
     **dict.fromkeys(["Architecture", "EmbeddingLayout", "NetworkShapes"], ".engine.architecture"),
     "Likelihood": ".engine.likelihood",
@@ -98,6 +100,7 @@ __all__ = [
     "Architecture",
     "ArgumentError",
     "Callback",
+    "Widget",
     "CheckpointError",
     "FileAccessError",
     "NumericalError",

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from condgen.plugin.registry import get_plugin_manager
+from browser import browser  # noqa: F401  (the headless Chromium fixture, for the tests of condgen's pages)
 from helpers import LeftPlugin, SignPlugin, ToyData
 
 # The in-process models here are tiny: one thread is faster than two fighting over them.

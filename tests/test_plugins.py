@@ -390,6 +390,9 @@ KIND_CASES = {
                    lambda name: registry().get("likelihood", name)),
     "callback": (lambda name, tag: (type(f"Callback{tag}", (condgen.Callback,), {"name": name}),),
                  lambda name: registry().get("callback", name)),
+    "widget": (lambda name, tag: (type(f"Widget{tag}", (condgen.Widget,), {
+                   "conditioner": name, "build": lambda self, gr: [], "value": lambda self, *v: tag}),),
+               lambda name: registry().get("widget", name)),
 }
 
 
@@ -431,6 +434,10 @@ class Registers:
     @condgen.hookimpl
     def condgen_register_callbacks(self, register):
         self._give("condgen_register_callbacks", register)
+
+    @condgen.hookimpl
+    def condgen_register_widgets(self, register):
+        self._give("condgen_register_widgets", register)
 
 
 def _dupe_warnings(caught) -> list[str]:
@@ -677,7 +684,7 @@ def test_condgen_plugins_lists_broken_and_left_out_plugins_and_exits_0(tmp_path)
     assert rows["broken"].endswith("BROKEN: failed to load: ModuleNotFoundError: No module named 'not_a_module_anywhere'")
     assert rows["raiser"].endswith("BROKEN: condgen_register_conditioners raised RuntimeError: boom in conditioners")
     assert rows["cmd-raiser"].endswith("BROKEN: condgen_register_commands raised RuntimeError: boom in commands")
-    assert rows["blocked"].split() == ["blocked", "blocked-plugin", "9.9", *["-"] * 7, "not", "loaded:",
+    assert rows["blocked"].split() == ["blocked", "blocked-plugin", "9.9", *["-"] * 8, "not", "loaded:",
                                        "CONDGEN_BLOCK_PLUGINS", "blocks", "it"]
     assert rows["inpaint"].endswith("not loaded: CONDGEN_BLOCK_PLUGINS blocks it")
     assert rows["label"].split()[-1] == "ok"

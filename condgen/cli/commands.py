@@ -1,4 +1,4 @@
-"""condgen's own commands that use a run: ``train``, ``sample``, ``evaluate`` and ``export``."""
+"""condgen's own commands that use a run: ``train``, ``sample``, ``evaluate``, ``export`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -73,4 +73,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = export_run(args.run_dir, args.out_dir)
     print(f"wrote the model folder {out} (model.safetensors, config.json, README.md); sample from it with: "
           f"condgen sample {out} ...")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..demo.page import start
+
+    page, url = start(args.run_dir, host=args.host, port=args.port, device=args.device)
+    print(f"serving the demo of {args.run_dir} on {url} (open it in a browser; Ctrl-C stops it)", flush=True)
+    try:
+        page.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        page.close()
     return 0

@@ -54,6 +54,14 @@ EXPORT_COMMAND = (
     Option("out_dir", "a new or empty directory for the model folder", positional=True, metavar="OUT_DIR"),
 )
 
+#: ``condgen demo`` (the defaults are those of :mod:`condgen.demo.page`, which imports Gradio: not imported here).
+DEMO_COMMAND = (
+    RUN_DIR,
+    Option("host", "address to serve on (default 127.0.0.1: this machine only)", default="127.0.0.1"),
+    Option("port", "port to serve on (default 7860)", type=int, default=7860),
+    DEVICE,
+)
+
 #: ``condgen plugins``.
 PLUGINS_COMMAND = (
     Option("conditioner", "show this conditioner's (or data set's) settings", positional=True, nargs="?",

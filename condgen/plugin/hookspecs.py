@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .callback import Callback
     from .command import Command
     from .conditioner import Conditioner
+    from .widget import Widget
 
 __all__ = [
     "PROJECT_NAME",
@@ -48,6 +49,7 @@ __all__ = [
     "condgen_register_architectures",
     "condgen_register_likelihoods",
     "condgen_register_callbacks",
+    "condgen_register_widgets",
 ]
 
 PROJECT_NAME = "condgen"
@@ -153,4 +155,17 @@ def condgen_register_callbacks(register: Callable[[type[Callback]], None]) -> No
     name another plugin registers too is withdrawn: neither class is used, both plugins are marked broken, and
     ``--log NAME`` is an error naming both. The toolkit's own names (``pictures``, ``tensorboard``) are
     reserved: registering one marks the plugin broken, and the toolkit's is kept.
+    """
+
+
+@hookspec
+def condgen_register_widgets(register: Callable[[type[Widget]], None]) -> None:
+    """Register the demo page's inputs for conditioners: call ``register(MyWidget)`` once for each.
+
+    ``MyWidget`` must subclass :class:`condgen.Widget`, with ``conditioner`` the registered name of the
+    conditioner it serves (``[a-z][a-z0-9_]*``) and its own ``build`` and ``value``, or the plugin is marked
+    broken and the class skipped. ``condgen demo`` gives every conditioner of that name in a run this input
+    (see :class:`condgen.Widget`); a conditioner with none gets a text box taking its ``--condition`` form.
+    A conditioner name that another plugin registers a widget for too is withdrawn: neither widget is used,
+    both plugins are marked broken, and ``condgen demo`` on a run with that conditioner is an error naming both.
     """

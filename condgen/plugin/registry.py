@@ -125,6 +125,22 @@ def _check_callback(cls: object) -> tuple[str, type]:
     return _check_engine_class(cls, Callback)
 
 
+def _check_widget(cls: object) -> tuple[str, type]:
+    from .conditioner import NAME_PATTERN
+    from .widget import Widget  # imports neither torch nor gradio
+
+    if not (isinstance(cls, type) and issubclass(cls, Widget)):
+        raise TypeError(f"registered {cls!r}, which is not a subclass of condgen.Widget")
+    name = getattr(cls, "conditioner", None)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise TypeError(f"{cls.__name__}.conditioner must be the name of the conditioner it serves "
+                        f"({NAME_PATTERN.pattern}), got {name!r}")
+    missing = [m for m in ("build", "value") if getattr(cls, m) is getattr(Widget, m)]
+    if missing:
+        raise TypeError(f"{cls.__name__} does not implement {', '.join(missing)}")
+    return name, cls
+
+
 def _check_command(command: object) -> tuple[str, Command]:
     command = check_command(command)
     return command.name, command
@@ -164,8 +180,10 @@ ARCHITECTURES = HookKind("condgen_register_architectures", "architecture", "arch
 LIKELIHOODS = HookKind("condgen_register_likelihoods", "likelihood", "likelihoods", _check_likelihood,
                        install_hint=True)
 CALLBACKS = HookKind("condgen_register_callbacks", "callback", "callbacks", _check_callback, install_hint=True)
+WIDGETS = HookKind("condgen_register_widgets", "widget", "widgets", _check_widget)
 #: Every hook, in the order of the columns of ``condgen plugins``.
-KINDS: tuple[HookKind, ...] = (CONDITIONERS, DATASETS, COMMANDS, ATTRIBUTES, ARCHITECTURES, LIKELIHOODS, CALLBACKS)
+KINDS: tuple[HookKind, ...] = (CONDITIONERS, DATASETS, COMMANDS, ATTRIBUTES, ARCHITECTURES, LIKELIHOODS, CALLBACKS,
+                               WIDGETS)
 _BY_NOUN = {kind.noun: kind for kind in KINDS}
 _BY_PLURAL = {kind.plural: kind for kind in KINDS}
 
@@ -175,7 +193,7 @@ class PluginInfo:
     """One row of ``condgen plugins``: a plugin, what it provides of each kind, and whether it works.
 
     ``info.conditioners``, ``info.datasets``, ``info.commands``, ``info.attributes``, ``info.architectures``,
-    ``info.likelihoods``, ``info.callbacks`` (one per :data:`KINDS` entry) are the names it provides that are in use.
+    ``info.likelihoods``, ``info.callbacks``, ``info.widgets`` (one per :data:`KINDS` entry) are the names it provides that are in use.
     """
 
     name: str
@@ -582,6 +600,11 @@ class PluginRegistry:
     @property
     def callbacks(self) -> Mapping[str, type]:
         return self.entries(CALLBACKS)
+
+    @property
+    def widgets(self) -> Mapping[str, type]:
+        """A conditioner's registered name -> the :class:`condgen.Widget` subclass registered for it."""
+        return self.entries(WIDGETS)
 
     def dataset_options(self, name: str) -> type | None:
         """The options model of data set ``name`` (its loader's ``options``), None for a data set without."""

@@ -45,11 +45,11 @@ def export_run(source: str | Path, out: str | Path) -> Path:
     header = {k: v for k, v in stored.meta.to_json().items() if k not in TRAINING_STATE}
     header = {"format": EXPORT_FORMAT, **header, "exported_with": __version__}
     write_text_atomic(out / EXPORT_CONFIG_NAME, json.dumps(header, indent=2) + "\n", what="model config")
-    write_text_atomic(out / CARD_NAME, model_card(stored, _evaluation(stored.path.parent), out), what="model card")
+    write_text_atomic(out / CARD_NAME, model_card(stored, kept_evaluation(stored.path.parent), out), what="model card")
     return out
 
 
-def _evaluation(run_dir: Path) -> dict[str, Any] | None:
+def kept_evaluation(run_dir: Path) -> dict[str, Any] | None:
     """``condgen evaluate``'s kept figures, or None where it has not run (or its file is unreadable)."""
     try:
         figures = json.loads((run_dir / EVALUATION_NAME).read_text(encoding="utf-8"))

@@ -77,3 +77,10 @@ def condgen_register_commands(register: Callable[[condgen.Command], None]) -> No
     from .command import COMMAND  # its declaration imports no torch; running it does
 
     register(COMMAND)
+
+
+@condgen.hookimpl
+def condgen_register_widgets(register: Callable[[type[condgen.Widget]], None]) -> None:
+    from .widget import InpaintWidget  # imports no gradio: the demo page hands it the module
+
+    register(InpaintWidget)

@@ -47,3 +47,10 @@ def condgen_register_conditioners(register: Callable[[type[condgen.Conditioner]]
     from .conditioner import LabelConditioner
 
     register(LabelConditioner)
+
+
+@condgen.hookimpl
+def condgen_register_widgets(register: Callable[[type[condgen.Widget]], None]) -> None:
+    from .widget import LabelWidget  # imports no gradio: the demo page hands it the module
+
+    register(LabelWidget)

@@ -46,3 +46,10 @@ def condgen_register_attributes(register: Callable[[str, Callable[[Tensor], Tens
 
     for name, function in ATTRIBUTES.items():
         register(name, function)
+
+
+@condgen.hookimpl
+def condgen_register_widgets(register: Callable[[type[condgen.Widget]], None]) -> None:
+    from .widget import RegressionWidget  # imports no gradio: the demo page hands it the module
+
+    register(RegressionWidget)
