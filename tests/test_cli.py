@@ -328,7 +328,7 @@ INPAINT_DOCS = CLI_DOCS.parent / "conditioners" / "inpaint.md"
 
 
 @pytest.mark.parametrize("command, page", [("train", CLI_DOCS), ("sample", CLI_DOCS), ("evaluate", CLI_DOCS),
-                                           ("export", CLI_DOCS), ("demo", CLI_DOCS),
+                                           ("export", CLI_DOCS), ("report", CLI_DOCS), ("demo", CLI_DOCS),
                                            ("inpaint", INPAINT_DOCS)])
 def test_the_docs_show_each_commands_help_as_built_from_its_table(command, page, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")  # the docs' blocks are 80 columns wide

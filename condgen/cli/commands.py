@@ -1,4 +1,4 @@
-"""condgen's own commands that use a run: ``train``, ``sample``, ``evaluate``, ``export`` and ``demo``."""
+"""condgen's own commands that use a run: ``train``, ``sample``, ``evaluate``, ``export``, ``report`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -73,6 +73,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = export_run(args.run_dir, args.out_dir)
     print(f"wrote the model folder {out} (model.safetensors, config.json, README.md); sample from it with: "
           f"condgen sample {out} ...")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..pictures.report import write_report
+
+    out = write_report(args.run_dirs, args.out)
+    print(f"wrote {out} (one file with everything in it: open it in a browser, no server needed)")
     return 0
 
 

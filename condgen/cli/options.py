@@ -54,6 +54,13 @@ EXPORT_COMMAND = (
     Option("out_dir", "a new or empty directory for the model folder", positional=True, metavar="OUT_DIR"),
 )
 
+#: ``condgen report``.
+REPORT_COMMAND = (
+    Option("run_dirs", "run directories written by condgen train: one, or several to compare", positional=True,
+           nargs="+", metavar="RUN_DIR"),
+    Option("out", "the page to write (default RUN_DIR/report.html; needed for several runs)", metavar="FILE.html"),
+)
+
 #: ``condgen demo`` (the defaults are those of :mod:`condgen.demo.page`, which imports Gradio: not imported here).
 DEMO_COMMAND = (
     RUN_DIR,

@@ -16,13 +16,14 @@ from .._version import __version__
 from ..common.errors import PluginError
 from ..common.options import add_options
 from ..plugin.command import BUILT_IN_COMMANDS
-from .commands import cmd_demo, cmd_evaluate, cmd_export, cmd_sample, cmd_train
+from .commands import cmd_demo, cmd_evaluate, cmd_export, cmd_report, cmd_sample, cmd_train
 from .listing import cmd_plugins
 from .options import (
     DEMO_COMMAND,
     EVALUATE_COMMAND,
     EXPORT_COMMAND,
     PLUGINS_COMMAND,
+    REPORT_COMMAND,
     SAMPLE_COMMAND,
     TRAIN_COMMAND,
 )
@@ -58,6 +59,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         ("sample", "draw samples from a trained run", SAMPLE_COMMAND, cmd_sample),
         ("evaluate", "test-split -ELBO and importance-sampled NLL of a run", EVALUATE_COMMAND, cmd_evaluate),
         ("export", "write a run's model folder to share (weights, config, model card)", EXPORT_COMMAND, cmd_export),
+        ("report", "write a run's page: learning curves, pictures, figures (or compare runs)", REPORT_COMMAND,
+         cmd_report),
         ("demo", "serve a local web page that draws a run's samples", DEMO_COMMAND, cmd_demo),
     ]:
         p = sub.add_parser(name, parents=[debug], help=summary)

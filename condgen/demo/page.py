@@ -19,8 +19,9 @@ from typing import Any
 
 from ..common.errors import CondgenError
 from ..common.files import describe_os_error
-from ..runs.export import kept_evaluation, model_card
+from ..runs.export import model_card
 from ..runs.run import Run
+from ..runs.rundir import kept_evaluation
 from ..runs.store import load_run, read_run
 from .drawing import MAX_PER_ROW, Drawing
 from .widgets import TextWidget, warn_broken

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 COMMAND_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
 #: The toolkit's own commands, which no plugin may replace.
-BUILT_IN_COMMANDS = ("plugins", "train", "sample", "evaluate", "export", "demo")
+BUILT_IN_COMMANDS = ("plugins", "train", "sample", "evaluate", "export", "report", "demo")
 
 
 @dataclass(frozen=True)

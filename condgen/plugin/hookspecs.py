@@ -93,9 +93,9 @@ def condgen_register_datasets(register: Callable[[str, DatasetLoader], None]) ->
 def condgen_register_commands(register: Callable[[Command], None]) -> None:
     """Register extra ``condgen`` subcommands: call ``register(condgen.Command(...))`` once for each.
 
-    A command named like one of condgen's own (``plugins``, ``train``, ``sample``, ``evaluate``)
-    marks the plugin broken in ``condgen plugins`` and is skipped. A name another plugin registers
-    too is withdrawn: neither command runs, both plugins are marked broken, and ``condgen NAME``
+    A command named like one of condgen's own (``plugins``, ``train``, ``sample``, ``evaluate``, ``export``,
+    ``report``, ``demo``) marks the plugin broken in ``condgen plugins`` and is skipped. A name another
+    plugin registers too is withdrawn: neither command runs, both plugins are marked broken, and ``condgen NAME``
     is an error naming both.
     """
 

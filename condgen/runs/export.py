@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 from .._version import __version__
 from ..common.errors import CondgenError
 from ..common.files import access_error, write_atomic, write_text_atomic
-from .rundir import EVALUATION_NAME, check_out_path
+from .rundir import check_out_path, kept_evaluation
 from .store import EXPORT_CONFIG_NAME, EXPORT_FORMAT, EXPORT_WEIGHTS_NAME, MODEL_PREFIX, StoredRun, read_run
 
 CARD_NAME = "README.md"
@@ -47,15 +47,6 @@ def export_run(source: str | Path, out: str | Path) -> Path:
     write_text_atomic(out / EXPORT_CONFIG_NAME, json.dumps(header, indent=2) + "\n", what="model config")
     write_text_atomic(out / CARD_NAME, model_card(stored, kept_evaluation(stored.path.parent), out), what="model card")
     return out
-
-
-def kept_evaluation(run_dir: Path) -> dict[str, Any] | None:
-    """``condgen evaluate``'s kept figures, or None where it has not run (or its file is unreadable)."""
-    try:
-        figures = json.loads((run_dir / EVALUATION_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return figures if isinstance(figures, dict) else None
 
 
 def model_card(stored: StoredRun, evaluation: dict[str, Any] | None, out: Path) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
@@ -40,6 +41,15 @@ LOCK_NAME = ".condgen.lock"
 OWNER_NAME = ".condgen-owner"
 #: Files of condgen's own bookkeeping, which do not make a directory "non-empty".
 BOOKKEEPING = (LOCK_NAME, OWNER_NAME, ".gitkeep", ".DS_Store")
+
+
+def kept_evaluation(run_dir: str | Path) -> dict[str, Any] | None:
+    """``condgen evaluate``'s kept figures, or None where it has not run (or its file is unreadable)."""
+    try:
+        figures = json.loads((Path(run_dir) / EVALUATION_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return figures if isinstance(figures, dict) else None
 
 
 def check_out_path(out: object, what: str = "run directory (--out)", example: str = "runs/my-run") -> Path:

@@ -1,7 +1,7 @@
-"""The screenshots of ``condgen demo`` in the README and docs/demo.md, taken in headless Chromium.
+"""The screenshots of ``condgen demo`` and ``condgen report`` in the README and the docs, taken in headless Chromium.
 
 Serves the demo of a label run and of an inpainting run as ``condgen demo`` does, presses Generate in the
-browser as a user would, and saves each page::
+browser as a user would, and saves each page; then opens the label run's report (``condgen report``)::
 
     python examples/demo/screenshots.py --label-run runs/mnist-label --inpaint-run runs/mnist-inpaint \\
         --data-dir ../shared/data/mnist --out docs/images
@@ -107,9 +107,15 @@ def main() -> None:
                 driver.save_screenshot(str(out / "demo-inpaint.png"))
             finally:
                 page.close()
+            from condgen.pictures.report import write_report
+
+            report = write_report([args.label_run], Path(tmp) / "report.html")
+            driver.set_window_size(1200, 1400)
+            driver.get(report.resolve().as_uri())
+            driver.save_screenshot(str(out / "report.png"))
     finally:
         driver.quit()
-    print(f"wrote {out}/demo-generate.png, demo-model.png and demo-inpaint.png")
+    print(f"wrote {out}/demo-generate.png, demo-model.png, demo-inpaint.png and report.png")
 
 
 if __name__ == "__main__":
