@@ -105,6 +105,20 @@ def _generate(browser, expect: str) -> str:
     return status.text
 
 
+def _paint_stroke(browser, elem_id: str, down: float) -> None:
+    """Take the image editor ``elem_id``'s brush and drag it across the image shown (from just inside its left
+    edge, clear of the toolbar, to beyond its right), ``down`` of its height below its middle, as a user paints."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    next(b for b in browser.find_elements(By.CSS_SELECTOR, f"#{elem_id} button") if b.get_attribute("title") == "Brush").click()
+    canvas = max(browser.find_elements(By.CSS_SELECTOR, f"#{elem_id} canvas"), key=lambda c: c.size["width"])
+    shown = canvas.size["height"] * 0.8  # the image, fitted into the canvas and centred
+    ActionChains(browser).move_to_element_with_offset(canvas, round(-0.45 * shown), round(down * shown)) \
+        .click_and_hold().move_by_offset(round(0.5 * shown), 0).move_by_offset(round(0.5 * shown), 0) \
+        .release().perform()
+
+
 def _picture(browser) -> np.ndarray:
     """The picture on the page, read back from the server as the browser got it: ``(H, W)`` grey uint8."""
     from selenium.webdriver.common.by import By
@@ -194,4 +208,16 @@ def test_inpaint_demo_keeps_the_observed_pixels_and_says_what_is_wrong_in_chromi
         for completion in completions:
             assert np.array_equal(completion[:14], digit[:14])  # observed pixels come back unchanged
         assert len({c[14:].tobytes() for c in completions}) > 1  # the missing half is drawn, not copied
+
+        # painted by hand: a stroke of the brush across the bottom of the digit is what is missing
+        _choose(browser, "condition-inpaint-mask", "painted by hand (brush over what is missing)")
+        _paint_stroke(browser, "condition-inpaint-image", down=0.3)
+        status = _generate(browser, "inpaint=")
+        observed = float(status.removeprefix("inpaint=").split("%")[0])
+        assert 55 <= observed <= 97, status  # a stroke of the brush's radius, not the whole image
+        browser.save_screenshot(str(tmp_path / "demo-inpaint-painted.png"))
+        completions = _cells(_picture(browser), COLUMNS + 2, 16, first_column=2)
+        for completion in completions:
+            assert np.array_equal(completion[:12], digit[:12])  # the unpainted top comes back unchanged
+        assert len({c[16:].tobytes() for c in completions}) > 1  # under the stroke, drawn
         assert console_errors(browser) == []

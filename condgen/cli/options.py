@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..common.errors import ConfigError
 from ..common.options import Option, flag_values, lay_over
 from ..data.options import DATA_OPTIONS
+from ..demo import DEFAULT_HOST, DEFAULT_PORT
 from ..pictures.samples import sample_options
 from ..runs.options import DEVICE, MODEL_OPTIONS, RUN_OPTIONS, TRAIN_OPTIONS
 
@@ -61,11 +62,11 @@ REPORT_COMMAND = (
     Option("out", "the page to write (default RUN_DIR/report.html; needed for several runs)", metavar="FILE.html"),
 )
 
-#: ``condgen demo`` (the defaults are those of :mod:`condgen.demo.page`, which imports Gradio: not imported here).
+#: ``condgen demo``.
 DEMO_COMMAND = (
     RUN_DIR,
-    Option("host", "address to serve on (default 127.0.0.1: this machine only)", default="127.0.0.1"),
-    Option("port", "port to serve on (default 7860)", type=int, default=7860),
+    Option("host", f"address to serve on (default {DEFAULT_HOST}: this machine only)", default=DEFAULT_HOST),
+    Option("port", f"port to serve on (default {DEFAULT_PORT})", type=int, default=DEFAULT_PORT),
     DEVICE,
 )
 

@@ -6,3 +6,8 @@
 - :mod:`.page`: the page itself and its server, the one module that imports Gradio (the optional extra
   ``condgen[demo]``).
 """
+
+#: Where ``condgen demo`` serves, unless ``--host`` and ``--port`` say otherwise: this machine only, on Gradio's
+#: usual port. Here, in a module that imports nothing, so the command line's flags declare them without Gradio.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..common.arguments import whole_number
+from ..common.arguments import MAX_SEED, whole_number
 from ..common.errors import CondgenError, ConditionError, PluginError
 from ..pictures.grid import grid_image
 from ..pictures.rows import SampleRows
@@ -90,7 +90,7 @@ class Drawing:
         """``num`` samples for each row of conditions ``inputs`` ask for (see :meth:`rows`), drawn with ``seed``."""
         start = time.perf_counter()
         num = whole_number("the number of samples", _whole(num), 1, MAX_PER_ROW)
-        seed = whole_number("the seed", _whole(seed), 0, 2**63 - 1)
+        seed = whole_number("the seed", _whole(seed), 0, MAX_SEED)
         rows = self.rows(inputs)
         if len(rows) * num > MAX_SAMPLES:
             raise ConditionError(f"{len(rows)} rows of {num} samples make {len(rows) * num:,}; the page draws at most "

@@ -23,12 +23,10 @@ from ..runs.export import model_card
 from ..runs.run import Run
 from ..runs.rundir import kept_evaluation
 from ..runs.store import load_run, read_run
+from . import DEFAULT_HOST, DEFAULT_PORT
 from .drawing import MAX_PER_ROW, Drawing
 from .widgets import TextWidget, warn_broken
 
-DEFAULT_HOST = "127.0.0.1"
-#: Gradio's usual port.
-DEFAULT_PORT = 7860
 #: Samples a row when the page opens.
 DEFAULT_NUM = 16
 INSTALL_HINT = "pip install 'condgen[demo]'"
@@ -127,16 +125,20 @@ def _check_port(host: str, port: int) -> None:
         raise CondgenError(f"--port must be a port number from 1 to 65535, got {port}")
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            # as the server binds: a port a closed demo left in TIME_WAIT is free to serve on again
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     except OSError as exc:
         raise CondgenError(f"cannot serve on {host}:{port}: {describe_os_error(exc)}; choose another --port "
                            "(or --host)") from None
 
 
-def start(run_dir: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, device: str = "auto") -> tuple[Any, str]:
+def start(
+    run_dir: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, device: str = "auto"
+) -> tuple[Any, str]:
     """Load the run once and serve its page on ``host:port`` in the background: ``(page, its URL)``;
     ``page.close()`` stops it."""
-    import_gradio()  # the missing extra is said before a run loads
+    gr = import_gradio()  # the missing extra is said before a run loads
     _check_port(host, port)
     run = load_run(run_dir, device=device)
     stored = read_run(run_dir, model_only=True)
@@ -144,5 +146,5 @@ def start(run_dir: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     card = card.split("---\n", 2)[-1]  # the hub's front matter is not for the page
     page = build_page(run, card, f"condgen demo: {Path(run_dir).name or run_dir}")
     page.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False,
-                share=False, theme=_theme(import_gradio()), footer_links=[])
+                share=False, theme=_theme(gr), footer_links=[])
     return page, f"http://{host}:{port}/"

@@ -88,7 +88,7 @@ def model_card(stored: StoredRun, evaluation: dict[str, Any] | None, out: Path) 
         "",
     ]
     if evaluation is None:
-        lines.append("Not evaluated before export (`condgen evaluate RUN_DIR` keeps its figures for the card).")
+        lines.append("Not evaluated (`condgen evaluate RUN_DIR` keeps its figures for this card).")
     elif evaluation.get("epoch") != meta.epoch:  # evaluated, then trained on with --resume
         lines.append(f"The kept figures are of epoch {evaluation.get('epoch')}, not of this epoch-{meta.epoch} model, "
                      "so they are left out (`condgen evaluate RUN_DIR` again, then export).")

@@ -19,6 +19,12 @@ DRAWN = "painted by hand (brush over what is missing)"
 DEFAULT_MASK = "bottom-half"
 
 
+def brush_radius(height: int, width: int) -> int:
+    """The brush's radius in pixels when the page opens: a twelfth of the model's image (2 for 28x28), where
+    Gradio's own default of 25 would paint all of a small image in one stroke."""
+    return max(1, round(min(height, width) / 12))
+
+
 def _opaque(array: np.ndarray) -> Image.Image:
     """An uploaded image as RGB, any transparency laid over black (the background of MNIST-like digits)."""
     image = Image.fromarray(np.asarray(array).astype(np.uint8))
@@ -42,10 +48,14 @@ class InpaintWidget(condgen.Widget):
     def build(self, gr: ModuleType) -> Sequence[Any]:
         masks = self.masks()
         channels, height, width = self.cond.image_shape
+        radius = brush_radius(height, width)
         editor = gr.ImageEditor(label=f"{self.label}: the image to complete ({height}x{width} "
-                                f"{'grey' if channels == 1 else 'colour'}; a larger one is resized)",
+                                f"{'grey' if channels == 1 else 'colour'}; a larger one is resized, and the "
+                                "brush's size is in the toolbar)",
                                 type="numpy", image_mode="RGBA", sources=["upload", "clipboard"],
                                 elem_id=f"condition-{self.cond.name}-image", layers=False,
+                                brush=gr.Brush(default_size=radius),
+                                eraser=gr.Eraser(default_size=radius),
                                 format="png")  # lossless: the observed pixels are the image's own
         choice = gr.Dropdown(masks, value=DEFAULT_MASK if DEFAULT_MASK in masks else masks[0],
                              label=f"{self.label}: what is missing", elem_id=f"condition-{self.cond.name}-mask")
