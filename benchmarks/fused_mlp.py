@@ -151,10 +151,11 @@ def fuse(model: nn.Module) -> list[str]:
 
 
 def unfuse(model: nn.Module) -> None:
-    """Undo :func:`fuse`: the plain modules' own ``forward``."""
-    for net in (model.encoder, model.decoder, getattr(model.prior, "net", None), model.likelihood):
+    """Undo :func:`fuse` and :func:`fuse_likelihood`: the plain modules' own ``forward`` and ``nll``."""
+    for net in (model.encoder, model.decoder, getattr(model.prior, "net", None)):
         if net is not None:
             net.__dict__.pop("forward", None)
+    model.likelihood.__dict__.pop("nll", None)
 
 
 class BernoulliNLL(torch.autograd.Function):

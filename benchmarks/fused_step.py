@@ -1,4 +1,4 @@
-"""The fused MLP against the plain modules, and both against the floor, on one training step (``train.fused``).
+"""The fused MLP against the plain modules, and both against the floor, on one training step.
 
 In one process, on one batch of the seed configuration already in place (label, latent 2, 512 hidden,
 batch 50, fused Adam), alternated ``--repeats`` times in blocks of ``--steps`` steps, each block scaled to an

@@ -262,7 +262,7 @@ def torchvision_root(data_dir: Path, cache: Path) -> Path:
 def run_once(kind: str, data_dir: Path, tv_root: Path, epochs: int, python: Path | None = None) -> dict:
     arg = str(tv_root) if kind == "reference" else str(data_dir)
     extra = [str(NLL_IMAGES), str(NLL_SAMPLES)] if kind in PEERS else []
-    interpreter = str(python) if kind == "pythae" and python is not None else sys.executable
+    interpreter = str(python) if kind == "pythae" else sys.executable
     out = subprocess.run([interpreter, "-c", SCRIPTS[kind], arg, str(epochs), *extra], capture_output=True,
                          text=True, cwd=HERE.parent, env={**os.environ, "TQDM_DISABLE": "1"})
     if out.returncode != 0:
