@@ -246,10 +246,11 @@ def test_tensorboard_writes_every_term_each_epoch_a_grid_and_the_config(toy, tmp
 
 def test_tensorboard_after_resume_hides_the_epochs_the_checkpoint_lost(toy, tmp_path):
     run_dir = tmp_path / "run"
-    condgen.train(toy_config(epochs=2, log=["tensorboard"]), run_dir, pictures=False, log=lambda s: None)
-    # a crash after epoch 2's events but before its checkpoint: the checkpoint of epoch 1 is what a resume has
-    condgen.train(toy_config(epochs=1, log=["tensorboard"]), tmp_path / "one", pictures=False, log=lambda s: None)
-    (run_dir / CHECKPOINT_NAME).write_bytes((tmp_path / "one" / CHECKPOINT_NAME).read_bytes())
+    condgen.train(toy_config(epochs=1, log=["tensorboard"]), run_dir, pictures=False, log=lambda s: None)
+    epoch_1 = (run_dir / CHECKPOINT_NAME).read_bytes()
+    condgen.train(toy_config(epochs=2, log=["tensorboard"]), run_dir, resume=True, pictures=False, log=lambda s: None)
+    # a crash after epoch 2's events but before its checkpoint: the run's checkpoint of epoch 1 is what a resume has
+    (run_dir / CHECKPOINT_NAME).write_bytes(epoch_1)
     condgen.train(toy_config(epochs=3, log=["tensorboard"]), run_dir, resume=True, pictures=False,
                   log=lambda s: None)
     acc = read_events(run_dir)

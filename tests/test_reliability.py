@@ -486,8 +486,14 @@ def test_the_checkpoint_header_is_one_type_written_read_once_and_held(label_run,
 
     _, raw = read_checkpoint(label_run / CHECKPOINT_NAME, load_tensors=False)
     # the keys a one-process training run writes: no world_size, nothing unset; since 0.3 the data's class names
-    assert sorted(raw) == ["classes", "complete", "condgen_version", "conditioners", "config", "data_shape", "epoch",
-                           "optimizer"] and raw["classes"] == {}
+    assert sorted(raw) == ["classes", "complete", "condgen_version", "conditioners", "config", "data_shape", "dataset",
+                           "epoch", "metrics", "optimizer", "run_id"] and raw["classes"] == {}
+    # the run's identity is its marker's; the data set's provider is recorded as the conditioners' are
+    assert raw["run_id"] == json.loads((label_run / ".condgen-run").read_text())["run_id"] and len(raw["run_id"]) == 32
+    assert raw["dataset"]["name"] == raw["config"]["data"]["dataset"] and raw["dataset"]["plugin"]
+    # the epoch's line of metrics.jsonl, kept with the checkpoint it belongs to
+    assert raw["metrics"]["epoch"] == raw["epoch"] == 1
+    assert json.loads((label_run / "metrics.jsonl").read_text().splitlines()[-1]) == raw["metrics"]
     parses = []
     real = store.CheckpointMeta.parse.__func__
     monkeypatch.setattr(store.CheckpointMeta, "parse", classmethod(lambda cls, *a: parses.append(a) or real(cls, *a)))
@@ -496,7 +502,10 @@ def test_the_checkpoint_header_is_one_type_written_read_once_and_held(label_run,
     assert len(parses) == 1 and isinstance(stored.meta, store.CheckpointMeta)
     assert (stored.meta.epoch, stored.meta.complete, stored.meta.world_size, run.epoch) == (1, True, 1, 1)
     assert stored.meta.to_json() == raw  # what was read is what is written
-    assert store.CheckpointMeta.of_run(run, optimizer=raw["optimizer"], complete=True).to_json() == raw
+    # the toy data set's plugin is registered only while label_run trains: the provider is the run's record of it
+    assert run.trained_on.model_dump() == raw["dataset"]
+    assert store.CheckpointMeta.of_run(run, optimizer=raw["optimizer"], complete=True, metrics=raw["metrics"],
+                                       run_id=raw["run_id"]).to_json() == raw
 
     def from_a_later_condgen(meta):
         meta["provenance"] = {"host": "x"}

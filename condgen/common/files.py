@@ -31,7 +31,12 @@ _CAUSES = {
 
 def describe_os_error(exc: OSError) -> str:
     """The cause of an OSError in words: ``permission denied (...)`` rather than ``[Errno 13] ...``."""
-    return _CAUSES.get(exc.errno or -1) or exc.strerror or str(exc)
+    return _CAUSES.get(exc.errno or -1) or _lower_first(exc.strerror) or str(exc)
+
+
+def _lower_first(text: str | None) -> str | None:
+    """The system's words in the middle of our line: ``disk quota exceeded``, not ``Disk quota exceeded``."""
+    return text[:1].lower() + text[1:] if text else text
 
 
 def access_error(what: str, path: str | Path, exc: OSError, verb: str = "read") -> FileAccessError:
@@ -94,29 +99,76 @@ def new_file_mode() -> int:
     return 0o666 & ~_umask()
 
 
+#: Errors a library that writes a file reports in its own exception types (safetensors' ``SafetensorError``,
+#: say) but with the system's words for the cause; found in the message, they make the write's failure the
+#: user's one line, not an internal error.
+_WRITE_CAUSES = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def write_failure_cause(exc: BaseException) -> str | None:
+    """The cause, in words, of a failed write: an OSError's, or an OS cause named in another library's
+    exception; None where ``exc`` is not a failure of the file system (a bug, which must not be hidden)."""
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    text = str(exc)
+    for code in _WRITE_CAUSES:
+        if os.strerror(code) in text:
+            return _CAUSES.get(code) or _lower_first(os.strerror(code))
+    return None
+
+
+class PreparedFile:
+    """A file written in full to a temporary name beside its target, and flushed to disk, but not yet in place:
+    :meth:`commit` renames it over the target (which needs no new space), :meth:`discard` removes it.
+
+    Two files that must change together (an epoch's checkpoint and its line of metrics) are both prepared
+    before either is committed, so a full disk fails while neither has changed.
+    """
+
+    def __init__(self, path: str | Path, write: Callable[[Path], None], what: str = "file") -> None:
+        self.path, self.what = Path(path), what
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        except OSError as exc:
+            raise access_error(what, self.path, exc, verb="write") from None
+        os.close(fd)
+        self.tmp: Path | None = Path(name)
+        try:
+            write(self.tmp)
+            with open(self.tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(self.tmp, new_file_mode())  # mkstemp (and safetensors) create 0600 whatever the umask
+        except BaseException as exc:
+            self.discard()
+            cause = write_failure_cause(exc) if isinstance(exc, Exception) else None
+            if cause is None:
+                raise
+            raise FileAccessError(f"cannot write {what} {str(self.path)!r}: {cause}") from None
+
+    def commit(self) -> None:
+        """Put the file in place of its target: readers see the old file or the new one, never half of one."""
+        if self.tmp is None:
+            raise RuntimeError(f"{self.path} was committed or discarded already")
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise access_error(self.what, self.path, exc, verb="write") from None
+        self.tmp = None
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+            self.tmp = None
+
+
 def write_atomic(path: str | Path, write: Callable[[Path], None], what: str = "file") -> None:
     """``write(tmp)`` to a temporary file beside ``path``, flush it to disk, give it the umask's mode,
     and rename it over ``path``: readers see the old file or the new one, never half of one, and
-    two writers never share a temporary file."""
-    path = Path(path)
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise access_error(what, path, exc, verb="write") from None
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, new_file_mode())  # mkstemp (and safetensors) create 0600 whatever the umask
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise access_error(what, path, exc, verb="write") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    two writers never share a temporary file. A failure of the file system, whichever library wrote
+    (safetensors, Pillow, matplotlib), is a :class:`FileAccessError` naming the file and the cause, and
+    leaves the old file as it was."""
+    PreparedFile(path, write, what).commit()
 
 
 def write_text_atomic(path: str | Path, text: str, what: str = "file") -> None:

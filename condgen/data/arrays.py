@@ -9,6 +9,7 @@ dimension within a split (``train_x`` ``(N, 2)``, ``train_s`` ``(N,)``, ...)::
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,21 @@ if TYPE_CHECKING:
     from .config import DataConfig
 
 
+def _member(arrays: np.lib.npyio.NpzFile, name: str, path: Path) -> np.ndarray:
+    """One array of the file, every member read whole (a field the run does not use too), so a damaged member
+    or one of Python objects is named now, not met later."""
+    try:
+        return arrays[name]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # numpy's words for an array of Python objects
+            raise DataError(f"dataset 'npz': array {name!r} in {str(path)!r} holds Python objects (dtype object), "
+                            "which are not read (they could run code); save it as numbers, or leave it out") from None
+        raise DataError(f"dataset 'npz': array {name!r} in {str(path)!r} cannot be read ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"dataset 'npz': array {name!r} in {str(path)!r} is damaged ({exc}); write the file "
+                        "again") from None
+
+
 def load_npz_splits(config: DataConfig) -> DataSplits:
     """Read ``config.data_dir`` (a ``.npz`` file) into train and test splits of tensors."""
     if not config.data_dir:
@@ -31,15 +47,17 @@ def load_npz_splits(config: DataConfig) -> DataSplits:
     if not is_file(path, "npz file"):
         raise DataError(f"dataset 'npz': no such file {str(path)!r} (give --data-dir FILE.npz)")
     check_readable(path, "npz file")
+    if path.stat().st_size == 0:
+        raise DataError(f"dataset 'npz': {str(path)!r} is empty (0 bytes); write it again with numpy.savez")
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"dataset 'npz': {str(path)!r} is not a readable .npz file ({exc})") from None
-    if isinstance(loaded, np.ndarray):
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise DataError(f"dataset 'npz': {str(path)!r} holds one array (a .npy); save train_<field> and "
                         "test_<field> arrays together with numpy.savez")
     with loaded as arrays:
-        fields = {name: arrays[name] for name in arrays.files}
+        fields = {name: _member(arrays, name, path) for name in arrays.files}
     splits: dict[str, dict[str, torch.Tensor]] = {"train": {}, "test": {}}
     for name, array in fields.items():
         split, _, field = name.partition("_")

@@ -73,6 +73,18 @@ def _find(directory: Path, stem: str, name: str) -> Path | None:
     return None
 
 
+def _refuse_two_versions(directory: Path, stem: str, name: str, kind: str, read: Tensor) -> None:
+    """DataError where the directory holds a split's file both gzipped and not (``read``: the ``.gz`` one's data)
+    and the two differ: which one is meant cannot be guessed. The same data twice is fine."""
+    gz, plain = directory / f"{stem}.gz", directory / stem
+    if not (is_file(gz, f"{name} file") and is_file(plain, f"{name} file")):
+        return
+    other = read_idx(plain, kind, name=name)
+    if other.shape != read.shape or not torch.equal(other, read):
+        raise DataError(f"{name} directory {str(directory)!r} holds {gz.name} and {plain.name}, with different "
+                        f"data ({tuple(read.shape)} and {tuple(other.shape)}): remove the one that is not meant")
+
+
 def missing_idx_files(directory: Path, name: str) -> list[str]:
     """The ``.gz`` names of the four files that ``directory`` holds in neither form."""
     return [f"{stem}.gz" for stem in IDX_FILES.values() if _find(directory, stem, name) is None]
@@ -188,6 +200,7 @@ def read_idx_dir(
         for split, fields in splits.items():
             path = _find(directory, IDX_FILES[split, kind], name)
             fields[kind] = read_idx(path, kind, name=name)  # type: ignore[arg-type]  # not None: checked above
+            _refuse_two_versions(directory, IDX_FILES[split, kind], name, kind, fields[kind])
         if kind == "label":
             _refuse_other_known(directory, name, [fields["label"] for fields in splits.values()])
     _check_splits(directory, name, splits)

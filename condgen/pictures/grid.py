@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ..common.arguments import whole_number
 from ..common.errors import ArgumentError, CondgenError
-from ..common.files import access_error
+from ..common.files import write_atomic
 
 #: The most images one picture holds (100 x 100 digits is already 2800 px square).
 MAX_GRID_IMAGES = 10_000
@@ -42,12 +42,17 @@ def pyplot():
 
 
 def save_figure(fig, path: str | Path, tight: bool = False) -> None:
-    """Write a matplotlib figure to ``path`` and close it; a file that cannot be written is a FileAccessError."""
+    """Write a matplotlib figure to ``path`` (in the format its suffix names, PNG where it has none) through an
+    atomic write, and close it: a full disk leaves an existing picture whole, and is a FileAccessError."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    if fmt not in fig.canvas.get_supported_filetypes():
+        pyplot().close(fig)
+        raise ArgumentError(f"cannot write picture {str(path)!r}: {fmt!r} is not a picture format matplotlib writes; "
+                            "name a .png file")
+    # tight: the saved picture grows to hold any label wider than the room estimated for it
+    options = {"bbox_inches": "tight", "pad_inches": 0.03} if tight else {}
     try:
-        # tight: the saved picture grows to hold any label wider than the room estimated for it
-        fig.savefig(str(path), **({"bbox_inches": "tight", "pad_inches": 0.03} if tight else {}))
-    except OSError as exc:
-        raise access_error("picture", path, exc, verb="write") from None
+        write_atomic(path, lambda tmp: fig.savefig(str(tmp), format=fmt, **options), what="picture")
     finally:
         pyplot().close(fig)
 

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from ..common.errors import CondgenError, ConfigError, PluginError
 from ..common.memory import BYTES_PER_FLOAT, check_fits
+from ..data.checks import value_range
 from ..data.splits import FloatView, is_levels, split_size
 from ..engine import CVAE
 from ..engine.architecture import Architecture, NetworkShapes
@@ -284,17 +285,21 @@ def _check_arch_fits(config: RunConfig, x: Tensor) -> None:
         raise ConfigError(f"data field {config.data.x_field!r}: {exc}") from None
 
 
-def _check_likelihood_fits(config: RunConfig, x: Tensor) -> None:
-    """ConfigError unless the data are what ``model.likelihood`` scores: a discrete likelihood of 8-bit levels
-    needs a field kept as its 256 levels (``uint8``), the Bernoulli values in [0, 1]. A likelihood is discrete where
-    its class says so (``DISCRETE``: ``logistic``, ``logistic-mixture:K``)."""
-    if config.model.likelihood == "bernoulli" and isinstance(x, Tensor) and x.is_floating_point() and x.numel():
-        low, high = float(x.min()), float(x.max())
-        if low < 0 or high > 1:
-            raise ConfigError(
-                f"model.likelihood = 'bernoulli' scores values in [0, 1], but data field {config.data.x_field!r} "
-                f"holds values from {low:.4g} to {high:.4g}; use --likelihood gaussian for real values, or scale "
-                "the data into [0, 1]")
+def _check_likelihood_fits(config: RunConfig, splits: Mapping[str, Mapping[str, Tensor]]) -> None:
+    """ConfigError unless the data of every split in ``splits`` (``{"training": split, ...}``) are what
+    ``model.likelihood`` scores: a discrete likelihood of 8-bit levels needs a field kept as its 256 levels
+    (``uint8``), the Bernoulli values in [0, 1]. A likelihood is discrete where its class says so (``DISCRETE``:
+    ``logistic``, ``logistic-mixture:K``)."""
+    field = config.data.x_field
+    x = splits["training"][field]
+    if config.model.likelihood == "bernoulli":
+        for name, split in splits.items():
+            seen = value_range(split, field, f"the {name} split's {field!r}")
+            if seen.low < 0 or seen.high > 1:
+                raise ConfigError(
+                    f"model.likelihood = 'bernoulli' scores values in [0, 1], but the {name} split's data field "
+                    f"{field!r} holds values from {seen.low:.4g} to {seen.high:.4g}; use --likelihood gaussian for "
+                    "real values, or scale the data into [0, 1]")
     if likelihood_class(config.model.likelihood).DISCRETE and not is_levels(x):
         raise ConfigError(
             f"model.likelihood = {config.model.likelihood!r} is a probability of 8-bit images' 256 levels, but data "
@@ -353,7 +358,7 @@ def create_run(
     if test is not None:
         views["test"] = (FloatView(test), split_size(test))
     _check_missing_values(config, conditioners, views)
-    _check_likelihood_fits(config, train[config.data.x_field])
+    _check_likelihood_fits(config, {"training": train, **({"test": test} if test is not None else {})})
     _check_arch_fits(config, train[config.data.x_field])
     data_shape = train[config.data.x_field].shape[1:]
     with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG

@@ -23,7 +23,7 @@ from .store import EXPORT_CONFIG_NAME, EXPORT_FORMAT, EXPORT_WEIGHTS_NAME, MODEL
 
 CARD_NAME = "README.md"
 #: The training state a checkpoint's header holds that a shared model does not.
-TRAINING_STATE = ("optimizer", "complete", "world_size")
+TRAINING_STATE = ("optimizer", "complete", "world_size", "metrics")
 
 
 def export_run(source: str | Path, out: str | Path) -> Path:

@@ -23,13 +23,14 @@ import torch
 from torch import Tensor
 
 from ..common.arguments import whole_number
-from ..common.errors import ArgumentError, DataError, PluginError
+from ..common.errors import ArgumentError, DataError, NumericalError, PluginError
 from ..common.memory import BYTES_PER_FLOAT, check_fits
 from ..common.rng import seeded_generator
 from ..engine import CVAE, Objective, make_objective
 from ..plugin.conditioner import Conditioner
 from . import conditions as _conditions
 from .config import RunConfig
+from .datasets import StoredDataset
 
 
 def missing_values_of(name: str, cond: Conditioner, batch: Mapping[str, Tensor], size: int) -> dict[str, Tensor]:
@@ -63,6 +64,9 @@ class Run:
     #: The class names of the data it was trained on (:attr:`condgen.DataSplits.classes`); None for a run
     #: stored before they were kept.
     classes: dict[str, list[str]] | None = field(default=None)
+    #: The data set it was trained on and its provider, as its checkpoint records it (None for a new run,
+    #: or one stored before they were kept).
+    trained_on: StoredDataset | None = field(default=None)
 
     @cached_property
     def objective(self) -> Objective:
@@ -259,12 +263,39 @@ class Run:
             part = {n: c[start : start + chunk] for n, c in conds.items()}
             size = min(chunk, num - start)
             x = self.keep_given(self.model.generate(part, size, generator=gen), part)
+            if not bool(torch.isfinite(x).all()):  # one check a chunk: a NaN picture is never written
+                raise NumericalError(f"the samples hold NaN or inf: {self.non_finite_source(part)}")
             if size == num:
                 return x
             out = x.new_empty(num, *x.shape[1:]) if out is None else out
             out[start : start + size] = x
         assert out is not None
         return out
+
+    def non_finite_source(self, conditions: Mapping[str, Tensor]) -> str:
+        """Where the NaN or inf of a sample or score of ``conditions`` (name -> ``(B, ...)``) come from, in words
+        with the fix: the weights, a conditioner's embedding of these conditions (its stored state), or the decoder."""
+        where = self._named()
+        bad = [n for n, t in [*self.model.named_parameters(), *self.model.named_buffers()]
+               if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        if bad:
+            return (f"{where}'s weights {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} are not finite: the "
+                    "checkpoint was damaged or its training diverged; train it again or use an earlier copy")
+        for name, c in conditions.items():
+            try:
+                with torch.no_grad():
+                    finite = name not in self.model.embeddings or bool(torch.isfinite(self.model.embeddings[name](c)).all())
+                state = self.conditioners[name].state() if not finite else None
+            except Exception:  # noqa: BLE001 - a plugin's fault while the cause is looked for: go on to the next
+                continue
+            if not finite:
+                return (f"conditioner {name!r}'s embedding of these conditions is not finite: its stored state "
+                        f"{state!r:.160} (in {where}) or the conditions are beyond what it can embed")
+        return (f"{where}'s decoder overflows for these conditions: its weights are finite but too large; train it "
+                "again (a lower --lr) or use an earlier checkpoint")
+
+    def _named(self) -> str:
+        return f"run {str(self.directory)!r}" if self.directory is not None else "the run"
 
     def _chunk_rows(self) -> int:
         """Samples per chunk: :data:`SAMPLE_CHUNK`, fewer where a layer is so wide its activations would exceed

@@ -19,6 +19,7 @@ import os
 import socket
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from filelock import FileLock, Timeout
 
 from .._version import __version__
 from ..common.errors import ArgumentError, CondgenError, RunDirectoryBusy
-from ..common.files import access_error, write_text_atomic
+from ..common.files import access_error, read_text, write_text_atomic
 from .checkpoint import CHECKPOINT_NAME
 
 CONFIG_NAME = "config.json"
@@ -144,10 +145,41 @@ def _command() -> str:
 
 @dataclass
 class RunDirectory:
-    """A run directory claimed for writing (see :func:`claim_run_dir`)."""
+    """A run directory claimed for writing (see :func:`claim_run_dir`): ``run_id`` is the identity its marker
+    holds (None in a marker of a condgen from before run identities)."""
 
     path: Path
     created: bool
+    run_id: str | None = None
+
+    def adopt(self, run_id: str) -> None:
+        """Make ``run_id`` the identity of the run this directory holds (in its marker)."""
+        if run_id != self.run_id:
+            write_marker(self.path, run_id)
+            self.run_id = run_id
+
+
+def new_run_id() -> str:
+    """A new run's identity: 32 hex digits, random (the directory, the host and the time could repeat)."""
+    return uuid.uuid4().hex
+
+
+def write_marker(out: Path, run_id: str | None) -> None:
+    marker = {"condgen_version": __version__, **({"run_id": run_id} if run_id else {})}
+    write_text_atomic(out / MARKER_NAME, json.dumps(marker) + "\n", "run directory marker")
+
+
+def marker_run_id(out: Path) -> str | None:
+    """The run identity in ``out``'s marker; None where it has none (an older condgen's, or no marker).
+    A marker that cannot be read is an error: it is what tells this run from a copied one."""
+    if not (out / MARKER_NAME).exists():
+        return None
+    try:
+        marker = json.loads(read_text(out / MARKER_NAME, "run directory marker"))
+    except ValueError:  # a marker cut short (kill -9 of a condgen before atomic markers): it names no run
+        return None
+    run_id = marker.get("run_id") if isinstance(marker, dict) else None
+    return run_id if isinstance(run_id, str) and run_id else None
 
 
 def _make_dirs(out: Path) -> list[Path]:
@@ -198,9 +230,9 @@ def claim_run_dir(out: Path, resume: bool, own_files: tuple[str, ...] = ()) -> I
         write_text_atomic(out / OWNER_NAME, json.dumps(owner) + "\n", "run directory owner file")
         if not (out / MARKER_NAME).exists():
             ours.append(MARKER_NAME)
-            write_text_atomic(out / MARKER_NAME, json.dumps({"condgen_version": __version__}) + "\n",
-                              "run directory marker")
-        yield RunDirectory(out, bool(made))
+            # a run resumed in a directory without a marker takes its checkpoint's identity (RunDirectory.adopt)
+            write_marker(out, None if resume else new_run_id())
+        yield RunDirectory(out, bool(made), marker_run_id(out))
     except BaseException:
         clean = bool(ours) and not resume and not (out / CHECKPOINT_NAME).exists()
         if clean:

@@ -28,6 +28,7 @@ from ..plugin.registry import PluginWarning, filtered_out, registry
 from .build import build_conditioners, build_model, check_networks
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, read_checkpoint, save_checkpoint
 from .config import RunConfig
+from .datasets import StoredDataset, provider_words
 from .run import Run
 
 MODEL_PREFIX = "model."
@@ -80,10 +81,19 @@ class CheckpointMeta(StrictModel):
     #: The class names of the data the run was trained on (:attr:`condgen.DataSplits.classes`); a checkpoint
     #: from before condgen 0.3 has none.
     classes: Optional[dict[str, list[str]]] = None
+    #: The line of ``metrics.jsonl`` for this epoch (training writes it): the line is written after the
+    #: checkpoint, so a resume puts it back where a crash in between lost it.
+    metrics: Optional[dict[str, Any]] = None
+    #: The identity of the run (its directory's marker holds it too): ``--resume`` refuses a checkpoint of
+    #: another run copied into the directory. A checkpoint from before condgen 0.4 has none.
+    run_id: Optional[str] = None
+    #: Who provides the data set the run was trained on, to say what to install where it is missing.
+    dataset: Optional[StoredDataset] = None
 
     @classmethod
     def of_run(
-        cls, run: Run, *, optimizer: dict[str, Any] | None = None, complete: bool | None = None, world_size: int = 1
+        cls, run: Run, *, optimizer: dict[str, Any] | None = None, complete: bool | None = None, world_size: int = 1,
+        metrics: dict[str, Any] | None = None, run_id: str | None = None,
     ) -> CheckpointMeta:
         """The header of ``run``'s checkpoint now, with the training state that only training has."""
         reg = registry()
@@ -99,7 +109,10 @@ class CheckpointMeta(StrictModel):
                                   "data_shape": list(run.model.data_shape), "conditioners": conds, "epoch": run.epoch,
                                   **({"classes": run.classes} if run.classes is not None else {})}
         # what is not given is not written (see to_json), so the file holds the keys it always held
-        given = {"optimizer": optimizer, "complete": complete, "world_size": None if world_size == 1 else world_size}
+        dataset = run.trained_on or StoredDataset.installed(run.config.data.dataset)
+        given = {"optimizer": optimizer, "complete": complete, "world_size": None if world_size == 1 else world_size,
+                 "metrics": metrics, "run_id": run_id,
+                 "dataset": dataset.model_dump() if dataset else None}
         fields.update({k: v for k, v in given.items() if v is not None})
         try:
             return cls.model_validate(fields)
@@ -150,10 +163,13 @@ def save_run(
     optimizer: dict[str, Any] | None = None,
     complete: bool | None = None,
     world_size: int = 1,
+    metrics: dict[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> None:
     """Write the run's checkpoint to ``path`` atomically, with ``extra_tensors`` beside its weights and the
     training state given in its header (see :meth:`CheckpointMeta.of_run`)."""
-    meta = CheckpointMeta.of_run(run, optimizer=optimizer, complete=complete, world_size=world_size)
+    meta = CheckpointMeta.of_run(run, optimizer=optimizer, complete=complete, world_size=world_size, metrics=metrics,
+                                 run_id=run_id)
     tensors = {f"{MODEL_PREFIX}{k}": v for k, v in run.model.state_dict().items()}
     tensors.update(extra_tensors or {})
     save_checkpoint(path, tensors, meta.to_json())
@@ -199,7 +215,14 @@ def _check_plugins(meta: CheckpointMeta, source: str) -> None:
             hint = f"; install it: pip install {dist}" if dist else ""
             raise PluginError(f"{source} needs {wanted}, which is not installed{hint}")
         have = reg.plugin_of(name) if name in reg.conditioner_plugin else None
-        if have is not None and cmeta.version and have.version != cmeta.version:
+        if have is None:
+            continue
+        if (cmeta.distribution, cmeta.plugin) != (have.distribution, have.name) and (cmeta.distribution or cmeta.plugin):
+            # another provider of the name: its state and embedding may mean something else
+            warnings.warn(f"{source} was written with conditioner {name!r} from {provider_words(cmeta.plugin, cmeta.distribution, cmeta.version)}; the "
+                          f"installed one is from {provider_words(have.name, have.distribution, have.version)}: check that it is the same conditioner", PluginWarning,
+                          stacklevel=3)
+        elif cmeta.version and have.version != cmeta.version:
             warnings.warn(
                 f"{source} was written with {cmeta.distribution} {cmeta.version}; "
                 f"loading it with {have.distribution} {have.version}",
@@ -318,7 +341,7 @@ def run_from_stored(
     model = model.to(device)
     check_networks(model)
     return Run(config, conditioners, model, device, epoch=meta.epoch, directory=stored.path.parent,
-               classes=meta.classes)
+               classes=meta.classes, trained_on=meta.dataset)
 
 
 def load_run(path: str | Path, device: str = "auto") -> Run:

@@ -19,7 +19,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..common.arguments import whole_number
-from ..common.errors import ArgumentError, CondgenError, DataError
+from ..common.errors import ArgumentError, CondgenError, DataError, NumericalError
 from ..common.files import write_text_atomic
 from ..common.rng import EVAL_SEED, seeded_generator
 from ..data.config import DataConfig
@@ -138,7 +138,7 @@ def evaluate(
         data_config = run.config.data
         if data_dir:
             data_config = DataConfig.model_validate({**data_config.model_dump(), "data_dir": data_dir})
-        data = load_dataset(data_config)
+        data = load_dataset(data_config, run.trained_on, f"run {str(run.directory)!r}" if run.directory else "the run")
         run.check_classes(data.classes, "the data to evaluate on")
         test = data.test
     _check_split(run, test)
@@ -150,11 +150,30 @@ def evaluate(
         "is_samples": samples,
     }
     figures = evaluate_split(run, test, run.config.train.eval_batch_size, samples, progress)
+    _check_finite_figures(run, test, figures)
     result.update({f"test_{k}": v for k, v in figures.items()})
     view = FloatView(test)
     for name, cond in run.conditioners.items():
         result.update({f"{name}_{k}": v for k, v in cond.evaluate(run, view).items()})
     return result
+
+
+def _check_finite_figures(run: Run, test: Mapping[str, Tensor], figures: Mapping[str, float]) -> None:
+    """NumericalError naming the cause where a figure is NaN or inf: the data, else the run (its weights or a
+    conditioner's state, :meth:`condgen.Run.non_finite_source`), never a NaN reported as a result."""
+    bad = [k for k, v in figures.items() if not math.isfinite(v)]
+    if not bad:
+        return
+    said = ", ".join(f"test_{k} = {figures[k]}" for k in bad)
+    for start, batch in iter_batches(test, CHECK_BATCH):
+        x = batch[run.config.data.x_field]
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            item = start + int((~torch.isfinite(x.flatten(1))).any(1).nonzero()[0])
+            raise NumericalError(f"{said}: the data to evaluate on hold NaN or inf ({run.config.data.x_field!r} of "
+                                 f"item {item}); clean or drop those items")
+    _, first = next(iter_batches(test, CHECK_BATCH))
+    conds = run.conditions_from_batch(first, seeded_generator(run.device, EVAL_SEED))
+    raise NumericalError(f"{said}: {run.non_finite_source(conds)}")
 
 
 def keep_evaluation(run: Run, result: Mapping[str, Any]) -> Path | None:

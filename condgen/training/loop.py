@@ -26,14 +26,24 @@ from tqdm.auto import tqdm
 
 from ..common.arguments import MAX_SEED
 from ..common.errors import ArgumentError, CheckpointError, CondgenError, NumericalError
-from ..common.files import read_text, write_text_atomic
+from ..common.files import PreparedFile, read_text, write_text_atomic
+from ..data.checks import value_range
 from ..data.splits import DataSplits, index_batch, split_size, to_device
 from ..runs.build import create_run
 from ..runs.checkpoint import CHECKPOINT_NAME, optimizer_from_flat, optimizer_to_flat
 from ..runs.config import RunConfig
 from ..runs.datasets import load_dataset
 from ..runs.run import Run
-from ..runs.rundir import CONFIG_NAME, METRICS_NAME, RunDirectory, check_out_path, check_writable_run_dir, claim_run_dir
+from ..runs.rundir import (
+    CONFIG_NAME,
+    MARKER_NAME,
+    METRICS_NAME,
+    RunDirectory,
+    check_out_path,
+    check_writable_run_dir,
+    claim_run_dir,
+    new_run_id,
+)
 from ..runs.store import StoredRun, read_run, run_from_stored, save_run
 from . import distributed
 from .callbacks import TrainingCallbacks
@@ -63,6 +73,28 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _check_own_checkpoint(claim: RunDirectory, stored: StoredRun) -> None:
+    """Refuse to resume a checkpoint that is another run's (copied into this directory), naming the two runs
+    and how their configs differ; a checkpoint or marker from before run identities is taken as the run's."""
+    mine, its = claim.run_id, stored.meta.run_id
+    if mine is None or its is None or mine == its:
+        return
+    differs = "the same config"
+    try:
+        here = _flatten(json.loads(read_text(claim.path / CONFIG_NAME, "config file")))
+        there = _flatten(stored.config.model_dump(mode="json"))
+        fields = sorted(f for f in set(here) | set(there) if here.get(f) != there.get(f))
+        shown = [f"{f} {there.get(f)!r} (this run: {here.get(f)!r})" for f in fields[:3]]
+        differs = ("another config: " + ", ".join(shown) + (f" and {len(fields) - 3} more" if len(fields) > 3 else "")
+                   if fields else "the same config")
+    except (CondgenError, ValueError):  # no config.json of the directory's own to compare with
+        pass
+    raise CheckpointError(
+        f"checkpoint {str(stored.path)!r} is run {its[:12]}'s, not this directory's run {mine[:12]} (its marker "
+        f"{MARKER_NAME}), with {differs}: it was copied from another run; resume that run in its own directory, or "
+        "put this run's checkpoint back")
+
+
 def _resume_config(stored: RunConfig, given: RunConfig | None, out: Path) -> RunConfig:
     """The stored config, with only the changes that ``--resume`` allows taken from ``given``."""
     if given is None:
@@ -78,10 +110,10 @@ def _resume_config(stored: RunConfig, given: RunConfig | None, out: Path) -> Run
     return given
 
 
-def _keep_metrics_up_to(path: Path, epoch: int) -> None:
-    """Drop metric lines of epochs after the checkpoint's, so every epoch appears exactly once."""
+def _metric_lines(path: Path, epoch: int) -> list[str]:
+    """The lines of ``metrics.jsonl`` up to ``epoch``'s, each epoch once (a line cut short is dropped)."""
     if not path.exists():
-        return
+        return []
     kept = []
     for line in read_text(path, "metrics file").splitlines():
         try:
@@ -89,19 +121,39 @@ def _keep_metrics_up_to(path: Path, epoch: int) -> None:
                 kept.append(line)
         except (ValueError, KeyError, TypeError):  # a line cut short by the crash being resumed from
             continue
+    return kept
+
+
+def _keep_metrics_up_to(path: Path, epoch: int, last: dict[str, Any] | None = None) -> None:
+    """Make ``metrics.jsonl`` agree with the checkpoint of ``epoch``: drop lines of later epochs, and put back
+    the checkpoint's own line (``last``) where a crash between the two writes lost it."""
+    kept = _metric_lines(path, epoch)
+    if last is not None and last.get("epoch") == epoch and not any(
+            json.loads(line)["epoch"] == epoch for line in kept):
+        kept.append(json.dumps(last))
     write_text_atomic(path, "".join(ln + "\n" for ln in kept), "metrics file")
 
 
-def _check_finite(losses: torch.Tensor, first_step: int, epoch: int, out: Path) -> None:
-    """Raise :class:`NumericalError` naming the first step whose loss in ``losses`` ``(K,)`` is not finite."""
+#: Data whose x reach beyond this are named when the loss turns NaN: the encoder's log-variance, linear in x,
+#: overflows exp() long before float32 does (an MLP's first step at |x| ~ 1e4).
+UNSTANDARDISED = 100.0
+
+
+def _check_finite(losses: torch.Tensor, first_step: int, epoch: int, out: Path, x: torch.Tensor, field: str) -> None:
+    """Raise :class:`NumericalError` naming the first step whose loss in ``losses`` ``(K,)`` is not finite, and
+    the training data ``x`` ``(N, ...)`` (its ``field``) where their size is the likely cause."""
     bad = ~torch.isfinite(losses)
     if not bool(bad.any()):
         return
     at = int(bad.nonzero()[0, 0])
     saved = (f"the checkpoint of epoch {epoch - 1} in {str(out)!r} is intact" if epoch > 1
              else "no epoch had finished, so no checkpoint was written")
+    seen = value_range({field: x}, field, f"the training split's {field!r}")
+    largest = max(abs(seen.low), abs(seen.high))
+    fix = (f"the data's {field!r} reach {largest:.3g}: standardise them (mean 0, std 1), or try a lower --lr"
+           if largest > UNSTANDARDISED else "try a lower --lr")
     raise NumericalError(f"the loss became {float(losses[at])} at epoch {epoch}, step {first_step + at + 1}; "
-                         f"{saved} (try a lower --lr)")
+                         f"{saved} ({fix})")
 
 
 def precision_context(precision: str, device: torch.device) -> AbstractContextManager:
@@ -184,7 +236,7 @@ def _train_epoch(
         term_sums = sums if term_sums is None else term_sums + sums
         if step % CHECK_EVERY == 0 or step == steps - 1:
             losses = distributed.mean_over_processes(step_losses[checked : step + 1])
-            _check_finite(losses, checked, epoch, out)
+            _check_finite(losses, checked, epoch, out, train_split[run.config.data.x_field], run.config.data.x_field)
             checked = step + 1
             bar.set_postfix(loss=f"{float(losses[-1]):.2f}", refresh=False)
         bar.update()
@@ -277,9 +329,11 @@ def _train(
                 current = (isinstance(resume, StoredRun)
                            and resume.path.resolve() == (out / CHECKPOINT_NAME).resolve() and resume.is_current())
                 stored = resume if current else read_run(out / CHECKPOINT_NAME)
+                if distributed.is_main():
+                    _check_own_checkpoint(claim, stored)
                 config = _resume_config(stored.config, config, out)
                 device = distributed.device_for(config.train.device)
-                data = load_dataset(config.data)
+                data = load_dataset(config.data, stored.meta.dataset, f"checkpoint {str(stored.path)!r}")
                 distributed.check_share(split_size(data.train))
                 run = run_from_stored(stored, device, config, copies=4)
                 x_shape = tuple(data.train[config.data.x_field].shape[1:])
@@ -376,6 +430,8 @@ def _train_in(
     main = distributed.is_main()
     with distributed.agreed():
         if main:
+            # the run's identity: the checkpoint's (a run of an older condgen gets one now), else its marker's
+            claim.adopt((stored.meta.run_id if stored else None) or claim.run_id or new_run_id())
             write_text_atomic(out / CONFIG_NAME, json.dumps(config.model_dump(mode="json"), indent=2) + "\n",
                               "config file")
         train_split = to_device(data.train, device)
@@ -387,14 +443,14 @@ def _train_in(
         if stored:
             _restore_training_state(run, stored, opt, gen, log)
         if main:
-            _keep_metrics_up_to(out / METRICS_NAME, run.epoch)
+            _keep_metrics_up_to(out / METRICS_NAME, run.epoch, stored.meta.metrics if stored else None)
     forward = distributed.data_parallel(run.model, device)  # None in one process
 
     if run.epoch >= config.train.epochs:
         log(f"{out}: already trained for {run.epoch} epochs (config asks {config.train.epochs}); nothing to do")
     hooks("on_train_start", run, test_split)
     try:
-        _epochs(run, opt, train_split, test_split, gen, progress, forward, log, hooks)
+        _epochs(run, claim.run_id, opt, train_split, test_split, gen, progress, forward, log, hooks)
     except (CondgenError, KeyboardInterrupt) as fault:
         hooks("on_fault", run, fault)
         raise
@@ -404,8 +460,33 @@ def _train_in(
     return run
 
 
+def _save_epoch(run: Run, run_id: str | None, opt: torch.optim.Optimizer, record: dict[str, Any],
+                rng_states: dict[str, torch.Tensor], ckpt: Path, metrics_path: Path) -> None:
+    """Write the epoch's checkpoint and its line of metrics so that they agree after any fault: the new metrics
+    file is written in full first, then the checkpoint, and only then is the metrics file put in place (a
+    rename, which needs no space). A full disk fails before either has changed; a crash between the two
+    renames leaves the line in the checkpoint's header, and ``--resume`` puts it back."""
+    config = run.config
+    metrics: PreparedFile | None = None
+    try:
+        lines = _metric_lines(metrics_path, run.epoch - 1)
+        text = "".join(ln + "\n" for ln in [*lines, json.dumps(record)])
+        metrics = PreparedFile(metrics_path, lambda tmp: tmp.write_text(text, encoding="utf-8"), "metrics file")
+        optim_tensors, optim_meta = optimizer_to_flat(opt)
+        save_run(run, ckpt, {**optim_tensors, **rng_states}, optimizer=optim_meta,
+                 complete=run.epoch == config.train.epochs, world_size=distributed.world_size(), metrics=record,
+                 run_id=run_id)
+    except BaseException:
+        if metrics is not None:
+            metrics.discard()
+        run.epoch -= 1  # the run is still at the checkpoint on disk
+        raise
+    metrics.commit()
+
+
 def _epochs(
     run: Run,
+    run_id: str | None,
     opt: torch.optim.Optimizer,
     train_split: dict[str, torch.Tensor],
     test_split: dict[str, torch.Tensor] | None,
@@ -416,7 +497,7 @@ def _epochs(
     hooks: TrainingCallbacks,
 ) -> None:
     """The epochs from the run's next to the config's last: each trained, evaluated and saved, then its callbacks."""
-    config, main, world = run.config, distributed.is_main(), distributed.world_size()
+    config, main = run.config, distributed.is_main()
     out = run.directory
     ckpt, metrics_path = out / CHECKPOINT_NAME, out / METRICS_NAME
     for epoch in range(run.epoch + 1, config.train.epochs + 1):
@@ -436,14 +517,9 @@ def _epochs(
                     "eval_seconds": round(time.perf_counter() - start, 4),
                     "lr": lr,
                 }
-                # metrics first: a crash before the checkpoint lands leaves a line that resume drops
-                with metrics_path.open("a") as fh:
-                    fh.write(json.dumps(record) + "\n")
             run.epoch = epoch
             if main:
-                optim_tensors, optim_meta = optimizer_to_flat(opt)
-                save_run(run, ckpt, {**optim_tensors, **rng_states}, optimizer=optim_meta,
-                         complete=epoch == config.train.epochs, world_size=world)
+                _save_epoch(run, run_id, opt, record, rng_states, ckpt, metrics_path)
                 log(
                     f"epoch {epoch}/{config.train.epochs}  train_loss {record['train_loss']:.2f}  "
                     f"test_neg_elbo {record['test_neg_elbo']:.2f} nats  ({train_seconds:.1f} s)"

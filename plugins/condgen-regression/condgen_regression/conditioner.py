@@ -189,6 +189,17 @@ class RegressionConditioner(Conditioner):
                 f"the regression conditioner's stored state does not fit its targets {self.targets}: it needs "
                 f"sources (field or attribute), {t} finite means and {t} positive stds; got {dict(state)!r:.200}"
             )
+        # checked as they are used, in float32: a std of 1e-45 is 0 there (and 1e-39 has no finite inverse), a
+        # mean of 1e39 is inf, and either would make every sample NaN
+        mean32, std32 = torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+        bad = [f"mean {m!r}" for m, m32 in zip(mean, mean32.tolist()) if not math.isfinite(m32)]
+        bad += [f"std {s!r}" for s, s32 in zip(std, std32.tolist())
+                if not (0 < s32 <= FLOAT32_MAX and 1 / s32 <= FLOAT32_MAX)]
+        if bad:
+            raise condgen.CondgenError(
+                f"the regression conditioner's stored state holds {', '.join(bad)} for targets {self.targets}, which "
+                f"float32 (the dtype conditions are standardised in) cannot hold or invert: the state was not "
+                "written by a fit of real data; train the run again")
         self.sources, self.mean, self.std = dict(sources), list(mean), list(std)
         self._tensors = {}
 
