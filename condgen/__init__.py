@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # the static view, for type checkers and the API reference
     from .pictures.samples import SampleFile, add_sample_arguments
     from .plugin.callback import Callback
     from .plugin.command import Command
-    from .plugin.conditioner import Conditioner, ConditionerConfig
+    from .plugin.conditioner import Conditioner, ConditionerConfig, tensor_from_value
     from .plugin.hookspecs import hookimpl
     from .plugin.registry import attributes
     from .plugin.widget import Widget
@@ -69,6 +69,7 @@ _EXPORTS = {
     "Likelihood": ".engine.likelihood",
     "Conditioner": ".plugin.conditioner",
     "ConditionerConfig": ".plugin.conditioner",
+    "tensor_from_value": ".plugin.conditioner",
     **dict.fromkeys(["ConditionerSpec", "ModelConfig", "RunConfig", "TrainConfig"], ".runs.config"),
     "DataConfig": ".data.config",
     "DatasetOptions": ".data.config",
@@ -141,6 +142,7 @@ __all__ = [
     "save_array",
     "save_grid",
     "seeded_generator",
+    "tensor_from_value",
     "train",
 ]
 

@@ -35,8 +35,11 @@ none unless given), then :meth:`~condgen.Conditioner.fit` on the batch. What is 
 - the checkpoint state: JSON-serialisable, and a conditioner restored from it, with the same
   embedding weights, gives identical conditions and embeddings, and describes them alike (so what
   :meth:`~condgen.Conditioner.learn_class_names` learnt is kept too);
-- bad conditions: every text in ``bad_texts``, a condition of the wrong shape and a batch without the
-  data fields all raise :class:`ConditionError`, not another exception;
+- bad conditions: every text in ``bad_texts``, a condition of the wrong shape, a batch without the
+  data fields, and Python values no conditioner takes (``None``, a bool, a bool among numbers, complex
+  numbers, a tensor on the ``meta`` device, a ragged list, an empty batch: :func:`condgen.tensor_from_value`
+  refuses them all, so a ``conditions_from_value`` of one's own should convert through it) all raise
+  :class:`ConditionError`, not another exception;
 - determinism: conditions and example conditions drawn with equally seeded generators are equal,
   and drawing them leaves torch's global random state alone (randomness comes from the generator);
 - missing values: :meth:`~condgen.Conditioner.missing_values` gives ``{field: (B,) bool}``; given a batch
@@ -258,6 +261,15 @@ def check_bad_conditions(
     attempts.append((f"check_condition(a tensor of shape {tuple(wrong.shape)})", lambda: conditioner.check_condition(wrong)))
     attempts.append(("condition_from_batch({}) (data without the fields it reads)",
                      lambda: conditioner.condition_from_batch({}, _generator(batch))))
+    # Python values no conditioner takes (condgen.tensor_from_value refuses them all)
+    first = c.flatten()[:1].tolist()
+    for what, value in [("None", None), ("True (a bool)", True), (f"{first + [True]!r} (a bool among numbers)",
+                                                                  first + [True]),
+                        ("a complex tensor", c.to(torch.complex64)), ("a tensor on the meta device",
+                                                                       torch.empty(c.shape, device="meta")),
+                        ("[[0.0], [0.0, 0.0]] (a ragged list)", [[0.0], [0.0, 0.0]]),
+                        (f"an empty batch {(0, *c.shape[1:])}", c[:0])]:
+        attempts.append((f"conditions_from_value({what})", lambda value=value: conditioner.conditions_from_value(value)))
     for what, attempt in attempts:
         try:
             result = attempt()

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from functools import partial
+from typing import TYPE_CHECKING
 
 from ..common.errors import CondgenError
 from .options import flags_given, train_config_from_args
+
+if TYPE_CHECKING:
+    from ..runs.run import Run
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -30,9 +34,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     log = partial(print, flush=True)  # line by line through a pipe (`| tee train.log`) too
     run = train(config, args.out, resume=stored or args.resume, pictures=not args.no_pictures, log=log)
     if is_main():  # under torchrun, rank 0 speaks for all
-        print(f"run directory: {run.directory} (sample with: condgen sample {run.directory} "
-              + " ".join(f"--condition {n}=..." for n in run.conditioners) + " --out samples.png)")
+        print(f"run directory: {run.directory} (sample with: {_sampling_command(run)})")
     return 0
+
+
+def _sampling_command(run: Run) -> str:
+    """How the run's samples are drawn: the command a conditioner names (``condgen inpaint ...``), with the
+    other conditioners' flags, else ``condgen sample``'s."""
+    for name, cond in run.conditioners.items():
+        others = " ".join(f"--condition {n}=..." for n in run.conditioners if n != name)
+        try:
+            command = cond.sampling_command(str(run.directory), others)
+        except Exception:  # noqa: BLE001 - a plugin's hint that fails is no hint: the run is trained and saved
+            command = None
+        if isinstance(command, str) and command.strip():
+            return command.strip()
+    flags = "".join(f" --condition {n}=..." for n in run.conditioners)
+    return f"condgen sample {run.directory}{flags} --out samples.png"
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

@@ -43,6 +43,8 @@ def _show_conditioner(name: str, as_json: bool) -> int:
         return _show_settings("data set", name, reg.dataset_options(name), reg.owner("dataset", name),
                               _summary(loader), as_json,
                               f"--data-option KEY=VALUE or data.options in a config file, with --dataset {name}")
+    if name not in reg.conditioners and name in reg.plugins:  # a plugin's name: what it provides, not pip install
+        return _show_plugin(reg.plugins[name], as_json)
     try:
         cls = reg.conditioner_class(name)
     except PluginError as exc:
@@ -52,6 +54,21 @@ def _show_conditioner(name: str, as_json: bool) -> int:
         raise PluginError(f"{exc}; nor is {name!r} a data set (registered datasets: {datasets})") from None
     return _show_settings("conditioner", name, cls.Config, reg.plugin_of(name), _summary(cls), as_json,
                           f"--conditioner {name}:KEY=VALUE,... or conditioners[].config in a config file")
+
+
+def _show_plugin(info: Any, as_json: bool) -> int:
+    """``condgen plugins PLUGIN``: what one plugin provides (a plugin's name is not a conditioner's)."""
+    if as_json:
+        print(json.dumps(info.as_dict(), indent=2))
+        return 0
+    provides = [f"{kind} {', '.join(names)}" for kind, names in info.provides.items() if names]
+    version = f" {info.version}" if info.version else ""
+    print(f"plugin {info.name!r} ({info.distribution or 'no distribution'}{version}) provides "
+          f"{'; '.join(provides) or 'nothing'}" + ("" if info.ok else f" ({info.error or info.not_loaded})"))
+    for names in info.provides.get("conditioners", []), info.provides.get("datasets", []):
+        for one in names:
+            print(f"  condgen plugins {one}: its settings")
+    return 0
 
 
 #: reST markup in a docstring: ``code``, a role (:class:`a.b.C`, :meth:`~a.B.m`, :doc:`text <target>`), `text`.

@@ -8,6 +8,7 @@ what it needs when it runs, so ``condgen --help`` answers at once.
 from __future__ import annotations
 
 import argparse
+import re
 import warnings
 from functools import partial
 from typing import Any, NoReturn
@@ -34,6 +35,13 @@ class Parser(argparse.ArgumentParser):
     """argparse, with a wrong flag reported like every other user error: one ``error:`` line, exit 2."""
 
     def error(self, message: str) -> "NoReturn":
+        unknown = re.match(r"argument COMMAND: invalid choice: '([^']*)'", message)
+        if unknown:  # a plugin's command whose plugin a filter variable leaves out: say which variable
+            from ..plugin.registry import filter_note
+
+            note = filter_note(unknown.group(1))
+            if note:
+                message = f"no command {unknown.group(1)!r}{note}"
         self.exit(EXIT_USER_ERROR, f"error: {message} (see: {self.prog} --help)\n")
 
 

@@ -161,12 +161,7 @@ class Conditioner(ABC):
         """
         if isinstance(value, str):
             return self.parse_condition(value)
-        try:
-            c = as_tensor(value)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise ConditionError(
-                f"condition {self.name!r} cannot be made from {value!r} ({type(value).__name__}): {exc}"
-            ) from None
+        c = tensor_from_value(value, f"condition {self.name!r}")
         if c.dim() == len(self.condition_shape):
             c = c.unsqueeze(0)
         return self.check_condition(c)
@@ -222,6 +217,14 @@ class Conditioner(ABC):
         ``condgen.seeded_generator`` and ``condgen.EVAL_SEED``.
         """
         return {}
+
+    def sampling_command(self, run_dir: str, conditions: str) -> str | None:
+        """The command that draws samples of a run conditioned on this conditioner, printed after training:
+        ``run_dir`` is the run's directory, ``conditions`` the ``--condition NAME=...`` flags of the run's other
+        conditioners ("" for none). Default None: ``condgen sample RUN_DIR --condition NAME=... --out
+        samples.png``, this conditioner's value among the flags. A conditioner whose values are not typed (an
+        image and its mask) names its own command."""
+        return None
 
     # -- embedding ----------------------------------------------------------------------
     @property
@@ -318,3 +321,68 @@ def as_tensor(value: Any) -> Tensor:
     if c.layout != torch.strided:
         c = c.to_dense()
     return c.to(torch.int64) if c.dtype in _WIDENED else c
+
+
+def describe_value(value: Any) -> str:
+    """A user's value as an error message shows it: its repr cut to 80 characters, a tensor by shape and dtype."""
+    return f"{value!r:.80}" if not isinstance(value, Tensor) else f"a tensor {tuple(value.shape)} {value.dtype}"
+
+
+def value_fault(value: Any, *, bools: bool = False) -> str | None:
+    """What makes ``value`` no condition value whatever the conditioner, in words, or None: ``None``, a bool
+    among numbers (``[10, True]``; with ``bools`` a mask's True/False are values), complex numbers (whose
+    imaginary part would be dropped), a tensor on the ``meta`` device (no values), or an empty batch. Text and
+    anything else are for the conditioner to read."""
+    if value is None:
+        return "None is no condition"
+    if isinstance(value, Tensor) or hasattr(value, "dtype") and hasattr(value, "shape"):  # a tensor or an array
+        dtype = str(getattr(value, "dtype", ""))
+        if isinstance(value, Tensor) and value.is_meta:
+            return "a tensor on the meta device holds no values"
+        if "complex" in dtype:
+            return f"it holds complex numbers ({dtype}); a condition is real: give its real part (.real) if meant"
+        if "bool" in dtype and not bools:
+            return f"it holds bools ({dtype}); a bool is not a number here: give 0/1 as numbers if meant"
+        if len(value.shape) and value.shape[0] == 0:
+            return f"it is an empty batch, shape {tuple(value.shape)}: give at least one condition"
+        return None
+    stack, seen = [value], 0
+    while stack and seen < 100_000:  # nested lists, read without converting: a big one is the conversion's
+        item = stack.pop()
+        seen += 1
+        if isinstance(item, (bool,)) or type(item).__name__ == "bool_":
+            if not bools:
+                return f"{item!r} is a bool, not a number here: give 0 or 1 if meant"
+        elif isinstance(item, complex):
+            return f"{item!r} is a complex number; a condition is real"
+        elif item is None:
+            return "it holds None"
+        elif isinstance(item, (list, tuple)):
+            if not item and item is value:
+                return "it is an empty list: give at least one condition"
+            stack.extend(item)
+    return None
+
+
+def tensor_from_value(value: Any, what: str, *, bools: bool = False) -> Tensor:
+    """The core's conversion of a user's Python value (a number, a list, an array, a tensor) into a dense tensor,
+    for ``what`` (``"condition 'label'"``, ``"the image"``): a :class:`condgen.ConditionError` naming the value and
+    what is wrong, for what :func:`value_fault` refuses, text, ragged lists and anything torch cannot hold.
+    ``bools``: True/False are values (a mask's). Every condition value from Python passes through it, so a
+    conditioner's own ``conditions_from_value`` may use it and get the same rules."""
+    if isinstance(value, str):
+        raise ConditionError(f"{what} cannot be made from the text {value!r}: give numbers (an array or a tensor); "
+                             "a file must be read first")
+    fault = value_fault(value, bools=bools)
+    if fault is not None:
+        raise ConditionError(f"{what} cannot be made from {describe_value(value)}: {fault}")
+    try:
+        c = as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ConditionError(f"{what} cannot be made from {describe_value(value)} ({type(value).__name__}): "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if c.dtype.is_complex:
+        raise ConditionError(f"{what} cannot be made from {describe_value(value)}: it holds complex numbers")
+    if c.dtype == torch.bool and not bools:
+        raise ConditionError(f"{what} cannot be made from {describe_value(value)}: a bool is not a number here")
+    return c

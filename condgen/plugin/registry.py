@@ -641,6 +641,14 @@ def registry() -> PluginRegistry:
     return _REGISTRY
 
 
+def filter_note(name: str) -> str:
+    """``"; CONDGEN_BLOCK_PLUGINS='x' blocks the installed plugins x (remove the one that provides NAME ...)"``:
+    the plugins the two variables leave out, for a name (a command, say) no loaded plugin provides; "" where
+    they leave out none."""
+    _REGISTRY.plugin_manager()
+    return _REGISTRY._filter_note(name)
+
+
 def filtered_out(plugin: str | None, distribution: str | None = None) -> str | None:
     """Why an installed plugin (by entry-point or distribution name) was not loaded, or None if it was
     not left out: ``CONDGEN_PLUGINS='inpaint' leaves it out; ...`` and/or ``CONDGEN_BLOCK_PLUGINS='label'

@@ -18,8 +18,8 @@ from typing import Any
 
 from torch import Tensor
 
-from ..common.errors import ConditionError
-from ..plugin.conditioner import Conditioner
+from ..common.errors import CondgenError, ConditionError, PluginError
+from ..plugin.conditioner import Conditioner, describe_value, value_fault
 
 
 def _check_names(
@@ -41,6 +41,31 @@ def _check_names(
         )
 
 
+def _from_value(name: str, cond: Conditioner, value: Any) -> Tensor:
+    """One conditioner's ``(K, ...)`` conditions from a Python value, under the rules every conditioner is held to
+    (:func:`condgen.plugin.conditioner.value_fault`), whatever its own ``conditions_from_value`` checks: a value no
+    conditioner takes is refused before it is handed over, and a conditioner that fails on a value with another
+    exception than ConditionError, or gives no conditions, is a ConditionError naming the value."""
+    fault = None if isinstance(value, str) else value_fault(value)
+    if fault is not None:
+        raise ConditionError(f"condition {name!r} cannot be made from {describe_value(value)}: {fault}")
+    try:
+        c = cond.conditions_from_value(value)
+    except CondgenError:
+        raise
+    except Exception as exc:  # the conditioner did not check the value: the value is still what was wrong
+        raise ConditionError(f"condition {name!r} cannot be made from {describe_value(value)} ({type(value).__name__}): "
+                             f"its conditioner raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                             ) from None
+    if not isinstance(c, Tensor) or c.dim() == 0:
+        raise PluginError(f"conditioner {name!r}: conditions_from_value gave {type(c).__name__}, not a tensor "
+                          "(K, ...) (a bug in its plugin)")
+    if c.shape[0] == 0:
+        raise ConditionError(f"condition {name!r}: {describe_value(value)} gives no conditions (an empty batch); give at "
+                             "least one")
+    return c
+
+
 def conditions_from_values(
     conditioners: Mapping[str, Conditioner],
     values: Mapping[str, Any],
@@ -58,7 +83,7 @@ def conditions_from_values(
     for name, cond in conditioners.items():
         if name not in values:
             continue
-        c = cond.conditions_from_value(values[name])
+        c = _from_value(name, cond, values[name])
         if num is not None and c.shape[0] != num:
             if c.shape[0] != 1:
                 raise ConditionError(

@@ -10,6 +10,8 @@ building the command line imports no pydantic. A field without a flag is declare
 
 from __future__ import annotations
 
+import argparse
+import json
 from typing import Any
 
 from ..common.errors import ConfigError
@@ -26,9 +28,14 @@ def dropout_flag(text: str) -> Any:
     try:
         if "=" not in text:
             return float(text)
-        return {name.strip(): float(p) for name, p in (item.split("=") for item in text.split(","))}
+        pairs = [(name.strip(), float(p)) for name, p in (item.split("=") for item in text.split(","))]
     except ValueError:
         return text
+    names = [name for name, _ in pairs]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:  # as a --conditioner setting given twice is: which one was meant cannot be guessed
+        raise argparse.ArgumentTypeError(f"{text!r} gives conditioner {twice!r} twice; give each once")
+    return dict(pairs)
 
 
 MODEL_OPTIONS = (
@@ -109,13 +116,46 @@ def parse_conditioner_option(text: str) -> dict[str, Any]:
         raise ConfigError(f"--conditioner {text!r}: give a conditioner name, e.g. label or label:embed_dim=16, "
                           "and an instance name before it to list one several times: colour=label:field=colour")
     config: dict[str, Any] = {}
+    raw: dict[str, str] = {}
     for item in split_top_level(settings) if settings.strip() else []:
-        key, value = parse_setting(item, f"--conditioner {text!r}", f"{name}:embedding=learned,embed_dim=16; "
-                                   f"`condgen plugins {name}` lists the settings")
+        if "=" not in item and raw:  # "targets=ink,slant": a list typed with the comma that separates settings
+            last = list(raw)[-1]
+            listed = json.dumps([raw[last], *[i.strip() for i in split_top_level(settings)[len(raw):]
+                                                if "=" not in i]]).replace(" ", "")
+            raise ConfigError(f"--conditioner {text!r}: setting {item.strip()!r} must look like KEY=VALUE; a comma "
+                              f"separates settings, so give a list as JSON: {name}:{last}={listed}")
+        key, value = parse_setting(item, f"--conditioner {text!r}", _settings_example(name))
+        raw[key] = item.partition("=")[2].strip()
         if key in config:
             raise ConfigError(f"--conditioner {text!r}: setting {key!r} is given twice")
         config[key] = value
     return {"name": name, **({"instance": instance} if named else {}), "config": config}
+
+
+def _settings_example(name: str) -> str:
+    """``label:num_classes=10,embedding='onehot'``: two of conditioner ``name``'s own settings with their defaults,
+    for an error's example (a generic one where it is not installed), and where to read them all."""
+    fields: list[str] = []
+    try:
+        from ..plugin.registry import registry
+
+        config = registry().conditioners[name].Config
+        for field, info in config.model_fields.items():  # the required ones first: they must be given
+            if info.is_required():
+                fields.append(f"{field}=...")
+        for field, info in config.model_fields.items():
+            default = None if info.is_required() else info.get_default(call_default_factory=True)
+            if default is None or len(fields) >= 2:
+                continue
+            try:
+                shown = default if isinstance(default, str) else json.dumps(default).replace(" ", "")
+            except (TypeError, ValueError):  # a default JSON cannot show
+                continue
+            if len(shown) <= 30:  # an example, not a listing
+                fields.append(f"{field}={shown}")
+    except Exception:  # noqa: BLE001 - an unknown or broken conditioner: the error that follows names it
+        fields = ["KEY=VALUE"]
+    return f"{name}:{','.join(fields or ['KEY=VALUE'])}; `condgen plugins {name}` lists the settings"
 
 
 def _lay_conditioners(listed: Any, texts: list[str]) -> list[dict[str, Any]]:

@@ -85,7 +85,7 @@ class CheckpointMeta(StrictModel):
     #: checkpoint, so a resume puts it back where a crash in between lost it.
     metrics: Optional[dict[str, Any]] = None
     #: The identity of the run (its directory's marker holds it too): ``--resume`` refuses a checkpoint of
-    #: another run copied into the directory. A checkpoint from before condgen 0.4 has none.
+    #: another run copied into the directory. A checkpoint from before run identities has none.
     run_id: Optional[str] = None
     #: Who provides the data set the run was trained on, to say what to install where it is missing.
     dataset: Optional[StoredDataset] = None

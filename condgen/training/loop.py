@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..common.arguments import MAX_SEED
-from ..common.errors import ArgumentError, CheckpointError, CondgenError, NumericalError
+from ..common.errors import ArgumentError, CheckpointError, CondgenError, DataError, NumericalError
 from ..common.files import PreparedFile, read_text, write_text_atomic
 from ..data.checks import value_range
 from ..data.splits import DataSplits, index_batch, split_size, to_device
@@ -148,10 +148,14 @@ def _check_finite(losses: torch.Tensor, first_step: int, epoch: int, out: Path, 
     at = int(bad.nonzero()[0, 0])
     saved = (f"the checkpoint of epoch {epoch - 1} in {str(out)!r} is intact" if epoch > 1
              else "no epoch had finished, so no checkpoint was written")
-    seen = value_range({field: x}, field, f"the training split's {field!r}")
-    largest = max(abs(seen.low), abs(seen.high))
-    fix = (f"the data's {field!r} reach {largest:.3g}: standardise them (mean 0, std 1), or try a lower --lr"
-           if largest > UNSTANDARDISED else "try a lower --lr")
+    try:
+        seen = value_range({field: x}, field, f"the training split's {field!r}")
+    except DataError as exc:  # data that bypassed the loader's checks (Python API splits): they are the cause
+        fix = str(exc)
+    else:
+        largest = max(abs(seen.low), abs(seen.high))
+        fix = (f"the data's {field!r} reach {largest:.3g}: standardise them (mean 0, std 1), or try a lower --lr"
+               if largest > UNSTANDARDISED else "try a lower --lr")
     raise NumericalError(f"the loss became {float(losses[at])} at epoch {epoch}, step {first_step + at + 1}; "
                          f"{saved} ({fix})")
 

@@ -47,6 +47,9 @@ def inpaint(
     cond = inpaint_conditioner(run)
     if isinstance(num, bool) or not isinstance(num, int) or num < 1:  # the message of condgen's own num checks
         raise ArgumentError(f"num must be a whole number >= 1, got {num!r}")
+    if conditions is not None and not isinstance(conditions, Mapping):
+        raise condgen.ConditionError(f"conditions must be a mapping of the run's other conditioners to values, e.g. "
+                                     f"{{'label': 3}}, got {conditions!r:.80}")
     others = dict(conditions or {})
     if cond.name in others:
         raise CondgenError("the image and mask are given on their own (inpaint(run, image, mask)); conditions holds "

@@ -16,9 +16,10 @@ import torch
 from pydantic import Field, field_validator, model_validator
 from torch import Tensor, nn
 
+import condgen
 from condgen import ConditionError, Conditioner, ConditionerConfig
 
-from .masks import MaskMix, parse_mask_spec, user_mask
+from .masks import MaskMix, check_spec_fits, parse_mask_spec, user_mask
 
 #: The default training mix, each mask equally often: the paper's quadrant task (1, 2 or 3 observed
 #: quadrants) and the masks users draw: the top, bottom or left half missing (``quadrants:2`` is the
@@ -115,6 +116,8 @@ class InpaintConditioner(Conditioner):
                 f"inpaint needs images (N, C, H, W) in data field {self.config.field!r}, got shape {tuple(images.shape)}"
             )
         self.image_shape = tuple(int(s) for s in images.shape[1:])  # type: ignore[assignment]
+        for spec in self.mix.specs:  # a training mask that hides nothing (or all) on these images is a mistake
+            check_spec_fits(spec, *self.image_shape[1:])
 
     def state(self) -> dict[str, Any]:
         return {"image_shape": list(self._shape())}
@@ -161,7 +164,7 @@ class InpaintConditioner(Conditioner):
         ``(K, C, H, W)`` in [0, 1] and m a mask of the same forms or a mask name (``"quadrants:2"``);
         or a ready condition tensor ``(K, C+1, H, W)``."""
         if isinstance(value, Tensor) and value.dim() == 4:
-            return self.check_condition(value)
+            return self.check_condition(condgen.tensor_from_value(value, f"condition {self.name!r}"))
         if isinstance(value, Mapping) and set(value) == {"image", "mask"}:
             image, mask = value["image"], value["mask"]
         elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
@@ -176,7 +179,8 @@ class InpaintConditioner(Conditioner):
     def image_and_mask(self, image: Any, mask: Any) -> tuple[Tensor, Tensor]:
         """Validate an image and a mask (or mask name) from a user: ``(K, C, H, W)`` and ``(K, 1, H, W)``."""
         c, h, w = self._shape()
-        x = torch.as_tensor(image, dtype=torch.float32)
+        # the core's rules for a Python value (None, text, complex, ragged, meta, empty: ConditionError)
+        x = condgen.tensor_from_value(image, "the image").to(torch.float32)
         while x.dim() < 4:
             x = x.unsqueeze(0)
         if tuple(x.shape[1:]) != (c, h, w):
@@ -186,14 +190,24 @@ class InpaintConditioner(Conditioner):
             raise ConditionError(f"the image's values must lie in [0, 1]; they range from {float(x.min()):g} "
                                  f"to {float(x.max()):g}")
         if isinstance(mask, str):
-            m = parse_mask_spec(mask).sample(x.shape[0], h, w, torch.Generator().manual_seed(0))
+            spec = parse_mask_spec(mask)
+            check_spec_fits(spec, h, w)
+            try:  # each drawn mask held to the rule of a mask file: one observed and one missing pixel at least
+                m = user_mask(spec.sample(x.shape[0], h, w, torch.Generator().manual_seed(0)), h, w)
+            except ConditionError as exc:
+                raise ConditionError(f"mask {mask!r}: {exc}") from None
         else:
-            m = user_mask(torch.as_tensor(mask), h, w)
+            m = user_mask(condgen.tensor_from_value(mask, "the mask", bools=True), h, w)
             if m.shape[0] == 1:
                 m = m.expand(x.shape[0], 1, h, w)
             elif m.shape[0] != x.shape[0]:
                 raise ConditionError(f"{m.shape[0]} masks for {x.shape[0]} images; give one mask or one per image")
         return x, m.to(x.device, x.dtype)
+
+    def sampling_command(self, run_dir: str, conditions: str) -> str:
+        """Its runs complete images: ``condgen inpaint``, not ``condgen sample``."""
+        return (f"condgen inpaint {run_dir} --image FILE --mask quadrants:2" + (f" {conditions}" if conditions else "")
+                + " --out completions.png")
 
     # -- what the condition gives ---------------------------------------------------------------
     def given_part(self, c: Tensor) -> Tensor:

@@ -270,6 +270,19 @@ def user_mask(
     return m.contiguous()
 
 
+def check_spec_fits(spec: MaskSpec | str, height: int, width: int, draws: int = 64) -> None:
+    """ConditionError where a mask spec, on images of ``height`` x ``width``, hides no pixel or observes none in
+    every one of ``draws`` masks drawn with a fixed seed (``dropout:1e-300``, ``dropout:0.9999999``): such a mask
+    gives nothing to generate or nothing to condition on, as a mask file would that is refused the same way."""
+    spec = spec if isinstance(spec, MaskSpec) else parse_mask_spec(spec)
+    observed = spec.sample(draws, height, width, torch.Generator().manual_seed(0)).flatten(1).sum(1)
+    for count, what in ((height * width, "hides no pixel (nothing to generate)"),
+                        (0, "observes no pixel (nothing to condition on)")):
+        if bool((observed == count).all()):
+            raise ConditionError(f"mask {str(spec)!r} {what} of a {height}x{width} image; allowed are masks with at "
+                                 "least one observed and one missing pixel")
+
+
 # -- specs and mixes ------------------------------------------------------------------------
 # The parameters each kind takes; every other parameter must stay None.
 _PARAMS = {
