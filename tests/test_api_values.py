@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 from condgen_inpaint import inpaint, quadrant_mask
-from helpers import toy_config
 from test_reliability import one_line
 
 import condgen
@@ -143,8 +142,10 @@ class Careless(Conditioner):
 
 def test_the_core_holds_a_careless_conditioner_to_the_rules_and_the_kit_says_so():
     cond = Careless()
-    with pytest.raises(ConditionError, match=r"condition 'careless' cannot be made from \[0.5, True\]: True is a bool"):
-        condgen.runs.conditions.conditions_from_values({"careless": cond}, {"careless": [0.5, True]})
+    for value, said in ((None, "None is no condition"), (torch.zeros(1, 1, dtype=torch.complex64), "complex numbers"),
+                        ([torch.empty(1, device="meta")], "a tensor on the meta device")):
+        with pytest.raises(ConditionError, match=rf"^condition 'careless' cannot be made from .*{said}"):
+            condgen.runs.conditions.conditions_from_values({"careless": cond}, {"careless": value})
     with pytest.raises(ConditionError, match=r"condition 'careless' cannot be made from 'x' \(str\): its conditioner "
                                              r"raised (ValueError|TypeError)"):
         condgen.runs.conditions.conditions_from_values({"careless": cond}, {"careless": "x"})
@@ -152,6 +153,15 @@ def test_the_core_holds_a_careless_conditioner_to_the_rules_and_the_kit_says_so(
     with pytest.raises(AssertionError, match=r"careless: conditions_from_value\(None\) raised TypeError: .*raise "
                                              "condgen.ConditionError"):
         check_bad_conditions(Careless, batch)
+
+    class BoolBlind(Careless):  # None refused, but a bool among numbers taken as 1: the kit names it
+        def conditions_from_value(self, value):
+            if value is None:
+                raise ConditionError("careless: no value")
+            return torch.as_tensor(value, dtype=torch.float32).reshape(-1, 1)
+
+    with pytest.raises(AssertionError, match=r"careless: conditions_from_value\(True \(a bool\)\) was accepted"):
+        check_bad_conditions(BoolBlind, batch)
 
 
 def test_the_default_conversion_reads_numbers_and_refuses_bools(inpaint_run):
@@ -162,3 +172,11 @@ def test_the_default_conversion_reads_numbers_and_refuses_bools(inpaint_run):
         label.conditions_from_value([10, True])
     with pytest.raises(ConditionError, match=r"^condition 'label' cannot be made from True: True is a bool"):
         label.conditions_from_value(True)
+
+
+def test_a_mask_of_bools_inside_the_conditions_value_is_a_mask(inpaint_run):
+    image = torch.rand(1, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    as_bools = MASK.bool().tolist()  # Python True/False in a list: a mask's values, not numbers
+    pair = inpaint_run.sample({"inpaint": (image, as_bools), "label": 1}, num=2, seed=0)
+    floats = inpaint_run.sample({"inpaint": {"image": image, "mask": MASK}, "label": 1}, num=2, seed=0)
+    assert torch.equal(pair, floats)

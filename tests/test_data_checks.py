@@ -86,7 +86,27 @@ def test_a_test_split_of_another_item_shape_is_refused_before_training(capsys, t
     data = arrays()
     data["test_x"] = np.zeros((64, 6), np.float32)
     line = train_npz(capsys, tmp_path, data)
-    assert "test split's 'x' items are float32 [6], its train split's float32 [5]" in line, line
+    assert line == ("error: dataset 'npz': the test split's 'x' items are float32 of shape [6], the training "
+                    "split's float32 of shape [5]; one model takes both: give both splits the same shape")
+
+
+def test_image_levels_in_one_split_and_floats_in_the_other_are_refused(capsys, tmp_path):
+    data = {"train_image": np.zeros((8, 1, 6, 6), np.uint8), "test_image": np.zeros((8, 1, 6, 6), np.float32),
+            "train_label": np.zeros(8, np.int64), "test_label": np.zeros(8, np.int64)}
+    np.savez(tmp_path / "mixed.npz", **data)
+    line = one_line(capsys, "train", "--dataset", "npz", "--data-dir", str(tmp_path / "mixed.npz"), "--epochs", "1",
+                    "--no-pictures", "--out", str(tmp_path / "run"))
+    assert line == ("error: dataset 'npz': the test split's 'image' items are float32 of shape [1, 6, 6], the "
+                    "training split's uint8 of shape [1, 6, 6]; one model takes both: give both splits the same dtype "
+                    "(images as uint8 levels in both, or floats in both)")
+    data["test_image"] = data["test_image"].astype(np.uint8)
+    data["test_label"] = np.full(8, np.nan, np.float32)  # a missing class given as NaN: a condition field by kind
+    np.savez(tmp_path / "mixed.npz", **data)
+    line = one_line(capsys, "train", "--dataset", "npz", "--data-dir", str(tmp_path / "mixed.npz"), "--epochs", "1",
+                    "--no-pictures", "--out", str(tmp_path / "run"))
+    assert line.endswith("the test split's 'label' items are floats of shape [], the training split's whole numbers "
+                         "of shape []; one model takes both: give both splits the same kind (a missing class is -1 in "
+                         "whole numbers, a missing number NaN in floats)"), line
 
 
 def test_a_condition_field_of_another_shape_in_the_test_split_is_refused(capsys, tmp_path):

@@ -252,3 +252,16 @@ def test_every_new_run_has_an_identity_in_its_marker_and_checkpoint(toy, tmp_pat
         uuid.UUID(hex=meta["run_id"])
         ids.append(meta["run_id"])
     assert ids[0] != ids[1]
+
+
+def test_a_link_is_written_through_and_a_device_is_refused(tmp_path):
+    real = tmp_path / "real.bin"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.bin"
+    link.symlink_to(real)
+    write_atomic(link, lambda tmp: tmp.write_bytes(b"new"))
+    assert link.is_symlink() and real.read_bytes() == b"new"
+    with pytest.raises(FileAccessError, match=r"^cannot write file '/dev/null': it is not a regular file \(a device "
+                                              r"or a pipe: a rename would replace it\); name a file$"):
+        write_atomic("/dev/null", lambda tmp: tmp.write_bytes(b"x"))
+    assert Path("/dev/null").is_char_device() and leftovers(tmp_path) == []

@@ -86,17 +86,19 @@ def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("variable, value, says", [
-    ("CONDGEN_BLOCK_PLUGINS", "inpaint", "CONDGEN_BLOCK_PLUGINS='inpaint' blocks the installed plugins inpaint (remove "
-                                         "the one that provides 'inpaint' from CONDGEN_BLOCK_PLUGINS, or unset it)"),
-    ("CONDGEN_PLUGINS", "label", "CONDGEN_PLUGINS='label' leaves out the installed plugins inpaint, regression (add "
-                                 "the one that provides 'inpaint' to CONDGEN_PLUGINS, or unset it)"),
+    ("CONDGEN_BLOCK_PLUGINS", "inpaint", "CONDGEN_BLOCK_PLUGINS='inpaint' blocks it; remove inpaint from "
+                                         "CONDGEN_BLOCK_PLUGINS or unset it"),
+    ("CONDGEN_PLUGINS", "label", "CONDGEN_PLUGINS='label' leaves it out; add inpaint to CONDGEN_PLUGINS or unset it"),
 ])
-def test_a_command_of_a_plugin_left_out_names_the_variable(variable, value, says):
+def test_a_command_of_a_plugin_left_out_names_the_plugin_and_the_variable(variable, value, says):
     done = cli("inpaint", "RUN", "--image", "x.png", "--mask", "quadrants:2", **{variable: value})
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
-        f"error: no command 'inpaint'; {says} (see: condgen --help)"], done.stderr
-    unknown = cli("inpaintt", "RUN")  # a typo with nothing left out: argparse's own list of commands
-    assert unknown.returncode == 2 and "invalid choice: 'inpaintt' (choose from" in unknown.stderr
+        f"error: no command 'inpaint': the plugin of that name, 'inpaint' (condgen-inpaint), is installed but not "
+        f"loaded: {says} (see: condgen --help)"], done.stderr
+    # a typo, or a command no left-out plugin is named for: argparse's own list of commands
+    for args, env in ((("inpaintt", "RUN"), {}), (("inpaintt", "RUN"), {variable: value})):
+        unknown = cli(*args, **env)
+        assert unknown.returncode == 2 and "invalid choice: 'inpaintt' (choose from" in unknown.stderr, unknown.stderr
 
 
 def test_after_training_an_inpaint_run_the_hint_is_its_own_command(toy, capsys, tmp_path):
@@ -133,3 +135,21 @@ def test_condgen_plugins_of_a_plugin_name_says_what_it_provides(capsys):
     assert "pip install" not in "\n".join(said)
     line = one_line(capsys, "plugins", "condgen.no.such")
     assert "unknown conditioner 'condgen.no.such'" in line
+
+
+def test_a_sampling_command_hook_that_fails_falls_back_to_condgen_sample(tmp_path):
+    from types import SimpleNamespace
+
+    from condgen.cli.commands import _sampling_command
+
+    class Broken:
+        def sampling_command(self, run_dir, conditions):
+            raise RuntimeError("a bug in a plugin")
+
+    class Blank:
+        def sampling_command(self, run_dir, conditions):
+            return "  "
+
+    run = SimpleNamespace(directory=tmp_path / "run", conditioners={"broken": Broken(), "blank": Blank()})
+    assert _sampling_command(run) == (f"condgen sample {tmp_path / 'run'} --condition broken=... --condition "
+                                      "blank=... --out samples.png")

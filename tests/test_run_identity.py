@@ -53,8 +53,8 @@ def test_resume_of_another_runs_checkpoint_is_refused_saying_what_differs(two_ru
     line = one_line(capsys, "train", "--out", str(b), "--resume", "--epochs", "2", "--no-pictures")
     assert line.startswith(f"error: checkpoint '{b / CHECKPOINT_NAME}' is run {ids[0][:12]}'s, not this "
                            f"directory's run {ids[1][:12]} (its marker {MARKER_NAME}), with another config: "
-                           "conditioners "), line
-    assert "'label'" in line and "(this run: " in line and "'sign'" in line
+                           "conditioners ['label'] (this run: ['sign']): it was copied from another run"), line
+    assert len(line) < 400
     assert line.endswith("resume that run in its own directory, or put this run's checkpoint back")
     assert (b / METRICS_NAME).read_text() == before  # nothing of b's was touched
     assert json.loads((b / MARKER_NAME).read_text())["run_id"] == ids[1]
@@ -99,6 +99,23 @@ def test_runs_from_before_identities_resume_and_take_one(two_runs, legacy):
         assert meta["run_id"] == kept  # the checkpoint's identity, not a new one
 
 
+@pytest.mark.parametrize("marker", ["with an identity", "from before identities", "damaged"])
+def test_a_copied_checkpoint_from_before_identities_is_refused_by_its_config(two_runs, marker):
+    a, b = two_runs
+    before = (b / METRICS_NAME).read_text()
+    rewrite(a / CHECKPOINT_NAME, b / CHECKPOINT_NAME, lambda m: m.pop("run_id"))  # an older condgen's checkpoint
+    if marker == "from before identities":
+        (b / MARKER_NAME).write_text(json.dumps({"condgen_version": "0.3.0"}) + "\n")
+    elif marker == "damaged":
+        (b / MARKER_NAME).write_text('{"condgen_version": "0.')
+    with pytest.raises(CheckpointError, match=rf"^checkpoint '{b / CHECKPOINT_NAME}' is not this directory's run: its "
+                                              rf"config differs from the directory's {CONFIG_NAME}: "
+                                              r"conditioners \['label'\] \(this run: \['sign'\]\); it was copied "
+                                              "from another run"):
+        condgen.train(toy_config(epochs=2), b, resume=True, pictures=False)
+    assert (b / METRICS_NAME).read_text() == before
+
+
 def test_the_config_file_stays_a_config_the_cli_takes(two_runs, tmp_path):
     a, _ = two_runs
     config = condgen.RunConfig.parse(json.loads((a / CONFIG_NAME).read_text()))
@@ -123,6 +140,17 @@ def test_a_conditioner_from_another_provider_is_a_warning_naming_both(two_runs, 
     assert f"the installed one is from plugin {stored['plugin']!r} (distribution {stored['distribution']}" in text
     assert text.endswith("check that it is the same conditioner")
     assert run.sample({"label": 1}, num=2).shape == (2, 1, 6, 6)
+
+
+def test_a_data_set_from_another_provider_is_a_warning_on_resume(two_runs):
+    a, _ = two_runs
+    rewrite(a / CHECKPOINT_NAME, a / CHECKPOINT_NAME,
+            lambda m: m["dataset"].update(plugin="someone-elses-toy", distribution="toy-data", version="2.0"))
+    with pytest.warns(PluginWarning, match=r"was trained on data set 'toy' from plugin 'someone-elses-toy' "
+                                           r"\(distribution toy-data 2.0\); the installed one is from plugin 'toy-data' "
+                                           r"\(no distribution\): check that it is the same data"):
+        condgen.train(toy_config(epochs=2), a, resume=True, pictures=False)
+    assert header(a)["dataset"]["plugin"] == "toy-data"  # the provider it was resumed with is recorded
 
 
 def test_the_same_provider_loads_without_a_warning(two_runs):
@@ -193,3 +221,32 @@ def test_a_regression_state_is_checked_in_float32(change, named):
     with pytest.raises(condgen.CondgenError, match=rf"stored state holds {re.escape(named)} for targets \['value'\], which "
                                                    r"float32 .* cannot hold or invert"):
         cond.load_state({**state, **change})
+
+
+def test_a_regression_state_beyond_float32_is_refused_by_condgen_sample(toy, tmp_path, capsys):
+    run = tmp_path / "reg"
+    config = condgen.RunConfig.parse({"conditioners": [{"name": "regression", "config": {"targets": ["value"]}}],
+                                      "model": {"latent_dim": 2, "hidden": [16]}, "data": {"dataset": "toy"},
+                                      "train": {"epochs": 1, "batch_size": 32, "device": "cpu"}})
+    condgen.train(config, run, pictures=False)
+    bad = rewrite(run / CHECKPOINT_NAME, tmp_path / "bad" / CHECKPOINT_NAME,
+                  lambda m: m["conditioners"][0]["state"].update(std=[1e-45]))
+    out = tmp_path / "s.png"
+    line = one_line(capsys, "sample", str(bad.parent), "--condition", "regression=0.5", "--out", str(out))
+    assert "std 1e-45" in line and "float32" in line and not out.exists(), line
+
+
+def test_test_figures_that_become_nan_stop_the_run_before_the_epoch_is_saved(two_runs, monkeypatch):
+    import condgen.training.loop as loop
+
+    a, _ = two_runs
+    real = loop.evaluate_split
+
+    def overflowing(run, split, batch_size=1000, samples=0, progress=False):
+        return {**real(run, split, batch_size, samples, progress), "neg_elbo": float("inf")}
+
+    monkeypatch.setattr(loop, "evaluate_split", overflowing)
+    with pytest.raises(condgen.NumericalError, match=r"^the test split's neg_elbo became inf at epoch 2 .*the "
+                                                     r"checkpoint of epoch 1 in .* is intact"):
+        condgen.train(toy_config(epochs=2), a, resume=True, pictures=False)
+    assert header(a)["epoch"] == 1 and len((a / METRICS_NAME).read_text().splitlines()) == 1

@@ -36,12 +36,12 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> "NoReturn":
         unknown = re.match(r"argument COMMAND: invalid choice: '([^']*)'", message)
-        if unknown:  # a plugin's command whose plugin a filter variable leaves out: say which variable
-            from ..plugin.registry import filter_note
+        if unknown:  # a plugin's command whose plugin a filter variable leaves out: name it and the variable
+            from ..plugin.registry import left_out_provider
 
-            note = filter_note(unknown.group(1))
-            if note:
-                message = f"no command {unknown.group(1)!r}{note}"
+            provider = left_out_provider(unknown.group(1))
+            if provider:
+                message = f"no command {unknown.group(1)!r}: {provider}"
         self.exit(EXIT_USER_ERROR, f"error: {message} (see: {self.prog} --help)\n")
 
 

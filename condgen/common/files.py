@@ -127,6 +127,11 @@ class PreparedFile:
 
     def __init__(self, path: str | Path, write: Callable[[Path], None], what: str = "file") -> None:
         self.path, self.what = Path(path), what
+        if self.path.is_symlink():  # written through: the link stays a link, its target gets the new file
+            self.path = Path(os.path.realpath(self.path))
+        if self.path.exists() and not (self.path.is_file() or self.path.is_dir()):
+            raise FileAccessError(f"cannot write {what} {str(path)!r}: it is not a regular file (a device or a pipe: "
+                                  "a rename would replace it); name a file")
         try:
             fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         except OSError as exc:

@@ -38,6 +38,10 @@ def _kind(t: Tensor) -> str:
     return "floats" if t.is_floating_point() else "booleans" if t.dtype == torch.bool else "whole numbers"
 
 
+def _dtype(t: Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")
+
+
 def _item_shape(t: Tensor) -> list[int]:
     return list(t.shape[1:])
 
@@ -50,10 +54,17 @@ def check_splits(splits: DataSplits, x_field: str, dataset: str) -> None:
         test = splits.test.get(field)
         if test is None:
             continue  # a field the test split lacks is the conditioner's to ask for (require_field)
-        if _item_shape(test) != _item_shape(train) or _kind(test) != _kind(train):
-            raise DataError(f"{where}: the test split's {field!r} items are {_kind(test)} of shape "
-                            f"{_item_shape(test)}, the training split's {_kind(train)} of shape {_item_shape(train)}; "
-                            "one model takes both: give both splits the same shape")
+        # x exactly (image levels and floats are not one model's input), the others by kind
+        kind = _dtype if field == x_field else _kind
+        if _item_shape(test) != _item_shape(train) or kind(test) != kind(train):
+            fix = ("give both splits the same shape" if _item_shape(test) != _item_shape(train) else
+                   "give both splits the same dtype (images as uint8 levels in both, or floats in both)"
+                   if field == x_field else
+                   "give both splits the same kind (a missing class is -1 in whole numbers, a missing number NaN "
+                   "in floats)")
+            raise DataError(f"{where}: the test split's {field!r} items are {kind(test)} of shape "
+                            f"{_item_shape(test)}, the training split's {kind(train)} of shape "
+                            f"{_item_shape(train)}; one model takes both: {fix}")
     for split, name in (("train", "training"), ("test", "test")):
         value_range(getattr(splits, split), x_field, f"{where}: the {name} split's {x_field!r}")
 
@@ -67,7 +78,7 @@ def value_range(split: Mapping[str, Tensor], x_field: str, what: str) -> ValueRa
         return ValueRange(0.0, 1.0)
     low, high = float("inf"), float("-inf")
     for start in range(0, n, CHECK_ROWS):
-        rows = x[start:start + CHECK_ROWS].flatten(1).float()
+        rows = x[start:start + CHECK_ROWS].flatten(1)  # in its own dtype: a float64 1e300 is not inf here
         finite = torch.isfinite(rows)
         if not bool(finite.all()):
             item, element = (~finite).nonzero()[0].tolist()

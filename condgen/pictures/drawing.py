@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..common.errors import CondgenError
+from ..common.errors import CondgenError, NumericalError
 from ..common.rng import EVAL_SEED, seeded_generator
 from ..data.splits import FloatView, iter_batches, split_size
 from .grid import grid_image, is_image_shape, pyplot, save_figure, save_grid
@@ -85,6 +85,8 @@ def write_reconstructions(run, test: Mapping[str, Tensor], path: Path, count: in
     x = batch[run.config.data.x_field]
     conds = run.conditions_from_batch(batch, seeded_generator(run.device, EVAL_SEED))
     recon = run.model.reconstruct(x, conds, run.absent_items(batch))  # a missing value: the absent condition
+    if not bool(torch.isfinite(recon).all()):  # never a NaN picture (the callback says why it is skipped)
+        raise NumericalError(f"the reconstructions hold NaN or inf: {run.non_finite_source(conds)}")
     per_row = min(count, n)
     rows, labels = [], []
     for start in range(0, n, per_row):

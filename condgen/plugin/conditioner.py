@@ -34,6 +34,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ValidationError
 from torch import Tensor, nn
@@ -350,9 +351,15 @@ def value_fault(value: Any, *, bools: bool = False) -> str | None:
     while stack and seen < 100_000:  # nested lists, read without converting: a big one is the conversion's
         item = stack.pop()
         seen += 1
-        if isinstance(item, (bool,)) or type(item).__name__ == "bool_":
+        if isinstance(item, (bool, np.bool_)) or isinstance(item, (Tensor, np.ndarray)) and item.dtype in (
+                torch.bool, np.bool_):
             if not bools:
                 return f"{item!r} is a bool, not a number here: give 0 or 1 if meant"
+        elif isinstance(item, (Tensor, np.ndarray)):
+            if isinstance(item, Tensor) and item.is_meta:
+                return "it holds a tensor on the meta device, which holds no values"
+            if item.dtype.is_complex if isinstance(item, Tensor) else np.iscomplexobj(item):
+                return f"it holds complex numbers ({item.dtype}); a condition is real"
         elif isinstance(item, complex):
             return f"{item!r} is a complex number; a condition is real"
         elif item is None:
@@ -361,6 +368,8 @@ def value_fault(value: Any, *, bools: bool = False) -> str | None:
             if not item and item is value:
                 return "it is an empty list: give at least one condition"
             stack.extend(item)
+        elif isinstance(item, Mapping) and item is value:  # {"image": ..., "mask": ...}: its values, one level
+            stack.extend(item.values())
     return None
 
 

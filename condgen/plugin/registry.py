@@ -641,12 +641,20 @@ def registry() -> PluginRegistry:
     return _REGISTRY
 
 
-def filter_note(name: str) -> str:
-    """``"; CONDGEN_BLOCK_PLUGINS='x' blocks the installed plugins x (remove the one that provides NAME ...)"``:
-    the plugins the two variables leave out, for a name (a command, say) no loaded plugin provides; "" where
-    they leave out none."""
+def left_out_provider(name: str) -> str | None:
+    """For a name no loaded plugin provides (a command, say), the plugin left out by ``CONDGEN_PLUGINS`` or
+    ``CONDGEN_BLOCK_PLUGINS`` that it names (the plugin ``inpaint``, or its distribution ``condgen-inpaint``), with
+    why and the fix: ``the plugin of that name, 'inpaint' (condgen-inpaint), is installed but not loaded: ...``.
+    None where no left-out plugin goes by that name: a left-out plugin's code is not imported to ask it."""
     _REGISTRY.plugin_manager()
-    return _REGISTRY._filter_note(name)
+    infos = [*_REGISTRY._filtered.values(), *(info for info, _ in _REGISTRY._blocked.values())]
+    for info in infos:
+        dist = info.distribution or ""
+        if name in (info.name, dist) or dist.endswith(f"-{name}"):
+            reason = _REGISTRY.filtered_out(info.name, info.distribution)
+            return (f"the plugin of that name, {info.name!r} ({dist or 'no distribution'}), is installed but not "
+                    f"loaded: {reason}")
+    return None
 
 
 def filtered_out(plugin: str | None, distribution: str | None = None) -> str | None:

@@ -46,7 +46,9 @@ def _from_value(name: str, cond: Conditioner, value: Any) -> Tensor:
     (:func:`condgen.plugin.conditioner.value_fault`), whatever its own ``conditions_from_value`` checks: a value no
     conditioner takes is refused before it is handed over, and a conditioner that fails on a value with another
     exception than ConditionError, or gives no conditions, is a ConditionError naming the value."""
-    fault = None if isinstance(value, str) else value_fault(value)
+    # bools pass here: a conditioner may take a mask's True/False inside its value ((image, mask)); one that takes
+    # numbers refuses them in its conversion (tensor_from_value), as the conformance kit checks
+    fault = None if isinstance(value, str) else value_fault(value, bools=True)
     if fault is not None:
         raise ConditionError(f"condition {name!r} cannot be made from {describe_value(value)}: {fault}")
     try:
@@ -54,9 +56,10 @@ def _from_value(name: str, cond: Conditioner, value: Any) -> Tensor:
     except CondgenError:
         raise
     except Exception as exc:  # the conditioner did not check the value: the value is still what was wrong
+        said = str(exc).splitlines()[0] if str(exc) else ""
         raise ConditionError(f"condition {name!r} cannot be made from {describe_value(value)} ({type(value).__name__}): "
-                             f"its conditioner raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                             ) from None
+                             f"its conditioner raised {type(exc).__name__}: {said} (if the value is right, this is a bug "
+                             "in the conditioner's plugin; --debug shows where)") from None
     if not isinstance(c, Tensor) or c.dim() == 0:
         raise PluginError(f"conditioner {name!r}: conditions_from_value gave {type(c).__name__}, not a tensor "
                           "(K, ...) (a bug in its plugin)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 from pydantic import ConfigDict
@@ -10,7 +11,7 @@ from ..common.errors import DataError, PluginError
 from ..common.schema import StrictModel
 from ..data.checks import check_splits
 from ..data.splits import DataSplits, is_levels
-from ..plugin.registry import filtered_out, registry
+from ..plugin.registry import PluginWarning, filtered_out, registry
 from .config import DataConfig, validated_data_options
 
 
@@ -36,9 +37,17 @@ class StoredDataset(StrictModel):
 
     def check_installed(self, source: str) -> None:
         """Where this data set is not installed, a :class:`PluginError` saying which plugin provided it and
-        what to install (or how the plugin filter leaves it out)."""
+        what to install (or how the plugin filter leaves it out); where another plugin or distribution provides
+        it now, a :class:`PluginWarning` naming both, as for a conditioner."""
         reg = registry()
         if self.name in reg.dataset_plugin or self.name in reg.datasets:
+            now = StoredDataset.installed(self.name)
+            if now is not None and (self.plugin or self.distribution) and (now.plugin, now.distribution) != (
+                    self.plugin, self.distribution):
+                warnings.warn(f"{source} was trained on data set {self.name!r} from "
+                              f"{provider_words(self.plugin, self.distribution, self.version)}; the installed one is "
+                              f"from {provider_words(now.plugin, now.distribution, now.version)}: check that it is "
+                              "the same data", PluginWarning, stacklevel=3)
             return
         wanted = f"data set {self.name!r} from {provider_words(self.plugin, self.distribution, self.version)}"
         skipped = filtered_out(self.plugin, self.distribution)
@@ -78,11 +87,6 @@ def load_dataset(config: DataConfig, trained_on: StoredDataset | None = None, so
     if config.x_field not in splits.test:
         raise DataError(f"dataset {config.dataset!r}: its test split has no field {config.x_field!r} (its fields: "
                         f"{sorted(splits.test)}), which its train split has")
-    test_x = splits.test[config.x_field]
-    if test_x.shape[1:] != x.shape[1:] or test_x.dtype != x.dtype:  # one model takes both
-        raise DataError(f"dataset {config.dataset!r}: its test split's {config.x_field!r} items are "
-                        f"{str(test_x.dtype).removeprefix('torch.')} {list(test_x.shape[1:])}, its train split's "
-                        f"{str(x.dtype).removeprefix('torch.')} {list(x.shape[1:])}; a model takes one shape")
     splits = splits.limited(config.train_limit, config.test_limit)
     check_splits(splits, config.x_field, config.dataset)
     return splits

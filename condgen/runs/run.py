@@ -290,7 +290,8 @@ class Run:
                 continue
             if not finite:
                 return (f"conditioner {name!r}'s embedding of these conditions is not finite: its stored state "
-                        f"{state!r:.160} (in {where}) or the conditions are beyond what it can embed")
+                        f"{state!r:.160} (in {where}) or conditions beyond what it can embed; give conditions in the "
+                        "training data's range, or train the run again (or put back an earlier checkpoint)")
         return (f"{where}'s decoder overflows for these conditions: its weights are finite but too large; train it "
                 "again (a lower --lr) or use an earlier checkpoint")
 

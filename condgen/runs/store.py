@@ -109,7 +109,8 @@ class CheckpointMeta(StrictModel):
                                   "data_shape": list(run.model.data_shape), "conditioners": conds, "epoch": run.epoch,
                                   **({"classes": run.classes} if run.classes is not None else {})}
         # what is not given is not written (see to_json), so the file holds the keys it always held
-        dataset = run.trained_on or StoredDataset.installed(run.config.data.dataset)
+        # the provider installed now (a resume under a newer plugin records its version), else the run's record
+        dataset = StoredDataset.installed(run.config.data.dataset) or run.trained_on
         given = {"optimizer": optimizer, "complete": complete, "world_size": None if world_size == 1 else world_size,
                  "metrics": metrics, "run_id": run_id,
                  "dataset": dataset.model_dump() if dataset else None}

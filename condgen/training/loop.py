@@ -73,26 +73,58 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+#: The sections of a config that make a run the run it is; the rest (``train``) ``--resume`` may partly change.
+_IDENTITY_SECTIONS = ("conditioners", "model", "data")
+
+
+def _identity_fields(config: Any) -> dict[str, Any]:
+    """A config's fields that make it the run it is, flat (``model.latent_dim``): its conditioners by name, then
+    each one's settings under its instance name (``conditioners.label.num_classes``), so a difference names the
+    setting rather than a whole list."""
+    if not isinstance(config, dict):
+        raise ValueError("not a config")
+    specs = [c for c in config.get("conditioners") or [] if isinstance(c, dict)]
+    conds = {str(c.get("instance") or c.get("name")): c for c in specs}
+    names = [n if conds[n].get("name") == n else f"{n}={conds[n].get('name')}" for n in conds]
+    fields = _flatten({k: config.get(k) for k in _IDENTITY_SECTIONS[1:]})
+    fields["conditioners"] = names
+    fields.update(_flatten({"conditioners": {n: c.get("config") or {} for n, c in conds.items()}}))
+    return fields
+
+
+def _config_differences(claim: RunDirectory, stored: StoredRun) -> list[str] | None:
+    """How the checkpoint's config differs from the directory's ``config.json`` in what makes a run (up to three
+    fields, then a count; other conditioners are one field); None where the directory has no config of its own."""
+    try:
+        here = _identity_fields(json.loads(read_text(claim.path / CONFIG_NAME, "config file")))
+    except (CondgenError, ValueError, TypeError, AttributeError):  # none, or not a config: nothing to compare
+        return None
+    there = _identity_fields(stored.config.model_dump(mode="json"))
+    fields = sorted(f for f in set(here) | set(there) if here.get(f) != there.get(f))
+    if "conditioners" in fields:  # other conditioners: their settings' differences say nothing more
+        fields = ["conditioners", *(f for f in fields if not f.startswith("conditioners"))]
+    shown = [f"{f} {there.get(f)!r:.60} (this run: {here.get(f)!r:.60})" for f in fields[:3]]
+    return shown + ([f"{len(fields) - 3} more"] if len(fields) > 3 else [])
+
+
 def _check_own_checkpoint(claim: RunDirectory, stored: StoredRun) -> None:
     """Refuse to resume a checkpoint that is another run's (copied into this directory), naming the two runs
-    and how their configs differ; a checkpoint or marker from before run identities is taken as the run's."""
+    and how their configs differ. Where the marker or the checkpoint is from before run identities, the
+    checkpoint is the run's if its conditioners, model and data are those of the directory's ``config.json``."""
     mine, its = claim.run_id, stored.meta.run_id
-    if mine is None or its is None or mine == its:
+    if mine is not None and mine == its:
         return
-    differs = "the same config"
-    try:
-        here = _flatten(json.loads(read_text(claim.path / CONFIG_NAME, "config file")))
-        there = _flatten(stored.config.model_dump(mode="json"))
-        fields = sorted(f for f in set(here) | set(there) if here.get(f) != there.get(f))
-        shown = [f"{f} {there.get(f)!r} (this run: {here.get(f)!r})" for f in fields[:3]]
-        differs = ("another config: " + ", ".join(shown) + (f" and {len(fields) - 3} more" if len(fields) > 3 else "")
-                   if fields else "the same config")
-    except (CondgenError, ValueError):  # no config.json of the directory's own to compare with
-        pass
+    differences = _config_differences(claim, stored)
+    fix = "it was copied from another run; resume that run in its own directory, or put this run's checkpoint back"
+    if mine is None or its is None:
+        if differences:
+            raise CheckpointError(f"checkpoint {str(stored.path)!r} is not this directory's run: its config differs "
+                                  f"from the directory's {CONFIG_NAME}: {', '.join(differences)}; {fix}")
+        return
+    differs = f"another config: {', '.join(differences)}" if differences else "the same config"
     raise CheckpointError(
         f"checkpoint {str(stored.path)!r} is run {its[:12]}'s, not this directory's run {mine[:12]} (its marker "
-        f"{MARKER_NAME}), with {differs}: it was copied from another run; resume that run in its own directory, or "
-        "put this run's checkpoint back")
+        f"{MARKER_NAME}), with {differs}: {fix}")
 
 
 def _resume_config(stored: RunConfig, given: RunConfig | None, out: Path) -> RunConfig:
@@ -158,6 +190,19 @@ def _check_finite(losses: torch.Tensor, first_step: int, epoch: int, out: Path, 
                if largest > UNSTANDARDISED else "try a lower --lr")
     raise NumericalError(f"the loss became {float(losses[at])} at epoch {epoch}, step {first_step + at + 1}; "
                          f"{saved} ({fix})")
+
+
+def _check_finite_test(figures: dict[str, float], epoch: int, out: Path) -> None:
+    """NumericalError where an epoch's test figures are NaN or inf (the data were checked finite when loaded: the
+    model is the cause), before the epoch is saved: no NaN line in ``metrics.jsonl``, and the last good checkpoint
+    stays."""
+    bad = next(((k, v) for k, v in figures.items() if not math.isfinite(v)), None)
+    if bad is None:
+        return
+    saved = (f"the checkpoint of epoch {epoch - 1} in {str(out)!r} is intact" if epoch > 1
+             else "no epoch had finished, so no checkpoint was written")
+    raise NumericalError(f"the test split's {bad[0]} became {bad[1]} at epoch {epoch} (the training loss was finite: "
+                         f"the model overflows on test items); {saved} (try a lower --lr, or --grad-clip)")
 
 
 def precision_context(precision: str, device: torch.device) -> AbstractContextManager:
@@ -513,6 +558,7 @@ def _epochs(
             if main:
                 start = time.perf_counter()
                 test = evaluate_split(run, test_split, config.train.eval_batch_size)
+                _check_finite_test(test, epoch, out)
                 record = {
                     "epoch": epoch,
                     "train_seconds": round(train_seconds, 4),
