@@ -133,8 +133,8 @@ def parse_conditioner_option(text: str) -> dict[str, Any]:
 
 
 def _settings_example(name: str) -> str:
-    """``label:num_classes=10,embedding='onehot'``: two of conditioner ``name``'s own settings with their defaults,
-    for an error's example (a generic one where it is not installed), and where to read them all."""
+    """``label:num_classes=10,field=label``: conditioner ``name``'s required settings, then its defaults, two in all,
+    for an error's example (``KEY=VALUE`` where it is not installed), and where to read them all."""
     fields: list[str] = []
     try:
         from ..plugin.registry import registry

@@ -170,8 +170,9 @@ def write_marker(out: Path, run_id: str | None) -> None:
 
 
 def marker_run_id(out: Path) -> str | None:
-    """The run identity in ``out``'s marker; None where it has none (an older condgen's, or no marker).
-    A marker that cannot be read is an error: it is what tells this run from a copied one."""
+    """The run identity in ``out``'s marker; None where it has none (an older condgen's, no marker, or one cut
+    short): a resume then takes the checkpoint as the run's only where its config is the directory's
+    (:func:`condgen.training.loop.train`). A marker the file system will not let be read is a FileAccessError."""
     if not (out / MARKER_NAME).exists():
         return None
     try:
