@@ -111,6 +111,29 @@ class SignPlugin:
         register(SignConditioner)
 
 
+def train_with_toy_data(config: condgen.RunConfig, out, name: str):
+    """Train ``config`` into ``out`` with the toy data set registered (as plugin ``name``) only while it trains,
+    and return ``out``: for a module's shared run, as a test's own ``toy`` fixture registers the same data set,
+    and a name two plugins register at once is withdrawn (the registry's one policy)."""
+    from condgen.plugin.registry import get_plugin_manager
+
+    pm = get_plugin_manager()
+    pm.register(ToyData(), name=name)
+    try:
+        condgen.train(config, out, pictures=False, log=lambda s: None)
+    finally:
+        pm.unregister(name=name)
+    return out
+
+
+def inpaint_config(*others: dict) -> condgen.RunConfig:
+    """A small one-epoch run over the toy data, conditioned on ``inpaint`` and the conditioner specs ``others``."""
+    return condgen.RunConfig.parse({
+        "conditioners": [{"name": "inpaint", "config": {"hidden": 8, "embed_dim": 4}}, *others],
+        "model": {"latent_dim": 2, "hidden": [16]}, "data": {"dataset": "toy"},
+        "train": {"epochs": 1, "device": "cpu"}})
+
+
 def toy_config(**train: object) -> condgen.RunConfig:
     """A small, fast config over the toy data, conditioned on the toy label."""
     return condgen.RunConfig.parse(

@@ -14,31 +14,19 @@ import numpy as np
 import pytest
 import torch
 from condgen_inpaint import inpaint, quadrant_mask
+from helpers import inpaint_config, train_with_toy_data
 from test_reliability import one_line
 
 import condgen
-from condgen import ConditionError, Conditioner
+from condgen import Conditioner, ConditionError
 from condgen.testing import check_bad_conditions
 
 
 @pytest.fixture(scope="module")
 def inpaint_run(tmp_path_factory):
-    from condgen.plugin.registry import get_plugin_manager
-    from helpers import ToyData
-
-    pm = get_plugin_manager()
-    pm.register(ToyData(), name="toy-data-api-values")
-    try:
-        config = condgen.RunConfig.parse({
-            "conditioners": [{"name": "inpaint", "config": {"hidden": 8, "embed_dim": 4}},
-                             {"name": "label", "config": {"num_classes": 2}}],
-            "model": {"latent_dim": 2, "hidden": [16]}, "data": {"dataset": "toy"},
-            "train": {"epochs": 1, "device": "cpu"}})
-        out = tmp_path_factory.mktemp("api-values") / "run"
-        condgen.train(config, out, pictures=False, log=lambda s: None)
-    finally:
-        pm.unregister(name="toy-data-api-values")
-    return condgen.load_run(out)
+    out = tmp_path_factory.mktemp("api-values") / "run"
+    return condgen.load_run(train_with_toy_data(inpaint_config({"name": "label", "config": {"num_classes": 2}}),
+                                                out, "toy-data-api-values"))
 
 
 MASK = quadrant_mask(1, 6, 6, 2)[0]

@@ -35,15 +35,16 @@ def arrays(n: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
-def train_npz(capsys, tmp_path: Path, data: dict[str, np.ndarray] | Path, *extra: str) -> str:
+def train_npz(capsys, tmp_path: Path, data: dict[str, np.ndarray] | Path, *extra: str, x_field: str = "x",
+              likelihood: str = "gaussian") -> str:
     """Train on ``data`` (arrays, or a file); it must be refused with one line, returned; nothing is written."""
     path = data if isinstance(data, Path) else tmp_path / "data.npz"
     if not isinstance(data, Path):
         np.savez(path, **data)
     out = tmp_path / "run"
-    line = one_line(capsys, "train", "--dataset", "npz", "--data-dir", str(path), "--x-field", "x",
-                    "--likelihood", "gaussian", "--conditioner", "label:num_classes=2", "--hidden", "8", "--epochs", "1",
-                    "--device", "cpu", "--no-pictures", "--out", str(out), *extra)
+    line = one_line(capsys, "train", "--dataset", "npz", "--data-dir", str(path), "--x-field", x_field,
+                    "--likelihood", likelihood, "--conditioner", "label:num_classes=2", "--hidden", "8", "--epochs",
+                    "1", "--device", "cpu", "--no-pictures", "--out", str(out), *extra)
     assert not out.exists()  # checked before the run directory is made
     return line
 
@@ -93,17 +94,13 @@ def test_a_test_split_of_another_item_shape_is_refused_before_training(capsys, t
 def test_image_levels_in_one_split_and_floats_in_the_other_are_refused(capsys, tmp_path):
     data = {"train_image": np.zeros((8, 1, 6, 6), np.uint8), "test_image": np.zeros((8, 1, 6, 6), np.float32),
             "train_label": np.zeros(8, np.int64), "test_label": np.zeros(8, np.int64)}
-    np.savez(tmp_path / "mixed.npz", **data)
-    line = one_line(capsys, "train", "--dataset", "npz", "--data-dir", str(tmp_path / "mixed.npz"), "--epochs", "1",
-                    "--no-pictures", "--out", str(tmp_path / "run"))
+    line = train_npz(capsys, tmp_path, data, x_field="image", likelihood="bernoulli")
     assert line == ("error: dataset 'npz': the test split's 'image' items are float32 of shape [1, 6, 6], the "
                     "training split's uint8 of shape [1, 6, 6]; one model takes both: give both splits the same dtype "
                     "(images as uint8 levels in both, or floats in both)")
     data["test_image"] = data["test_image"].astype(np.uint8)
     data["test_label"] = np.full(8, np.nan, np.float32)  # a missing class given as NaN: a condition field by kind
-    np.savez(tmp_path / "mixed.npz", **data)
-    line = one_line(capsys, "train", "--dataset", "npz", "--data-dir", str(tmp_path / "mixed.npz"), "--epochs", "1",
-                    "--no-pictures", "--out", str(tmp_path / "run"))
+    line = train_npz(capsys, tmp_path, data, x_field="image", likelihood="bernoulli")
     assert line.endswith("the test split's 'label' items are floats of shape [], the training split's whole numbers "
                          "of shape []; one model takes both: give both splits the same kind (a missing class is -1 in "
                          "whole numbers, a missing number NaN in floats)"), line

@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 from condgen_inpaint import inpaint
+from helpers import inpaint_config, train_with_toy_data
 from test_reliability import one_line
 
 import condgen
@@ -28,21 +29,8 @@ def test_a_conditioner_given_twice_in_condition_dropout_is_refused(capsys, tmp_p
 # -- masks that hide nothing or observe nothing ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def inpaint_run(tmp_path_factory):
-    from condgen.plugin.registry import get_plugin_manager
-    from helpers import ToyData
-
-    pm = get_plugin_manager()
-    pm.register(ToyData(), name="toy-data-messages")
-    try:
-        config = condgen.RunConfig.parse({
-            "conditioners": [{"name": "inpaint", "config": {"hidden": 8, "embed_dim": 4}}],
-            "model": {"latent_dim": 2, "hidden": [16]}, "data": {"dataset": "toy"},
-            "train": {"epochs": 1, "device": "cpu"}})
-        out = tmp_path_factory.mktemp("messages") / "run"
-        condgen.train(config, out, pictures=False, log=lambda s: None)
-    finally:
-        pm.unregister(name="toy-data-messages")
-    return condgen.load_run(out)
+    out = tmp_path_factory.mktemp("messages") / "run"
+    return condgen.load_run(train_with_toy_data(inpaint_config(), out, "toy-data-messages"))
 
 
 @pytest.mark.parametrize("mask, what", [

@@ -303,19 +303,10 @@ def test_command_line_numbers(capsys, tmp_path, flag, value, message):
 # -- sizes that cannot fit ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def label_run(tmp_path_factory):
-    from condgen.plugin.registry import get_plugin_manager
-    from helpers import ToyData
+    from helpers import train_with_toy_data
 
-    pm = get_plugin_manager()
-    # registered only while training: a test's own `toy` fixture registers the same data set, and a name two
-    # plugins register at once is withdrawn (the registry's one policy)
-    pm.register(ToyData(), name="toy-data-reliability")
-    try:
-        out = tmp_path_factory.mktemp("reliability") / "run"
-        condgen.train(toy_config(epochs=1), out, pictures=False)
-    finally:
-        pm.unregister(name="toy-data-reliability")
-    yield out
+    yield train_with_toy_data(toy_config(epochs=1), tmp_path_factory.mktemp("reliability") / "run",
+                              "toy-data-reliability")
 
 
 def test_a_sample_too_big_for_memory_is_refused_up_front(label_run, capsys, tmp_path):

@@ -325,8 +325,13 @@ def as_tensor(value: Any) -> Tensor:
 
 
 def describe_value(value: Any) -> str:
-    """A user's value as an error message shows it: its repr cut to 80 characters, a tensor by shape and dtype."""
-    return f"{value!r:.80}" if not isinstance(value, Tensor) else f"a tensor {tuple(value.shape)} {value.dtype}"
+    """A user's value as an error message shows it: its repr cut to 80 characters, a tensor or an array by its
+    shape and dtype (``an array (0, 1, 28, 28) float32``)."""
+    if isinstance(value, Tensor):
+        return f"a tensor {tuple(value.shape)} {value.dtype}"
+    if isinstance(value, np.ndarray):
+        return f"an array {tuple(value.shape)} {value.dtype}"
+    return f"{value!r:.80}"
 
 
 def value_fault(value: Any, *, bools: bool = False) -> str | None:
